@@ -1,0 +1,71 @@
+"""The drivers' own exceptions. Nothing outside drivers/ sees a pymodbus or pyserial exception."""
+
+from __future__ import annotations
+
+
+class MetergateError(Exception):
+    """Base of every error metergate reports to a user."""
+
+
+class ProfileError(MetergateError):
+    """A profile file is malformed; `problems` lists every one found, each naming file and key."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{path}: {len(problems)} problem(s) in profile\n{lines}")
+
+
+class ProfileNotFound(MetergateError):
+    pass
+
+
+class ModbusError(MetergateError):
+    """A Modbus request failed."""
+
+    quality = "comm_error"
+    reason = "error"
+
+
+class ModbusTimeout(ModbusError, TimeoutError):
+    """No answer within the timeout."""
+
+    reason = "timeout"
+
+
+class ModbusFrameError(ModbusError):
+    """Bytes arrived but no valid frame did: a CRC error, noise or a garbled answer."""
+
+    reason = "crc_error"
+
+
+class ModbusExceptionResponse(ModbusError):
+    """The device answered with a Modbus exception code."""
+
+    reason = "exception"
+    NAMES = {
+        1: "illegal function",
+        2: "illegal data address",
+        3: "illegal data value",
+        4: "server device failure",
+        5: "acknowledge",
+        6: "server device busy",
+        10: "gateway path unavailable",
+        11: "gateway target device failed to respond",
+    }
+
+    def __init__(self, code: int, message: str = "") -> None:
+        self.code = code
+        name = self.NAMES.get(code, "unknown exception")
+        super().__init__(message or f"Modbus exception {code} ({name})")
+
+    @property
+    def name(self) -> str:
+        return self.NAMES.get(self.code, "unknown exception")
+
+
+class ConnectError(ModbusError):
+    """The transport cannot be opened (port missing or busy, host unreachable)."""
+
+    reason = "connect_error"

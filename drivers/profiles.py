@@ -1,0 +1,524 @@
+"""Meter profiles: load config/profiles/*.toml, check every problem at once, compile to frozen objects.
+
+A profile is data. Loading validates the file's shape (drivers/profile_schema.py), merges each variant
+over the base map, checks meaning (quantities, units, addresses, limits) and compiles each point into a
+codec, so the poll loop only executes. Errors name the file, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from drivers.codec import FLOAT_TYPES, DataType, FieldCodec, Order, parse_order, parse_type
+from drivers.errors import ProfileError, ProfileNotFound
+from drivers.profile_schema import (
+    DeviceSpec,
+    FingerprintCheck,
+    PointDefaults,
+    PointSpec,
+    ProfileSpec,
+    VariantSpec,
+)
+from drivers.quantities import QUANTITIES, Kind, accepted_units, unit_factor
+
+BUNDLED_PROFILES = Path(__file__).resolve().parent.parent / "config" / "profiles"
+DEFAULT_MAX_REGISTERS = 125  # Modbus limit for one read of holding/input registers (253-byte PDU)
+DEFAULT_MAX_GAP = 10  # bridging 10 registers costs ~20 bytes, less than a new request's overhead
+
+
+@dataclass(frozen=True, slots=True)
+class SerialSettings:
+    baud: int = 9600
+    parity: str = "N"
+    stopbits: int = 1
+    bytesize: int = 8
+
+    def __str__(self) -> str:
+        return f"{self.baud} {self.bytesize}{self.parity}{self.stopbits}"
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    start: int
+    end: int  # inclusive
+    function: int | None = None
+
+    def blocks(self, function: int, start: int, end: int) -> bool:
+        """True if a read of [start, end] with `function` touches this range."""
+        fc_match = self.function is None or self.function == function
+        return fc_match and start <= self.end and end >= self.start
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLimits:
+    max_registers: int = DEFAULT_MAX_REGISTERS
+    max_gap: int = DEFAULT_MAX_GAP
+    turnaround_ms: float = 20.0
+    unit_switch_delay_ms: float = 0.0
+    unreadable: tuple[Unreadable, ...] = ()
+    serial: SerialSettings | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One value of a meter, compiled: where it lives and how it decodes to its canonical unit."""
+
+    quantity: str
+    unit: str  # canonical unit of the quantity
+    kind: Kind
+    function: int
+    address: int  # wire (0-based PDU) address
+    codec: FieldCodec
+    fraction_address: int | None = None
+    fraction_codec: FieldCodec | None = None
+    range: tuple[float, float] | None = None
+    max_rate: float | None = None  # canonical unit per hour (counters)
+    ratio: str | None = None  # "ct", "pt" or "ct*pt"
+    note: str = ""
+
+    def spans(self) -> list[tuple[int, int, int]]:
+        """(function, wire address, register count) of every register run this point needs."""
+        runs = [(self.function, self.address, self.codec.count)]
+        if self.fraction_codec is not None and self.fraction_address is not None:
+            runs.append((self.function, self.fraction_address, self.fraction_codec.count))
+        return runs
+
+
+@dataclass(frozen=True, slots=True)
+class FingerprintRegister:
+    function: int
+    address: int
+    codec: FieldCodec
+    equals: float | None
+    range: tuple[float, float] | None
+
+
+FingerprintItem = str | FingerprintRegister
+
+
+@dataclass(frozen=True)
+class MeterVariant:
+    profile_id: str
+    name: str
+    description: str
+    manufacturer: str
+    model: str
+    kind: str
+    points: tuple[Point, ...]
+    device: DeviceLimits
+    fingerprint: tuple[FingerprintItem, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.profile_id}:{self.name}"
+
+    def point(self, quantity: str) -> Point:
+        for p in self.points:
+            if p.quantity == quantity:
+                return p
+        raise KeyError(f"{self.key} has no point for quantity {quantity!r}")
+
+
+@dataclass(frozen=True)
+class MeterProfile:
+    id: str
+    manufacturer: str
+    model: str
+    kind: str
+    description: str
+    sources: tuple[str, ...]
+    modelled: str
+    default_variant: str
+    variants: dict[str, MeterVariant]
+    path: Path = field(compare=False)
+
+    def variant(self, name: str | None = None) -> MeterVariant:
+        name = name or self.default_variant
+        try:
+            return self.variants[name]
+        except KeyError:
+            raise ProfileNotFound(
+                f"profile {self.id!r} has no variant {name!r}; variants: {', '.join(self.variants)}"
+            ) from None
+
+
+# ---------------------------------------------------------------------------------------------------
+# loading
+
+
+def load_profile(path: str | Path) -> MeterProfile:
+    """Load and compile one profile file; raise ProfileError listing every problem in it."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ProfileError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(str(path), [f"not UTF-8 text: {exc.reason}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(str(path), [f"not valid TOML: {exc}"]) from None
+    try:
+        spec = ProfileSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_describe(err, raw) for err in exc.errors()]
+        problems += _point_meaning_problems(raw)
+        raise ProfileError(str(path), problems) from None
+    problems: list[str] = []
+    profile = _compile_profile(spec, path, problems)
+    if problems or profile is None:
+        raise ProfileError(str(path), problems or ["profile could not be compiled"])
+    return profile
+
+
+def profile_dirs() -> list[Path]:
+    """Folders searched for profiles, lowest precedence first (later ones override by id)."""
+    dirs = [BUNDLED_PROFILES, Path("/etc/metergate/profiles"),
+            Path.home() / ".config" / "metergate" / "profiles"]
+    extra = os.environ.get("METERGATE_PROFILE_PATH", "")
+    dirs += [Path(p) for p in extra.split(os.pathsep) if p]
+    return dirs
+
+
+def profile_files(dirs: Iterable[Path] | None = None) -> dict[str, Path]:
+    """Profile id (file stem) -> file, later folders overriding earlier ones."""
+    found: dict[str, Path] = {}
+    for d in profile_dirs() if dirs is None else dirs:
+        if d.is_dir():
+            for f in sorted(d.glob("*.toml")):
+                found[f.stem] = f
+    return found
+
+
+def load_all(dirs: Iterable[Path] | None = None) -> dict[str, MeterProfile]:
+    """Every profile found; raise ProfileError naming all broken files at once."""
+    profiles: dict[str, MeterProfile] = {}
+    broken: list[str] = []
+    for pid, path in profile_files(dirs).items():
+        try:
+            profiles[pid] = load_profile(path)
+        except ProfileError as exc:
+            broken += [f"{exc.path}: {p}" for p in exc.problems]
+    if broken:
+        raise ProfileError("profiles", broken)
+    return profiles
+
+
+def find_profile(name: str, dirs: Iterable[Path] | None = None) -> MeterProfile:
+    """A profile by id (file stem) or by path to a .toml file."""
+    if name.endswith(".toml") or os.sep in name:
+        return load_profile(name)
+    files = profile_files(dirs)
+    if name not in files:
+        close = difflib.get_close_matches(name, files, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ProfileNotFound(
+            f"no profile named {name!r}{hint} (known: {', '.join(sorted(files)) or 'none'}; "
+            f"folders searched: {', '.join(str(d) for d in profile_dirs())})"
+        )
+    return load_profile(files[name])
+
+
+def resolve_variant(spec: str, dirs: Iterable[Path] | None = None) -> MeterVariant:
+    """'PROFILE' or 'PROFILE:VARIANT' -> compiled variant."""
+    name, _, variant = spec.partition(":")
+    return find_profile(name, dirs).variant(variant or None)
+
+
+# ---------------------------------------------------------------------------------------------------
+# compiling
+
+
+def _compile_profile(spec: ProfileSpec, path: Path, problems: list[str]) -> MeterProfile | None:
+    pid = spec.id or path.stem
+    if not spec.variants:
+        problems.append("no [variants.NAME] table: add at least one, e.g. [variants.default]")
+        return None
+    if spec.default_variant not in spec.variants:
+        problems.append(
+            f"default_variant = {spec.default_variant!r} names no variant; "
+            f"variants are {', '.join(spec.variants)}"
+        )
+    base_where = {q.quantity: f"points[{i}]" for i, q in enumerate(spec.points)}
+    _check_duplicates(spec.points, "points", problems)
+    variants: dict[str, MeterVariant] = {}
+    for vname, vspec in spec.variants.items():
+        variant = _compile_variant(pid, vname, vspec, spec, base_where, problems)
+        if variant is not None:
+            variants[vname] = variant
+    return MeterProfile(
+        id=pid, manufacturer=spec.manufacturer, model=spec.model, kind=spec.kind,
+        description=spec.description, sources=tuple(spec.sources), modelled=spec.modelled,
+        default_variant=spec.default_variant, variants=variants, path=path,
+    )
+
+
+def _compile_variant(
+    pid: str, vname: str, vspec: VariantSpec, spec: ProfileSpec,
+    base_where: dict[str, str], problems: list[str],
+) -> MeterVariant | None:
+    vkey = f"variants.{vname}"
+    defaults = _merge_model(spec.defaults, vspec.defaults)
+    device = _merge_model(spec.device, vspec.device)
+    _check_duplicates(vspec.points, f"{vkey}.points", problems)
+
+    # merge: base points (unless replaced) then the variant's points, replacing by quantity
+    merged: dict[str, tuple[PointSpec, str]] = {}
+    if vspec.inherit_points:
+        merged = {p.quantity: (p, base_where[p.quantity]) for p in spec.points}
+    for name in vspec.remove:
+        if merged.pop(name, None) is None:
+            problems.append(f"{vkey}.remove: {name!r} is not a point of the base map")
+    for i, p in enumerate(vspec.points):
+        merged[p.quantity] = (p, f"{vkey}.points[{i}]")
+
+    limits = _compile_device(device, vkey, problems)
+    points: list[Point] = []
+    for pspec, where in merged.values():
+        point = _compile_point(pspec, defaults, where, problems)
+        if point is not None:
+            points.append(point)
+            _check_readable(point, limits, where, problems)
+    points.sort(key=lambda p: (p.function, p.address))
+
+    fingerprint: list[FingerprintItem] = []
+    for i, item in enumerate(list(spec.fingerprint) + list(vspec.fingerprint)):
+        fp = _compile_fingerprint(item, {p.quantity for p in points}, f"{vkey}.fingerprint[{i}]",
+                                  problems)
+        if fp is not None:
+            fingerprint.append(fp)
+    return MeterVariant(
+        profile_id=pid, name=vname, description=vspec.description or spec.description,
+        manufacturer=spec.manufacturer, model=spec.model, kind=spec.kind,
+        points=tuple(points), device=limits, fingerprint=tuple(fingerprint),
+    )
+
+
+def _merge_model(base: Any, override: Any) -> Any:
+    """Fields set explicitly in `override` win over `base` (both pydantic models of one class)."""
+    if override is None:
+        return base
+    data = base.model_dump(exclude_unset=False)
+    data.update(override.model_dump(exclude_unset=True))
+    return type(base).model_validate(data)
+
+
+def _compile_device(device: DeviceSpec, where: str, problems: list[str]) -> DeviceLimits:
+    unreadable = tuple(Unreadable(u.start, u.end, u.function) for u in device.unreadable or [])
+    for i, u in enumerate(unreadable):
+        if u.end < u.start:
+            problems.append(f"{where}: device.unreadable[{i}]: end {u.end} is before start "
+                            f"{u.start}; give the inclusive wire-address range as start <= end")
+    serial = None
+    if device.serial is not None:
+        s = device.serial
+        serial = SerialSettings(s.baud, s.parity, s.stopbits, s.bytesize)
+    return DeviceLimits(
+        max_registers=device.max_registers or DEFAULT_MAX_REGISTERS,
+        max_gap=DEFAULT_MAX_GAP if device.max_gap is None else device.max_gap,
+        turnaround_ms=20.0 if device.turnaround_ms is None else device.turnaround_ms,
+        unit_switch_delay_ms=device.unit_switch_delay_ms or 0.0,
+        unreadable=unreadable,
+        serial=serial,
+    )
+
+
+def _compile_point(
+    p: PointSpec, defaults: PointDefaults, where: str, problems: list[str]
+) -> Point | None:
+    where = f"{where} (quantity {p.quantity!r})"
+    before = len(problems)
+    quantity = QUANTITIES.get(p.quantity)
+    if quantity is None:
+        close = difflib.get_close_matches(p.quantity, QUANTITIES, n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        problems.append(f"{where}: quantity: {p.quantity!r} is not in the vocabulary; {hint}"
+                        "see docs/quantities.md")
+        return None
+    dtype = _parse(parse_type, p.type or defaults.type, f"{where}: type", problems)
+    order = _parse(parse_order, p.order or defaults.order, f"{where}: order", problems)
+    unit = quantity.unit if p.unit is None else p.unit
+    factor = unit_factor(quantity, unit)
+    if factor is None:
+        problems.append(f"{where}: unit: {unit!r} cannot be converted to {quantity.name}'s unit "
+                        f"{quantity.unit!r}; use one of {', '.join(map(repr, accepted_units(quantity)))}")
+    base = defaults.address_base if p.address_base is None else p.address_base
+    wire = p.address - base
+    if wire < 0:
+        problems.append(f"{where}: address: {p.address} with address_base = 1 is wire address -1; "
+                        "1-based register numbers start at 1")
+    if quantity.kind is not Kind.STATE and p.range is None:
+        problems.append(f"{where}: range: missing; give the plausible [min, max] in "
+                        f"{quantity.unit or 'the quantity unit'} so implausible values are flagged")
+    if p.range is not None and p.range[0] > p.range[1]:
+        problems.append(f"{where}: range: min {p.range[0]} is above max {p.range[1]}")
+    if quantity.kind is Kind.COUNTER and p.max_rate is None:
+        problems.append(f"{where}: max_rate: missing for a counter; give the largest physical rise "
+                        f"in {quantity.unit} per hour (e.g. rated power for an energy counter)")
+    if p.scale == 0:
+        problems.append(f"{where}: scale: 0 would turn every reading into the offset")
+    if dtype is not None and p.bits is not None:
+        if dtype in FLOAT_TYPES:
+            problems.append(f"{where}: bits: bit fields need an integer type, not {dtype}")
+        elif p.bits[0] < 0 or p.bits[1] < 1 or sum(p.bits) > 16 * _count(dtype):
+            problems.append(f"{where}: bits: [{p.bits[0]}, {p.bits[1]}] does not fit in {dtype}")
+    fraction_codec = fraction_address = None
+    if p.fraction is not None and dtype is not None and order is not None:
+        ftype = _parse(parse_type, p.fraction.type or dtype, f"{where}: fraction.type", problems)
+        forder = _parse(parse_order, p.fraction.order or order, f"{where}: fraction.order",
+                        problems)
+        fraction_address = p.fraction.address - base
+        if ftype is not None and forder is not None:
+            fraction_codec = FieldCodec(ftype, forder, scale=p.fraction.scale * p.scale,
+                                        factor=factor or 1.0)
+    if len(problems) > before or dtype is None or order is None or factor is None:
+        return None
+    if wire + _count(dtype) > 65536:
+        problems.append(f"{where}: address: {p.address} + {_count(dtype)} registers runs past 65535")
+        return None
+    codec = FieldCodec(
+        dtype, order, scale=p.scale, offset=p.offset, factor=factor,
+        sentinels=frozenset(p.sentinels), bits=tuple(p.bits) if p.bits else None,  # type: ignore[arg-type]
+    )
+    return Point(
+        quantity=quantity.name, unit=quantity.unit, kind=quantity.kind,
+        function=p.function or defaults.function, address=wire, codec=codec,
+        fraction_address=fraction_address, fraction_codec=fraction_codec,
+        range=tuple(p.range) if p.range else None,  # type: ignore[arg-type]
+        max_rate=p.max_rate, ratio=p.ratio, note=p.note,
+    )
+
+
+def _point_meaning_problems(raw: dict[str, Any]) -> list[str]:
+    """Meaning checks of the points that are well-formed, so a file with a shape error still gets
+    every other error reported in the same run."""
+    problems: list[str] = []
+    try:
+        defaults = PointDefaults.model_validate(raw.get("defaults", {}))
+    except ValidationError:
+        defaults = PointDefaults()
+    lists: list[tuple[str, Any]] = [("points", raw.get("points"))]
+    variants = raw.get("variants")
+    if isinstance(variants, dict):
+        lists += [(f"variants.{k}.points", v.get("points")) for k, v in variants.items()
+                  if isinstance(v, dict)]
+    for where, items in lists:
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            try:
+                spec = PointSpec.model_validate(item)
+            except ValidationError:
+                continue
+            _compile_point(spec, defaults, f"{where}[{i}]", problems)
+    return problems
+
+
+def _compile_fingerprint(
+    item: str | FingerprintCheck, quantities: set[str], where: str, problems: list[str]
+) -> FingerprintItem | None:
+    if isinstance(item, str):
+        if item not in quantities:
+            problems.append(f"{where}: {item!r} is not a point of this variant; name one of its "
+                            "quantities or give {address, type, equals|range}")
+            return None
+        return item
+    dtype = _parse(parse_type, item.type, f"{where}: type", problems)
+    order = _parse(parse_order, item.order, f"{where}: order", problems)
+    if item.equals is None and item.range is None:
+        problems.append(f"{where}: give `equals` or `range` for the identification register")
+    if dtype is None or order is None:
+        return None
+    return FingerprintRegister(item.function, item.address, FieldCodec(dtype, order),
+                               item.equals, item.range)
+
+
+def _check_readable(point: Point, limits: DeviceLimits, where: str, problems: list[str]) -> None:
+    for fc, addr, count in point.spans():
+        for u in limits.unreadable:
+            if u.blocks(fc, addr, addr + count - 1):
+                problems.append(f"{where}: address: wire {addr}..{addr + count - 1} lies in the "
+                                f"device's unreadable range {u.start}..{u.end}")
+
+
+def _check_duplicates(points: Sequence[PointSpec], where: str, problems: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for i, p in enumerate(points):
+        if p.quantity in seen:
+            problems.append(f"{where}[{i}]: quantity {p.quantity!r} already defined at "
+                            f"{where}[{seen[p.quantity]}]; one point per quantity")
+        seen.setdefault(p.quantity, i)
+
+
+def _count(dtype: DataType) -> int:
+    return FieldCodec(dtype).count
+
+
+def _parse(fn: Any, text: str, where: str, problems: list[str]) -> Any:
+    try:
+        return fn(text)
+    except ValueError as exc:
+        problems.append(f"{where}: {exc}")
+        return None
+
+
+def _describe(err: Any, raw: dict[str, Any]) -> str:
+    """One pydantic error as 'points[3] (quantity 'x'): key: what is wrong and what to do'."""
+    loc = [part for part in err["loc"] if not (isinstance(part, str) and "[" in part)]
+    parts: list[str] = []
+    node: Any = raw
+    for part in loc:
+        if isinstance(part, int):
+            parts[-1] = f"{parts[-1]}[{part}]" if parts else f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            if isinstance(node, dict) and "quantity" in node:
+                parts[-1] += f" (quantity {node['quantity']!r})"
+        else:
+            parts.append(str(part))
+            node = node.get(part) if isinstance(node, dict) else None
+    where = ".".join(parts) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1) if allowed else []
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{where}: unknown key{hint}"
+    if kind == "missing":
+        return f"{where}: required key is missing"
+    return f"{where}: {err['msg']} (got {err.get('input')!r})"
+
+
+def _allowed_keys(loc: Sequence[Any]) -> list[str]:
+    """Field names valid at the place of an unknown key, for a 'did you mean' hint."""
+    model: Any = ProfileSpec
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        fld = model.model_fields.get(part)
+        if fld is not None:  # otherwise a dict key such as a variant name: same model
+            model = _model_of(fld.annotation)
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_of(annotation: Any) -> Any:
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+__all__ = [
+    "BUNDLED_PROFILES", "DeviceLimits", "FingerprintRegister", "MeterProfile", "MeterVariant",
+    "Order", "Point", "SerialSettings", "Unreadable", "find_profile", "load_all", "load_profile",
+    "profile_dirs", "profile_files", "resolve_variant",
+]

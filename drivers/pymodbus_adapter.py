@@ -1,0 +1,168 @@
+"""The one place that talks to pymodbus's client API.
+
+Everything else uses ModbusConnection: plain register reads and writes that raise drivers.errors
+exceptions. A pymodbus upgrade can break only this file; tests/drivers/test_pymodbus_adapter.py is
+its contract.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+from typing import Any
+
+import serial
+from pymodbus import FramerType
+from pymodbus.client import ModbusSerialClient, ModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException
+
+from drivers.errors import (
+    ConnectError,
+    ModbusError,
+    ModbusExceptionResponse,
+    ModbusFrameError,
+    ModbusTimeout,
+)
+from drivers.transport import Endpoint, RtuOverTcpEndpoint, SerialEndpoint, TcpEndpoint
+
+# We report every failure ourselves, with context; pymodbus's own log lines would only repeat them.
+logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+
+class ModbusConnection:
+    """A Modbus master on one endpoint. Not thread-safe: one bus, one caller at a time."""
+
+    def __init__(self, endpoint: Endpoint, *, timeout: float = 1.0) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self._rx = bytearray()  # bytes seen since the last request, to tell noise from silence
+        self._client = self._make_client(endpoint, timeout)
+
+    def _make_client(self, ep: Endpoint, timeout: float) -> Any:
+        common: dict[str, Any] = {"timeout": timeout, "retries": 0, "trace_packet": self._trace,
+                                  "reconnect_delay": 0}
+        if isinstance(ep, SerialEndpoint):
+            return ModbusSerialClient(ep.device, framer=FramerType.RTU, baudrate=ep.baud,
+                                      parity=ep.parity, stopbits=ep.stopbits,
+                                      bytesize=ep.bytesize, **common)
+        framer = FramerType.RTU if isinstance(ep, RtuOverTcpEndpoint) else FramerType.SOCKET
+        return ModbusTcpClient(ep.host, port=ep.port, framer=framer, **common)
+
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        if sending:
+            self._rx.clear()
+        else:
+            self._rx += data
+        return data
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the transport; raise ConnectError saying what is wrong and the usual fix."""
+        if isinstance(self.endpoint, SerialEndpoint):
+            check_serial_port(self.endpoint.device)
+        if not self._client.connect():
+            raise ConnectError(self._why_not_connected())
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> ModbusConnection:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests ----------------------------------------------------------------------------------
+
+    def read_registers(self, unit: int, function: int, address: int, count: int) -> list[int]:
+        """Read `count` registers with function 3 (holding) or 4 (input)."""
+        if function == 3:
+            call = self._client.read_holding_registers
+        elif function == 4:
+            call = self._client.read_input_registers
+        else:
+            raise ValueError(f"function code {function}: registers are read with 3 or 4")
+        response = self._execute(call, address, count=count, device_id=unit)
+        registers = list(response.registers)
+        if len(registers) != count:
+            raise ModbusFrameError(f"asked unit {unit} for {count} registers at {address}, "
+                                   f"got {len(registers)}")
+        return registers
+
+    def write_register(self, unit: int, address: int, value: int) -> None:
+        self._execute(self._client.write_register, address, value, device_id=unit)
+
+    def write_registers(self, unit: int, address: int, values: list[int]) -> None:
+        self._execute(self._client.write_registers, address, values, device_id=unit)
+
+    def _execute(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        self._rx.clear()
+        try:
+            response = call(*args, **kwargs)
+        except ConnectionException as exc:
+            raise ConnectError(self._why_not_connected(str(exc))) from None
+        except ModbusException as exc:
+            if self._rx:
+                raise ModbusFrameError(
+                    f"{len(self._rx)} byte(s) arrived from unit {kwargs.get('device_id')} but no "
+                    f"valid answer (CRC error, noise or a late reply): {bytes(self._rx[:16]).hex(' ')}"
+                ) from None
+            raise ModbusTimeout(f"no answer from unit {kwargs.get('device_id')} on {self.endpoint} "
+                                f"within {self.timeout:g} s") from None
+        except OSError as exc:
+            raise ConnectError(f"{self.endpoint}: {exc.strerror or exc}") from None
+        if response.isError():
+            code = getattr(response, "exception_code", 0)
+            raise ModbusExceptionResponse(code)
+        return response
+
+    def _why_not_connected(self, detail: str = "") -> str:
+        ep = self.endpoint
+        if isinstance(ep, SerialEndpoint):
+            try:
+                check_serial_port(ep.device)
+            except ConnectError as exc:
+                return str(exc)
+            return f"cannot open serial port {ep.device}: {detail or 'unknown error'}"
+        assert isinstance(ep, TcpEndpoint | RtuOverTcpEndpoint)
+        try:
+            with socket.create_connection((ep.host, ep.port), timeout=self.timeout):
+                pass
+        except OSError as exc:
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            return (f"cannot connect to {ep.host}:{ep.port}: {reason}; check the address, that the "
+                    "device is powered and on this network, and that nothing blocks the port")
+        return f"connection to {ep.host}:{ep.port} dropped: {detail or 'closed by the device'}"
+
+
+def check_serial_port(device: str) -> None:
+    """Raise ConnectError naming the port and the usual fix if it cannot be opened exclusively."""
+    if not os.path.exists(device):
+        raise ConnectError(
+            f"serial port {device} does not exist; is the USB-RS485 adapter plugged in? "
+            "List ports with: ls /dev/ttyUSB* /dev/ttyACM* /dev/serial/by-id/"
+        )
+    try:
+        port = serial.Serial(device, exclusive=True, timeout=0)
+    except serial.SerialException as exc:
+        code = getattr(exc, "errno", None)
+        text = str(exc)
+        if code == errno.EACCES or "Permission denied" in text:
+            raise ConnectError(
+                f"permission denied on serial port {device}; add the user to the dialout group "
+                "(sudo usermod -aG dialout $USER, then log in again) or run as that group"
+            ) from None
+        if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "lock" in text.lower():
+            raise ConnectError(
+                f"serial port {device} is busy: another program holds it (find it with "
+                f"`fuser {device}`; often another metergate, a getty or ModemManager)"
+            ) from None
+        raise ConnectError(f"cannot open serial port {device}: {text}") from None
+    port.close()
+
+
+__all__ = ["ModbusConnection", "ModbusError", "check_serial_port"]

@@ -1,0 +1,195 @@
+"""Read a meter through its profile: execute the read plan, decode, judge each value.
+
+A reading is (quantity, value, unit, ts, quality). Quality is explicit and a value is never invented:
+- ok: decoded and plausible
+- invalid: NaN, infinity, a declared sentinel, or a register the device refuses (value None)
+- out_of_range: decoded but outside the plausible range, or a counter rising faster than physics
+  allows (the value is kept so a person can see it; it is not clamped)
+- comm_error: the request failed (timeout, CRC, exception); value None
+The timestamp is the time the request that carried the value went out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from drivers.errors import ModbusError, ModbusExceptionResponse
+from drivers.planner import Block, ReadPlan, Span
+from drivers.profiles import MeterVariant, Point
+from drivers.quantities import Kind
+
+
+class Quality(StrEnum):
+    OK = "ok"
+    INVALID = "invalid"
+    OUT_OF_RANGE = "out_of_range"
+    COMM_ERROR = "comm_error"
+    STALE = "stale"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    quantity: str
+    value: float | None
+    unit: str
+    quality: Quality
+    ts: float  # epoch seconds when the request went out
+    error: str = ""  # why the quality is not ok, in words
+    raw: tuple[int, ...] = ()  # the registers behind the value, for commissioning views
+
+    def as_dict(self) -> dict[str, object]:
+        return {"quantity": self.quantity, "value": self.value, "unit": self.unit,
+                "quality": self.quality.value, "ts": self.ts, "error": self.error or None,
+                "raw": [f"0x{r:04X}" for r in self.raw]}
+
+
+class RegisterSource(Protocol):
+    """Anything that reads registers: ModbusConnection, or a simulator in-process."""
+
+    def read_registers(self, unit: int, function: int, address: int, count: int) -> list[int]: ...
+
+
+@dataclass(slots=True)
+class ReadStats:
+    requests: int = 0
+    registers: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+class MeterReader:
+    """Reads one meter (a unit id on a bus) through a compiled profile variant."""
+
+    def __init__(
+        self,
+        source: RegisterSource,
+        variant: MeterVariant,
+        unit: int,
+        *,
+        ratios: Mapping[str, float] | None = None,
+        quantities: Iterable[str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.source = source
+        self.variant = variant
+        self.unit = unit
+        self.ratios = dict(ratios or {})
+        wanted = set(quantities) if quantities is not None else None
+        self.points = [p for p in variant.points if wanted is None or p.quantity in wanted]
+        self.plan = ReadPlan((s for p in self.points for s in p.spans()), variant.device)
+        self.clock = clock
+        self.stats = ReadStats()
+        self._last_counter: dict[str, tuple[float, float]] = {}  # quantity -> (value, ts)
+
+    def read(self) -> list[Reading]:
+        """One full read of every point; failures become readings with their quality."""
+        registers: dict[tuple[int, int], int] = {}  # (function, address) -> register
+        sent_at: dict[Span, float] = {}
+        failed: dict[Span, str] = {}
+        queue: list[Block] = list(self.plan.blocks)
+        while queue:
+            block = queue.pop(0)
+            ts = self.clock()
+            try:
+                values = self.source.read_registers(self.unit, block.function, block.address,
+                                                    block.count)
+            except ModbusExceptionResponse as exc:
+                if exc.code == 2:
+                    queue[:0] = self.plan.split(block)  # try the halves now; the plan keeps them
+                    if len(block.spans) > 1:
+                        continue
+                self._fail(block, exc, failed)
+                continue
+            except ModbusError as exc:
+                self._fail(block, exc, failed)
+                continue
+            finally:
+                self.stats.requests += 1
+            self.stats.registers += block.count
+            for offset, reg in enumerate(values):
+                registers[(block.function, block.address + offset)] = reg
+            for span in block.spans:
+                sent_at[span] = ts
+        for span in self.plan.refused:
+            failed.setdefault(span, "the device refuses this address (exception 2)")
+        readings = [self._reading(p, registers, sent_at, failed) for p in self.points]
+        return self._apply_ratios(readings)
+
+    def _fail(self, block: Block, exc: ModbusError, failed: dict[Span, str]) -> None:
+        reason = exc.reason if not isinstance(exc, ModbusExceptionResponse) else f"exception_{exc.code}"
+        self.stats.failures[reason] = self.stats.failures.get(reason, 0) + 1
+        for span in block.spans:
+            failed[span] = str(exc)
+
+    def _reading(
+        self, point: Point, registers: dict[tuple[int, int], int], sent_at: dict[Span, float],
+        failed: dict[Span, str],
+    ) -> Reading:
+        spans = point.spans()
+        main = spans[0]
+        problems = [failed[s] for s in spans if s in failed]
+        ts = sent_at.get(main, self.clock())
+        if problems:
+            refused = all("exception 2" in p or "illegal data address" in p for p in problems)
+            quality = Quality.INVALID if refused else Quality.COMM_ERROR
+            return Reading(point.quantity, None, point.unit, quality, ts, problems[0])
+        raw = [registers[(point.function, point.address + i)] for i in range(point.codec.count)]
+        value = point.codec.decode(raw)
+        if value is not None and point.fraction_codec is not None:
+            assert point.fraction_address is not None
+            fraw = [registers[(point.function, point.fraction_address + i)]
+                    for i in range(point.fraction_codec.count)]
+            raw += fraw
+            fraction = point.fraction_codec.decode(fraw)
+            value = None if fraction is None else value + fraction
+        if value is None:
+            return Reading(point.quantity, None, point.unit, Quality.INVALID, ts,
+                           "the meter reports no valid value (NaN or sentinel)", tuple(raw))
+        return Reading(point.quantity, value, point.unit, Quality.OK, ts, "", tuple(raw))
+
+    def _apply_ratios(self, readings: list[Reading]) -> list[Reading]:
+        """Scale secondary-side values by CT/PT ratios, then judge plausibility."""
+        by_q = {r.quantity: r for r in readings}
+        ratios = dict(self.ratios)
+        for name in ("ct", "pt"):
+            r = by_q.get(f"{name}_ratio")
+            if name not in ratios and r is not None and r.value and r.quality is Quality.OK:
+                ratios[name] = r.value
+        out = []
+        for point, reading in zip(self.points, readings, strict=True):
+            if point.ratio and reading.value is not None:
+                k = 1.0
+                for part in point.ratio.split("*"):
+                    k *= ratios.get(part, 1.0)
+                reading = _replace(reading, value=reading.value * k)
+            out.append(self._judge(point, reading))
+        return out
+
+    def _judge(self, point: Point, reading: Reading) -> Reading:
+        if reading.quality is not Quality.OK or reading.value is None:
+            return reading
+        value = reading.value
+        if point.range is not None and not point.range[0] <= value <= point.range[1]:
+            return _replace(reading, quality=Quality.OUT_OF_RANGE,
+                            error=f"{value:g} {point.unit} outside the plausible range "
+                                  f"{point.range[0]:g}..{point.range[1]:g}")
+        if point.kind is Kind.COUNTER and point.max_rate is not None:
+            last = self._last_counter.get(point.quantity)
+            self._last_counter[point.quantity] = (value, reading.ts)
+            if last is not None and reading.ts > last[1]:
+                rate = (value - last[0]) / ((reading.ts - last[1]) / 3600.0)
+                if rate > point.max_rate:
+                    return _replace(reading, quality=Quality.OUT_OF_RANGE,
+                                    error=f"rose {value - last[0]:g} {point.unit} in "
+                                          f"{reading.ts - last[1]:.1f} s, faster than "
+                                          f"{point.max_rate:g} {point.unit}/h")
+        return reading
+
+
+def _replace(reading: Reading, **changes: object) -> Reading:
+    from dataclasses import replace
+
+    return replace(reading, **changes)  # type: ignore[arg-type]

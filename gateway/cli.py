@@ -1,0 +1,31 @@
+"""The `metergate` command. Thin: parse arguments, call into the packages, print.
+
+Each sub-command lives in gateway/commands/<name>.py; this module only assembles them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from gateway.commands import commissioning, simulate
+
+app = typer.Typer(
+    name="metergate",
+    help="Sub-metering gateway: find and read Modbus meters, simulate them, publish their readings.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("read", help=commissioning.read.__doc__)(commissioning.read)
+app.command("scan", help=commissioning.scan.__doc__)(commissioning.scan)
+app.command("probe", help=commissioning.probe.__doc__)(commissioning.probe)
+app.command("simulate", help=simulate.simulate.__doc__)(simulate.simulate)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
