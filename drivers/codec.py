@@ -163,9 +163,8 @@ class FieldCodec:
     def decode(self, registers: Sequence[int]) -> float | None:
         """Engineering value, or None when the registers hold NaN, infinity or a declared sentinel."""
         raw = decode_raw(registers, self.dtype, self.order)
-        if self.dtype in FLOAT_TYPES:
-            if not math.isfinite(raw):
-                return None
+        if self.dtype in FLOAT_TYPES and not math.isfinite(raw):
+            return None
         if raw in self.sentinels:
             return None
         if self.bits is not None:

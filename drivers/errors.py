@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class MetergateError(Exception):
     """Base of every error metergate reports to a user."""
@@ -44,7 +46,7 @@ class ModbusExceptionResponse(ModbusError):
     """The device answered with a Modbus exception code."""
 
     reason = "exception"
-    NAMES = {
+    NAMES: ClassVar[dict[int, str]] = {
         1: "illegal function",
         2: "illegal data address",
         3: "illegal data value",

@@ -48,7 +48,7 @@ def plan_blocks(
     and none of them lies in an `unreadable` range. Holding (3) and input (4) registers never mix.
     """
     unique = sorted(set(spans))
-    for fc, addr, count in unique:
+    for _, addr, count in unique:
         if count > max_registers:
             raise ValueError(f"a {count}-register value at {addr} exceeds the device's limit of "
                              f"{max_registers} registers per request")
@@ -56,7 +56,7 @@ def plan_blocks(
     current: list[Span] = []
     start = end = 0
     for span in unique:
-        fc, addr, count = span
+        _, addr, count = span
         if current and _fits(current[0][0], start, end, span, max_registers, max_gap, unreadable):
             current.append(span)
             end = max(end, addr + count)
@@ -64,7 +64,6 @@ def plan_blocks(
         if current:
             blocks.append(Block(current[0][0], start, end - start, tuple(current)))
         current, start, end = [span], addr, addr + count
-        del fc
     if current:
         blocks.append(Block(current[0][0], start, end - start, tuple(current)))
     return blocks

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from drivers.codec import FLOAT_TYPES, DataType, FieldCodec, Order, parse_order, parse_type
 from drivers.errors import ProfileError, ProfileNotFound
@@ -168,9 +168,8 @@ def load_profile(path: str | Path) -> MeterProfile:
     try:
         spec = ProfileSpec.model_validate(raw)
     except ValidationError as exc:
-        problems = [_describe(err, raw) for err in exc.errors()]
-        problems += _point_meaning_problems(raw)
-        raise ProfileError(str(path), problems) from None
+        shape = [_describe(err, raw) for err in exc.errors()]
+        raise ProfileError(str(path), shape + _point_meaning_problems(raw)) from None
     problems: list[str] = []
     profile = _compile_profile(spec, path, problems)
     if problems or profile is None:
@@ -506,8 +505,6 @@ def _allowed_keys(loc: Sequence[Any]) -> list[str]:
 
 
 def _model_of(annotation: Any) -> Any:
-    from pydantic import BaseModel
-
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in getattr(annotation, "__args__", ()):

@@ -105,7 +105,7 @@ class ModbusConnection:
             response = call(*args, **kwargs)
         except ConnectionException as exc:
             raise ConnectError(self._why_not_connected(str(exc))) from None
-        except ModbusException as exc:
+        except ModbusException:
             if self._rx:
                 raise ModbusFrameError(
                     f"{len(self._rx)} byte(s) arrived from unit {kwargs.get('device_id')} but no "

@@ -127,3 +127,28 @@ def unit_factor(quantity: Quantity, unit: str) -> float | None:
 
 def accepted_units(quantity: Quantity) -> list[str]:
     return list(UNIT_FACTORS.get(quantity.unit, {quantity.unit: 1.0}))
+
+
+def vocabulary_markdown() -> str:
+    """docs/quantities.md, generated from the table above (python -m drivers.quantities > ...)."""
+    lines = [
+        "# Quantities",
+        "",
+        "The one vocabulary of quantities a reading carries. Every profile point names one of these;",
+        "values are converted to the canonical unit when decoded, so everything downstream sees one",
+        "unit per quantity. Counters are published as read: never zeroed, clamped or smoothed.",
+        "",
+        "Generated from `drivers/quantities.py` (`python -m drivers.quantities > docs/quantities.md`);",
+        "a test checks the two agree.",
+        "",
+        "| quantity | unit | kind | description | units a profile may declare |",
+        "|---|---|---|---|---|",
+    ]
+    for q in QUANTITIES.values():
+        units = ", ".join(u or "(none)" for u in accepted_units(q))
+        lines.append(f"| `{q.name}` | {q.unit or '–'} | {q.kind.value} | {q.description} | {units} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(vocabulary_markdown(), end="")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -160,12 +160,13 @@ class MeterReader:
                 ratios[name] = r.value
         out = []
         for point, reading in zip(self.points, readings, strict=True):
+            scaled = reading
             if point.ratio and reading.value is not None:
                 k = 1.0
                 for part in point.ratio.split("*"):
                     k *= ratios.get(part, 1.0)
-                reading = _replace(reading, value=reading.value * k)
-            out.append(self._judge(point, reading))
+                scaled = replace(reading, value=reading.value * k)
+            out.append(self._judge(point, scaled))
         return out
 
     def _judge(self, point: Point, reading: Reading) -> Reading:
@@ -173,7 +174,7 @@ class MeterReader:
             return reading
         value = reading.value
         if point.range is not None and not point.range[0] <= value <= point.range[1]:
-            return _replace(reading, quality=Quality.OUT_OF_RANGE,
+            return replace(reading, quality=Quality.OUT_OF_RANGE,
                             error=f"{value:g} {point.unit} outside the plausible range "
                                   f"{point.range[0]:g}..{point.range[1]:g}")
         if point.kind is Kind.COUNTER and point.max_rate is not None:
@@ -182,14 +183,8 @@ class MeterReader:
             if last is not None and reading.ts > last[1]:
                 rate = (value - last[0]) / ((reading.ts - last[1]) / 3600.0)
                 if rate > point.max_rate:
-                    return _replace(reading, quality=Quality.OUT_OF_RANGE,
+                    return replace(reading, quality=Quality.OUT_OF_RANGE,
                                     error=f"rose {value - last[0]:g} {point.unit} in "
                                           f"{reading.ts - last[1]:.1f} s, faster than "
                                           f"{point.max_rate:g} {point.unit}/h")
         return reading
-
-
-def _replace(reading: Reading, **changes: object) -> Reading:
-    from dataclasses import replace
-
-    return replace(reading, **changes)  # type: ignore[arg-type]
