@@ -23,7 +23,9 @@ class SimClock:
         if speed <= 0:
             raise ValueError(f"speed {speed:g}: give a factor above 0 (1 = real time)")
         if isinstance(start, datetime):
-            start = (start if start.tzinfo else start.replace(tzinfo=timezone(timedelta(hours=tz_offset_h)))).timestamp()
+            if start.tzinfo is None:
+                start = start.replace(tzinfo=timezone(timedelta(hours=tz_offset_h)))
+            start = start.timestamp()
         self.start = time.time() if start is None else float(start)
         self.speed = speed
         self._monotonic = monotonic

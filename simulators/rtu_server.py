@@ -1,0 +1,230 @@
+"""Modbus RTU slaves: on a pseudo-terminal (a serial port a client opens like /dev/ttyUSB0) and over
+a TCP socket (a serial-to-Ethernet converter), both on an asyncio loop.
+
+One RtuBus is one RS-485 line: every meter on it sees every frame, only the addressed one answers,
+broadcasts (unit 0) are executed silently, unknown unit ids get silence. Answers are timed as the
+real line would deliver them (simulators.line); on a pty a meter answers only when the client's
+termios settings match its own line settings.
+
+The pty: the simulator opens both ends and keeps the client end (the "slave") open too, so a client
+closing the port never makes the simulator's end fail with EIO; it is put in raw mode at the meters'
+line settings, and an optional stable symlink points at it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import termios
+import tty
+from collections.abc import Callable, Mapping
+
+from drivers.profiles import SerialSettings
+from simulators.line import answer_due, hears, read_termios, silence
+from simulators.meter import SimulatedMeter
+from simulators.pdu import rtu_frame
+from simulators.responder import respond
+from simulators.rtu_framer import Frame, RtuFramer
+
+Send = Callable[[bytes], None]
+
+
+class RtuBus:
+    """The meters of one RS-485 line and how they answer a frame."""
+
+    def __init__(self, meters: Mapping[int, SimulatedMeter], *, wire_timing: bool = True,
+                 strict_stopbits: bool = False) -> None:
+        self.meters = meters
+        self.wire_timing = wire_timing
+        self.strict_stopbits = strict_stopbits
+
+    def default_line(self) -> SerialSettings:
+        """The line settings most meters on the bus use (what the pty starts with)."""
+        lines = [m.line for m in self.meters.values()]
+        if not lines:
+            return SerialSettings()
+        return max(lines, key=lines.count)
+
+    def gap(self, client: SerialSettings | None) -> float:
+        """The frame-ending silence for the framer: the client's line, else the slowest meter's."""
+        if client is not None:
+            return silence(client)
+        return max((silence(m.line) for m in self.meters.values()), default=0.004)
+
+    def handle(self, frame: Frame, send: Send, client: SerialSettings | None,
+               check_line: bool) -> None:
+        """Schedule the answer to `frame` (if any) on the running loop."""
+        loop = asyncio.get_running_loop()
+        if frame.unit == 0:  # broadcast: writes are executed, nobody answers
+            for unit in self.meters:
+                respond(self.meters, unit, frame.pdu)
+            return
+        meter = self.meters.get(frame.unit)
+        if meter is None:
+            return
+        if check_line and not hears(meter.line, client, strict_stopbits=self.strict_stopbits):
+            return  # framing/parity errors at the meter: it never saw a request
+        reply = respond(self.meters, frame.unit, frame.pdu)
+        if reply is None or reply.pdu is None:
+            return
+        data = rtu_frame(frame.unit, reply.pdu, corrupt=reply.corrupt)
+        due = frame.last_at
+        if self.wire_timing:
+            due = frame.first_at + answer_due(len(frame.data), len(data), meter.line,
+                                              meter.turnaround_s)
+        due += reply.delay
+        if due <= loop.time():
+            send(data)
+        else:
+            loop.call_at(due, send, data)
+
+
+class PtyPort:
+    """A pseudo-terminal pair; `path` is what a client opens."""
+
+    def __init__(self, line: SerialSettings, link: str | None = None) -> None:
+        self.master, self.slave = os.openpty()
+        self.device = os.ttyname(self.slave)
+        tty.setraw(self.slave)
+        _set_line(self.slave, line)
+        os.set_blocking(self.master, False)
+        self.link = link
+        if link:
+            tmp = f"{link}.tmp{os.getpid()}"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            os.symlink(self.device, tmp)
+            os.replace(tmp, link)  # atomic: a client never sees the link missing
+
+    @property
+    def path(self) -> str:
+        return self.link or self.device
+
+    def client_line(self) -> SerialSettings | None:
+        return read_termios(self.slave)
+
+    def write(self, data: bytes) -> None:
+        # A full buffer means nobody reads the port: the answer is lost, as on a real line.
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self.master, data)
+
+    def close(self) -> None:
+        if self.link:
+            with contextlib.suppress(OSError):
+                if os.path.islink(self.link) and os.readlink(self.link) == self.device:
+                    os.unlink(self.link)
+        for fd in (self.master, self.slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class PtyServer:
+    """Serves an RtuBus on a PtyPort from the asyncio loop."""
+
+    def __init__(self, bus: RtuBus, *, link: str | None = None, line: SerialSettings | None = None,
+                 check_line: bool = True) -> None:
+        self.bus = bus
+        self.port = PtyPort(line or bus.default_line(), link)
+        self.check_line = check_line
+        self._framer = RtuFramer(bus.gap(None))
+        self._expiry: asyncio.TimerHandle | None = None
+
+    @property
+    def path(self) -> str:
+        return self.port.path
+
+    async def start(self) -> None:
+        asyncio.get_running_loop().add_reader(self.port.master, self._readable)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_reader(self.port.master)
+        self.port.close()
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.port.master, 4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        client = self.port.client_line()
+        self._framer.gap_s = self.bus.gap(client)
+        for frame in self._framer.feed(data, loop.time()):
+            self.bus.handle(frame, self.port.write, client, self.check_line)
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if self._framer.pending:  # end the frame at the next silence
+            self._expiry = loop.call_later(self._framer.gap_s * 1.1, self._feed, b"")
+
+
+class RtuOverTcpServer:
+    """RTU frames over TCP, as behind a serial-to-Ethernet converter (no line-settings check: the
+    converter's serial side is configured on the converter)."""
+
+    def __init__(self, bus: RtuBus, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.bus = bus
+        self.host = host
+        self.port = port
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for w in list(self._writers):
+                w.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        loop = asyncio.get_running_loop()
+        framer = RtuFramer(self.bus.gap(None))
+
+        def send(data: bytes) -> None:
+            if not writer.is_closing():
+                writer.write(data)
+
+        try:
+            while True:
+                try:
+                    timeout = framer.gap_s * 1.1 if framer.pending else None
+                    data = await asyncio.wait_for(reader.read(4096), timeout)
+                except TimeoutError:
+                    data = None  # silence: ends whatever is buffered
+                if data == b"":
+                    break
+                for frame in framer.feed(data or b"", loop.time()):
+                    self.bus.handle(frame, send, None, check_line=False)
+        except ConnectionError:
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+
+def _set_line(fd: int, line: SerialSettings) -> None:
+    """Give the pty the meters' settings, so a client that sets none still matches."""
+    attrs = termios.tcgetattr(fd)
+    speed = getattr(termios, f"B{line.baud}", None)
+    cflag = attrs[2] & ~(termios.PARENB | termios.PARODD | termios.CSTOPB | termios.CSIZE)
+    cflag |= {5: termios.CS5, 6: termios.CS6, 7: termios.CS7}.get(line.bytesize, termios.CS8)
+    if line.parity != "N":
+        cflag |= termios.PARENB | (termios.PARODD if line.parity == "O" else 0)
+    if line.stopbits == 2:
+        cflag |= termios.CSTOPB
+    attrs[2] = cflag
+    if speed is not None:
+        attrs[4] = attrs[5] = speed
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
