@@ -83,10 +83,11 @@ class DeviceSpec(_Strict):
 class FingerprintCheck(_Strict):
     """A register check that identifies a model or variant during a bus scan."""
 
-    address: Annotated[int, Field(ge=0, le=65535)]  # wire address
-    function: FunctionCode = 3
+    address: Annotated[int, Field(ge=0, le=65535)]  # numbered like the points (address_base)
+    function: FunctionCode | None = None  # default: the profile's [defaults]
+    address_base: AddressBase | None = None  # default: the profile's [defaults]
     type: str = "uint16"
-    order: str = "ABCD"
+    order: str | None = None  # default: the profile's [defaults]
     equals: float | None = None
     range: tuple[float, float] | None = None
 
@@ -102,7 +103,6 @@ class VariantSpec(_Strict):
 
 
 class ProfileSpec(_Strict):
-    id: str | None = None  # defaults to the file name without .toml
     manufacturer: str
     model: str
     kind: Literal["electricity", "water", "heat", "heat_pump"]

@@ -236,7 +236,10 @@ def resolve_variant(spec: str, dirs: Iterable[Path] | None = None) -> MeterVaria
 
 
 def _compile_profile(spec: ProfileSpec, path: Path, problems: list[str]) -> MeterProfile | None:
-    pid = spec.id or path.stem
+    pid = path.stem  # the file name is the id: lookup and overriding use it
+    for key in ("type", "order"):
+        parse = parse_type if key == "type" else parse_order
+        _parse(parse, getattr(spec.defaults, key), f"defaults.{key}", problems)
     if not spec.variants:
         problems.append("no [variants.NAME] table: add at least one, e.g. [variants.default]")
         return None
@@ -289,8 +292,8 @@ def _compile_variant(
 
     fingerprint: list[FingerprintItem] = []
     for i, item in enumerate(list(spec.fingerprint) + list(vspec.fingerprint)):
-        fp = _compile_fingerprint(item, {p.quantity for p in points}, f"{vkey}.fingerprint[{i}]",
-                                  problems)
+        fp = _compile_fingerprint(item, {p.quantity for p in points}, defaults,
+                                  f"{vkey}.fingerprint[{i}]", problems)
         if fp is not None:
             fingerprint.append(fp)
     return MeterVariant(
@@ -341,8 +344,9 @@ def _compile_point(
         problems.append(f"{where}: quantity: {p.quantity!r} is not in the vocabulary; {hint}"
                         "see docs/quantities.md")
         return None
-    dtype = _parse(parse_type, p.type or defaults.type, f"{where}: type", problems)
-    order = _parse(parse_order, p.order or defaults.order, f"{where}: order", problems)
+    dtype = _parse(parse_type, p.type or defaults.type, f"{where}: type", problems, p.type is None)
+    order = _parse(parse_order, p.order or defaults.order, f"{where}: order", problems,
+                   p.order is None)
     unit = quantity.unit if p.unit is None else p.unit
     factor = unit_factor(quantity, unit)
     if factor is None:
@@ -419,7 +423,8 @@ def _point_meaning_problems(raw: dict[str, Any]) -> list[str]:
 
 
 def _compile_fingerprint(
-    item: str | FingerprintCheck, quantities: set[str], where: str, problems: list[str]
+    item: str | FingerprintCheck, quantities: set[str], defaults: PointDefaults, where: str,
+    problems: list[str],
 ) -> FingerprintItem | None:
     if isinstance(item, str):
         if item not in quantities:
@@ -428,13 +433,17 @@ def _compile_fingerprint(
             return None
         return item
     dtype = _parse(parse_type, item.type, f"{where}: type", problems)
-    order = _parse(parse_order, item.order, f"{where}: order", problems)
+    order = _parse(parse_order, item.order or defaults.order, f"{where}: order", problems)
     if item.equals is None and item.range is None:
         problems.append(f"{where}: give `equals` or `range` for the identification register")
+    base = defaults.address_base if item.address_base is None else item.address_base
+    if item.address - base < 0:
+        problems.append(f"{where}: address {item.address} with address_base = 1 is wire address -1")
+        return None
     if dtype is None or order is None:
         return None
-    return FingerprintRegister(item.function, item.address, FieldCodec(dtype, order),
-                               item.equals, item.range)
+    return FingerprintRegister(item.function or defaults.function, item.address - base,
+                               FieldCodec(dtype, order), item.equals, item.range)
 
 
 def _check_readable(point: Point, limits: DeviceLimits, where: str, problems: list[str]) -> None:
@@ -458,11 +467,13 @@ def _count(dtype: DataType) -> int:
     return FieldCodec(dtype).count
 
 
-def _parse(fn: Any, text: str, where: str, problems: list[str]) -> Any:
+def _parse(fn: Any, text: str, where: str, problems: list[str], quiet: bool = False) -> Any:
+    """fn(text), or None with a problem noted (`quiet`: already reported where it was set)."""
     try:
         return fn(text)
     except ValueError as exc:
-        problems.append(f"{where}: {exc}")
+        if not quiet:
+            problems.append(f"{where}: {exc}")
         return None
 
 

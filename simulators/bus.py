@@ -177,10 +177,10 @@ class Simulator:
                 out.append(TcpEndpoint(server.host, server.port))
             elif isinstance(server, RtuOverTcpServer):
                 out.append(RtuOverTcpEndpoint(server.host, server.port))
-            else:
-                line = server.bus.default_line()
-                out.append(SerialEndpoint(server.path, baud=line.baud, parity=line.parity,
-                                          stopbits=line.stopbits, bytesize=line.bytesize))
+            else:  # parity N: a pty cannot carry parity (simulators.line)
+                line = server.line
+                out.append(SerialEndpoint(server.path, baud=line.baud, parity="N",
+                                          stopbits=line.stopbits, bytesize=8))
         return out
 
     def _first(self, kind: type) -> Any:
@@ -195,7 +195,8 @@ class Simulator:
 
     @property
     def rtu_endpoint(self) -> SerialEndpoint:
-        """The first pty, with the line settings most of its meters use."""
+        """The first pty, with the speed and stop bits most of its meters use (parity N: a pty
+        cannot carry parity)."""
         return self._first(SerialEndpoint)  # type: ignore[no-any-return]
 
     @property
@@ -210,9 +211,9 @@ class Simulator:
         for server, ep in zip(self._servers, self.endpoints, strict=True):
             units = sorted(server.bus.meters if hasattr(server, "bus") else server.meters)
             if isinstance(ep, SerialEndpoint):
+                line = f"{ep.baud} {ep.bytesize}{ep.parity}{ep.stopbits}"
                 transports.append({"transport": "rtu", "open": ep.device, "device": ep.device,
-                                   "pty": server.port.device, "line": str(server.bus.default_line()),
-                                   "units": units})
+                                   "pty": server.port.device, "line": line, "units": units})
             else:
                 name = "tcp" if isinstance(ep, TcpEndpoint) else "rtu-over-tcp"
                 transports.append({"transport": name, "open": f"{ep.host}:{ep.port}",

@@ -42,7 +42,27 @@ def complete(values: Mapping[str, float], wanted: Iterable[str],
 
 
 _EXTENSIVE = ("power_active", "power_reactive", "power_apparent", "current_", "energy_")
-SINGLE_PHASE_SCALE = 0.25  # a single-phase meter sits on a sub-circuit: a quarter of phase L1
+NOMINAL_V = 230.0
+HEADROOM = 0.6  # peak load at 60 % of the meter's rating: noise, power factor and HVAC fit under it
+
+
+def fitting_scale(peak_w: float | None, ranges: Mapping[str, tuple[float, float]],
+                  single_phase: bool) -> float:
+    """Load scale that puts a building of `peak_w` behind a meter of the given ranges: a direct
+    SDM630 (120 A) sits on a sub-distribution, not on a whole building's feeder. 1 if it fits."""
+    if not peak_w:
+        return 1.0
+    phases = 1 if single_phase else 3
+    peak = peak_w / 3 if single_phase else peak_w  # single-phase: phase L1 of the building
+    caps = []
+    if "power_active" in ranges:
+        caps.append(max(abs(v) for v in ranges["power_active"]))
+    currents = [max(abs(v) for v in r) for q, r in ranges.items() if q.startswith("current_l")]
+    if currents:
+        caps.append(min(currents) * NOMINAL_V * phases)
+    if not caps:
+        return 1.0
+    return min(1.0, HEADROOM * min(caps) / peak)
 
 
 def is_single_phase(kind: str, quantities: Iterable[str]) -> bool:

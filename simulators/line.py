@@ -1,10 +1,14 @@
 """The simulated serial line: the settings a client set on the pty, whether a meter hears it, and
 how long an answer takes on the wire.
 
-Line settings: a meter answers only when the client's baud rate, data bits and parity equal its own.
-At another baud rate or parity a real UART sees framing and parity errors, so the meter stays silent.
-Stop bits are not compared by default: a UART checks only the first stop bit, so an 8N1 master and
-an 8N2 meter do understand each other (pass strict_stopbits=True to compare them too).
+Line settings: a meter answers only when the client's baud rate equals its own; at another speed a
+real UART sees only framing errors, so the meter stays silent, and a scan across baud rates finds each
+meter at its own speed. Two limits of Linux pseudo-terminals shape the rest:
+- parity and data bits cannot be seen: the kernel forces 8 data bits and no parity on a pty (and
+  pyserial, hence pymodbus, even fails to open one with parity E or O), so they are not compared;
+  open a simulated pty with parity N whatever the meter's parity;
+- stop bits can be seen but are not compared by default, because a UART checks only the first stop
+  bit, so an 8N1 master and an 8N2 meter do understand each other (strict_stopbits=True compares).
 
 Wire timing (drivers.wiretime): the answer is due when the request's wire time, a 3.5-character
 gap, the device's turnaround, the answer's wire time and the closing gap have passed since the
@@ -27,7 +31,8 @@ _SIZES = {termios.CS5: 5, termios.CS6: 6, termios.CS7: 7, termios.CS8: 8}
 
 
 def read_termios(fd: int) -> SerialSettings | None:
-    """The settings a client put on the tty behind `fd`; None for a speed we cannot name."""
+    """The settings a client put on the tty behind `fd`; None for a speed we cannot name. On a pty
+    parity reads N and data bits 8 whatever the client asked for."""
     _iflag, _oflag, cflag, _lflag, ispeed, ospeed, _cc = termios.tcgetattr(fd)
     baud = _SPEEDS.get(ospeed) or _SPEEDS.get(ispeed)
     if baud is None:
@@ -41,12 +46,12 @@ def read_termios(fd: int) -> SerialSettings | None:
 
 def hears(device: SerialSettings, client: SerialSettings | None, *,
           strict_stopbits: bool = False) -> bool:
-    """True if a device at `device` settings understands a master at `client` settings."""
+    """True if a device at `device` settings understands a master whose pty shows `client`
+    (baud rate, and stop bits if strict; parity and data bits do not survive on a pty)."""
     if client is None:
         return False
-    same = (device.baud, device.parity, device.bytesize) == (client.baud, client.parity,
-                                                              client.bytesize)
-    return same and (not strict_stopbits or device.stopbits == client.stopbits)
+    return device.baud == client.baud and (not strict_stopbits
+                                           or device.stopbits == client.stopbits)
 
 
 def bits(line: SerialSettings) -> int:

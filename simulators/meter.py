@@ -29,8 +29,8 @@ from drivers.profiles import MeterVariant, Point, SerialSettings, Unreadable
 from drivers.quantities import Kind
 from simulators.clock import Clock, SimClock
 from simulators.derived import (
-    SINGLE_PHASE_SCALE,
     complete,
+    fitting_scale,
     is_single_phase,
     scaled,
     single_phase,
@@ -65,7 +65,7 @@ class MeterOptions:
     turnaround_ms: float | None = None  # default: the profile's device.turnaround_ms
     both_functions: bool = False  # answer FC3 and FC4 from one table
     writable: bool = False
-    load_scale: float | None = None  # power, current, energy × this; default 1 (0.25 single-phase)
+    load_scale: float | None = None  # power, current, energy × this; default: fit the rating
 
 
 def physics_anchor(t: float, tz_offset_h: float = 8.0) -> float:
@@ -120,8 +120,11 @@ class SimulatedMeter:
         self._spans = [(p, _owned(p)) for p in self.points]
         self._single_phase = is_single_phase(variant.kind, (p.quantity for p in variant.points))
         scale = self.options.load_scale
-        self._load_scale = scale if scale is not None else (
-            SINGLE_PHASE_SCALE if self._single_phase else 1.0)
+        if scale is None:  # the physics' building peak (electricity) against the meter's rating
+            ranges = {p.quantity: p.range for p in variant.points if p.range is not None}
+            scale = fitting_scale(getattr(self.physics, "peak_w", None), ranges,
+                                  self._single_phase)
+        self._load_scale = scale
 
     # -- description ------------------------------------------------------------------------------
 

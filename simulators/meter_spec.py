@@ -6,7 +6,7 @@ Keys (all optional):
   baud=2400 parity=E stopbits=2 bytesize=8   serial line settings (default: the profile's)
   ct=200 pt=10      CT and PT ratios configured in the meter
   turnaround=50     device turnaround in ms (default: the profile's)
-  scale=0.5         power, current and energy × this (default 1; 0.25 for single-phase meters)
+  scale=0.5         power, current and energy × this (default: the building fits the meter's rating)
   both_fc=1         answer FC3 and FC4 from one table (as the DTSU666 does)
   writable=1        accept writes to configuration and unmapped registers
 """

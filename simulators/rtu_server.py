@@ -125,7 +125,8 @@ class PtyServer:
     def __init__(self, bus: RtuBus, *, link: str | None = None, line: SerialSettings | None = None,
                  check_line: bool = True) -> None:
         self.bus = bus
-        self.port = PtyPort(line or bus.default_line(), link)
+        self.line = line or bus.default_line()
+        self.port = PtyPort(self.line, link)
         self.check_line = check_line
         self._framer = RtuFramer(bus.gap(None))
         self._expiry: asyncio.TimerHandle | None = None
@@ -215,13 +216,11 @@ class RtuOverTcpServer:
 
 
 def _set_line(fd: int, line: SerialSettings) -> None:
-    """Give the pty the meters' settings, so a client that sets none still matches."""
+    """Give the pty the meters' speed and stop bits, so a client that sets none still matches."""
     attrs = termios.tcgetattr(fd)
     speed = getattr(termios, f"B{line.baud}", None)
     cflag = attrs[2] & ~(termios.PARENB | termios.PARODD | termios.CSTOPB | termios.CSIZE)
-    cflag |= {5: termios.CS5, 6: termios.CS6, 7: termios.CS7}.get(line.bytesize, termios.CS8)
-    if line.parity != "N":
-        cflag |= termios.PARENB | (termios.PARODD if line.parity == "O" else 0)
+    cflag |= termios.CS8  # a pty carries neither parity nor other data sizes (simulators.line)
     if line.stopbits == 2:
         cflag |= termios.CSTOPB
     attrs[2] = cflag

@@ -137,3 +137,18 @@ def test_bundled_set_covers_the_required_models() -> None:
                 "kamstrup-multical", "lambda-eu-l"}
     assert required <= set(BUNDLED_IDS)
     assert set(load_all([BUNDLED_PROFILES])) == set(BUNDLED_IDS)
+
+
+def test_fingerprint_registers_are_numbered_like_points(tmp_path: Path) -> None:
+    text = GOOD.replace('fingerprint = ["voltage_l1"]',
+                        'fingerprint = ["voltage_l1", { address = 3, type = "float32", range = [1, 2] }]')
+    check = load_profile(_write(tmp_path, text)).variant().fingerprint[1]
+    assert not isinstance(check, str)
+    assert (check.function, check.address, check.codec.order) == (4, 2, Order.CDAB)
+
+
+def test_bad_default_type_is_reported_once(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError) as info:
+        load_profile(_write(tmp_path, GOOD.replace('type = "float32"', 'type = "real"', 1)))
+    assert str(info.value).count("unknown data type 'real'") == 1
+    assert "defaults.type" in str(info.value)

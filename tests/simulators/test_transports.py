@@ -97,7 +97,6 @@ def test_client_reopening_the_pty_keeps_working(
         (9600, "N", 1, False, True),  # a UART checks one stop bit: 8N1 and 8N2 talk
         (9600, "N", 1, True, False),  # unless stop bits are compared strictly
         (19200, "N", 2, False, False),  # wrong speed: the meter sees garbage
-        (9600, "E", 1, False, False),  # wrong parity
     ],
 )
 def test_line_settings_must_match(simulated_meter: MeterFactory, modbus_simulator: SimFactory,
@@ -112,6 +111,20 @@ def test_line_settings_must_match(simulated_meter: MeterFactory, modbus_simulato
         else:
             with pytest.raises(ModbusTimeout):
                 conn.read_registers(1, 3, 6, 1)
+
+
+@pytest.mark.rtu
+def test_even_parity_meter_on_a_pty_is_opened_with_parity_n(
+    simulated_meter: MeterFactory, modbus_simulator: SimFactory
+) -> None:
+    """A pty carries no parity (the kernel forces 8N): the Kamstrup's 19200 8E1 line is served
+    at 19200 and the endpoint says parity N."""
+    meter = simulated_meter("kamstrup-multical")
+    assert (meter.line.baud, meter.line.parity) == (19200, "E")
+    sim = modbus_simulator([meter], tcp=False, rtu=True, wire_timing=False)
+    assert (sim.rtu_endpoint.baud, sim.rtu_endpoint.parity) == (19200, "N")
+    with ModbusConnection(sim.rtu_endpoint, timeout=0.3) as conn:
+        _check_all_ok(conn, meter)
 
 
 @pytest.mark.rtu
@@ -186,4 +199,6 @@ def test_wire_timing_matches_read_airtime(simulated_meter: MeterFactory,
                 runs.append(time.perf_counter() - t0)
             print(f"{count} registers at 9600 8N2: airtime {expected * 1000:.1f} ms, measured "
                   f"min {min(runs) * 1000:.1f} ms (runs {', '.join(f'{r * 1000:.1f}' for r in runs)})")
-            assert expected * 0.98 <= min(runs) <= expected * 1.15
+            # pymodbus polls the port every 4 characters and waits for the size to settle: a few
+            # ms on top, which matters only for short frames
+            assert expected * 0.98 <= min(runs) <= max(expected * 1.15, expected + 0.012)
