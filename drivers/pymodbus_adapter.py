@@ -38,6 +38,7 @@ class ModbusConnection:
         self.endpoint = endpoint
         self.timeout = timeout
         self._rx = bytearray()  # bytes seen since the last request, to tell noise from silence
+        self.stray_bytes = 0  # late or unsolicited bytes dropped before a request (RTU over TCP)
         self._client = self._make_client(endpoint, timeout)
 
     def _make_client(self, ep: Endpoint, timeout: float) -> Any:
@@ -80,6 +81,8 @@ class ModbusConnection:
 
     def read_registers(self, unit: int, function: int, address: int, count: int) -> list[int]:
         """Read `count` registers with function 3 (holding) or 4 (input)."""
+        if not 1 <= count <= 125:
+            raise ValueError(f"count {count}: a read carries 1..125 registers")
         if function == 3:
             call = self._client.read_holding_registers
         elif function == 4:
@@ -101,6 +104,8 @@ class ModbusConnection:
 
     def _execute(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         self._rx.clear()
+        if isinstance(self.endpoint, RtuOverTcpEndpoint):
+            self._drain_socket()
         try:
             response = call(*args, **kwargs)
         except ConnectionException as exc:
@@ -119,6 +124,28 @@ class ModbusConnection:
             code = getattr(response, "exception_code", 0)
             raise ModbusExceptionResponse(code)
         return response
+
+    def _drain_socket(self) -> None:
+        """Drop bytes already waiting on an RTU-over-TCP socket before a request.
+
+        RTU frames carry no transaction id, so a reply that arrived after the previous request timed
+        out would otherwise be taken as the answer to this one (wrong values, not an error). pymodbus
+        flushes a serial port before sending, but not a TCP socket carrying RTU frames.
+        """
+        sock = getattr(self._client, "socket", None)
+        if sock is None:
+            return
+        timeout = sock.gettimeout()
+        sock.setblocking(False)
+        try:
+            while chunk := sock.recv(4096):
+                self.stray_bytes += len(chunk)
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            pass  # a dead socket shows up as a connection error on the request itself
+        finally:
+            sock.settimeout(timeout)
 
     def _why_not_connected(self, detail: str = "") -> str:
         ep = self.endpoint

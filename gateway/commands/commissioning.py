@@ -507,10 +507,11 @@ def _summary_text(outcome: ProbeResult) -> Text:
 
 
 def _console(*, stderr: bool = False) -> Console:
-    """Markup off (profile text holds brackets such as [defaults]); wide when not a terminal."""
-    c = Console(stderr=stderr, markup=False, highlight=False)
+    """Markup off (profile text holds brackets such as [defaults]); lines of text are not wrapped
+    (the terminal does that); tables are laid out 160 wide when not on a terminal."""
+    c = Console(stderr=stderr, markup=False, highlight=False, soft_wrap=True)
     if not c.is_terminal:
-        c = Console(stderr=stderr, markup=False, highlight=False, width=160)
+        c = Console(stderr=stderr, markup=False, highlight=False, soft_wrap=True, width=160)
     return c
 
 

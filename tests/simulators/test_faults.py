@@ -7,6 +7,8 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,7 +89,7 @@ def test_bad_fault_specs_name_kinds_and_keys(text: str, words: str) -> None:
 
 
 def test_every_kind_is_documented() -> None:
-    doc = open("docs/simulator.md", encoding="utf-8").read()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "simulator.md").read_text("utf-8")
     for kind in KINDS:
         assert f"`{kind}`" in doc, kind
 

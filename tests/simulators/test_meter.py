@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,16 +24,52 @@ model = "SIM1"
 kind = "electricity"
 default_variant = "main"
 defaults = { type = "float32" }
-device = { serial = { baud = 2400, parity = "E", stopbits = 1 }, turnaround_ms = 40, unreadable = [{ start = 50, end = 59 }] }
-points = [
-  { quantity = "voltage_l1", address = 0, range = [0, 500] },
-  { quantity = "current_l1", address = 2, type = "int16", scale = 0.01, range = [-300, 300], ratio = "ct", sentinels = [-32768] },
-  { quantity = "power_active", address = 4, type = "int32", order = "CDAB", range = [-1e6, 1e6] },
-  { quantity = "energy_active_import", address = 10, type = "uint32", unit = "kWh", range = [0, 1e9], max_rate = 1e5, fraction = { address = 12, type = "uint16", scale = 0.001 } },
-  { quantity = "ct_ratio", address = 20, type = "uint16" },
-  { quantity = "error_code", address = 21, type = "uint16", bits = [0, 4] },
-  { quantity = "frequency", address = 60, function = 4, scale = 0.01, unit = "Hz", range = [45, 65] },
-]
+[device]
+serial = { baud = 2400, parity = "E", stopbits = 1 }
+turnaround_ms = 40
+unreadable = [{ start = 50, end = 59 }]
+[[points]]
+quantity = "voltage_l1"
+address = 0
+range = [0, 500]
+[[points]]
+quantity = "current_l1"
+address = 2
+type = "int16"
+scale = 0.01
+range = [-300, 300]
+ratio = "ct"
+sentinels = [-32768]
+[[points]]
+quantity = "power_active"
+address = 4
+type = "int32"
+order = "CDAB"
+range = [-1e6, 1e6]
+[[points]]
+quantity = "energy_active_import"
+address = 10
+type = "uint32"
+unit = "kWh"
+range = [0, 1e9]
+max_rate = 1e5
+fraction = { address = 12, type = "uint16", scale = 0.001 }
+[[points]]
+quantity = "ct_ratio"
+address = 20
+type = "uint16"
+[[points]]
+quantity = "error_code"
+address = 21
+type = "uint16"
+bits = [0, 4]
+[[points]]
+quantity = "frequency"
+address = 60
+function = 4
+scale = 0.01
+unit = "Hz"
+range = [45, 65]
 [variants.main]
 """
 
@@ -73,7 +110,8 @@ def test_every_bundled_profile_decodes_to_true_values(
 
 def test_quantized_like_the_registers(variant: MeterVariant) -> None:
     meter = _meter(variant)
-    truth, physical = meter.true_values(), meter.physical_values()
+    truth: dict[str, Any] = meter.true_values()
+    physical = meter.physical_values()
     assert truth["current_l1"] == pytest.approx(physical["current_l1"], abs=0.005)
     assert round(truth["current_l1"] * 100) == pytest.approx(truth["current_l1"] * 100)
     assert truth["power_active"] == float(int(truth["power_active"]))
@@ -149,9 +187,9 @@ def test_same_seed_same_values_and_time_moves_them(variant: MeterVariant) -> Non
     assert a.true_values() == b.true_values() != c.true_values()
     now = [FIXED_TIME]
     moving = SimulatedMeter(variant, 1, seed=9, clock=lambda: now[0])
-    first = moving.true_values()
+    first: dict[str, Any] = moving.true_values()
     now[0] += 600
-    later = moving.true_values()
+    later: dict[str, Any] = moving.true_values()
     assert later["energy_active_import"] > first["energy_active_import"]
     assert later["voltage_l1"] != first["voltage_l1"]
 
