@@ -31,7 +31,7 @@ from typing import Any
 from drivers.codec import FLOAT_TYPES, FieldCodec, Order, decode_raw
 from drivers.errors import ModbusError, ModbusExceptionResponse, ModbusTimeout
 from drivers.planner import plan_blocks
-from drivers.profiles import MeterVariant, Point
+from drivers.profiles import FingerprintRegister, MeterVariant, Point
 from drivers.quantities import Kind
 from drivers.reader import MeterReader, Quality, Reading, RegisterSource
 
@@ -330,9 +330,9 @@ class GuessResult:
             return (f"{kind}: {self.winner.score:.0%} of the telling points plausible, "
                     f"next best {rival} {runner.score:.0%}")
         if kind == "coverage":
-            return (f"likely: {rival} reads nearly the same values (the same high words) but "
-                    f"leaves {runner.unread - self.winner.unread} more register(s) with data "
-                    "unread")
+            return (f"likely: {rival} also reads plausible values but leaves "
+                    f"{runner.unread - self.winner.unread} more register(s) holding data unread "
+                    "(read one register off and word-swapped, a float keeps its high word)")
         diffs = ", ".join(f"{q} {_g(a)} or {_g(b)}" for q, a, b in self.differences()[:4])
         return (f"tie with {rival}: both read plausible values"
                 + (f"; they differ in {diffs}: compare with the meter's display" if diffs else ""))
@@ -402,7 +402,7 @@ class ProfileLayout:
     address_base: int
     section: str  # the table to edit, e.g. "[defaults]" or "[variants.huawei.defaults]"
     shared_by: int  # variants that the section applies to
-    own_order: tuple[str, ...] = ()  # quantities that set their own order
+    own_order: tuple[str, ...] = ()  # quantities that set their own order (or fraction order)
     own_base: tuple[str, ...] = ()  # quantities that set their own address_base
 
 
@@ -426,29 +426,47 @@ def profile_layout(path: Path, variant_name: str) -> ProfileLayout | None:
               if isinstance(p, dict)]
     return ProfileLayout(
         order=order, address_base=address_base, section=section, shared_by=shared,
-        own_order=tuple(str(p.get("quantity")) for p in points if "order" in p),
+        own_order=tuple(str(p.get("quantity")) for p in points if "order" in p
+                        or (isinstance(p.get("fraction"), dict) and "order" in p["fraction"])),
         own_base=tuple(str(p.get("quantity")) for p in points if "address_base" in p),
     )
 
 
-def advise(winner: Candidate, own_order: Order | None, layout: ProfileLayout | None,
-           has_register_fingerprint: bool = False) -> list[str]:
+def advise(winner: Candidate, variant: MeterVariant, layout: ProfileLayout | None) -> list[str]:
     """What to change in the profile so it reads like the winning candidate, in the file's words."""
     section = layout.section if layout else "[defaults]"
     changes: list[str] = []
-    if winner.order is not None and winner.order is not own_order:
-        changes.append(f'set order = "{winner.order.value}" in {section}')
-        if layout and layout.own_order:
-            changes.append("points that set their own order keep it; change those too: "
-                           + ", ".join(layout.own_order))
+    if winner.order is not None:
+        changes += _order_advice(winner.order, variant, layout, section)
     if winner.shift:
         changes += _shift_advice(winner.shift, layout, section)
-        if has_register_fingerprint:
+        if any(isinstance(item, FingerprintRegister) for item in variant.fingerprint):
             changes.append("fingerprint register checks give wire addresses: move them by "
                            f"{winner.shift:+d} as well")
     if not changes:
         return ["the profile's order and addresses fit this meter; nothing to change"]
     return changes
+
+
+def _order_advice(order: Order, variant: MeterVariant, layout: ProfileLayout | None,
+                  section: str) -> list[str]:
+    """Change the default order if points that use it read wrongly; name the points that set
+    their own order (or their fraction's) and read wrongly."""
+    wrong = [p.quantity for p in variant.points
+             if any(_effective(c) != _effective(replace(c, order=order))
+                    for c in (p.codec, p.fraction_codec) if c is not None)]
+    if not wrong:
+        return []
+    own = set(layout.own_order) if layout else set()
+    out = []
+    if any(q not in own for q in wrong):
+        out.append(f'set order = "{order.value}" in {section}')
+    own_wrong = [q for q in wrong if q in own]
+    if own_wrong:
+        which = "which sets its" if len(own_wrong) == 1 else "which set their"
+        out.append(f'set order = "{order.value}" on {", ".join(own_wrong)}, {which} own order '
+                   "(or fraction order)")
+    return out
 
 
 def _shift_advice(shift: int, layout: ProfileLayout | None, section: str) -> list[str]:
@@ -491,9 +509,7 @@ def guess(
     readings = [MeterReader(snap, c.variant, unit, ratios=ratios).read() for c in cands]
     nonzero = {k for k, v in snap.values.items() if v}
     ranked, disc = score(cands, readings, variant, nonzero)
-    own = profile_order(variant)
-    has_fp_register = any(not isinstance(item, str) for item in variant.fingerprint)
-    advice = advise(ranked[0].candidate, own, layout, has_fp_register) if ranked else []
+    advice = advise(ranked[0].candidate, variant, layout) if ranked else []
     return GuessResult(tuple(ranked), tuple(disc), snap.requests, snap.silent, cands[0],
                        tuple(advice))
 

@@ -249,6 +249,16 @@ def test_advice_when_the_profile_is_one_based_but_should_not_be(tmp_path: Path) 
     assert result.advice[0].startswith("set address_base = 0 in [defaults]")
 
 
+def test_advice_names_a_point_that_sets_its_own_order(tmp_path: Path) -> None:
+    text = PROFILE.replace('{ quantity = "power_active", address = 16,',
+                           '{ quantity = "power_active", address = 16, order = "CDAB",')
+    v = _variant(tmp_path, 0, text)
+    layout = profile_layout(tmp_path / "test-t1.toml", "default")
+    result = guess(FakeMeter(v, VALUES, order=Order.ABCD), v, 1, layout=layout)
+    assert result.advice == ('set order = "ABCD" on power_active, which sets its own order '
+                             "(or fraction order)",)
+
+
 def test_nothing_to_change_when_the_profile_fits(variant: MeterVariant) -> None:
     result = guess(FakeMeter(variant, VALUES), variant, 1)
     assert result.profile_fits
