@@ -35,11 +35,11 @@ def simulate(
     meter: Annotated[list[str] | None, typer.Option(
         "--meter", metavar="UNIT=PROFILE[:VARIANT][,KEY=VALUE...]",
         help="A meter to simulate (repeat for more). Keys: order, shift, baud, parity, stopbits, "
-             "ct, pt, turnaround, scale, both_fc, writable. [default: 1=chint-dtsu666]")] = None,
+             "ct, pt, turnaround, scale, both_fc, writable. (default: 1=chint-dtsu666)")] = None,
     tcp: Annotated[list[str] | None, typer.Option(
         "--tcp", metavar="HOST:PORT",
-        help="Serve Modbus TCP here (port 0: a free port). [default: 127.0.0.1:5020 when no "
-             "transport is given]")] = None,
+        help="Serve Modbus TCP here (port 0: a free port; default 127.0.0.1:5020 when no "
+             "transport is given).")] = None,
     rtu: Annotated[bool, typer.Option(
         "--rtu", help="Serve RTU on a new pseudo-terminal (one RS-485 bus); prints its path.")] = False,
     rtu_link: Annotated[str | None, typer.Option(
@@ -48,11 +48,11 @@ def simulate(
     rtu_over_tcp: Annotated[list[str] | None, typer.Option(
         "--rtu-over-tcp", metavar="HOST:PORT", help="Serve RTU frames over TCP here.")] = None,
     baud: Annotated[int | None, typer.Option(
-        "--baud", help="Line speed of every meter [default: each profile's].")] = None,
+        "--baud", help="Line speed of every meter (default: each profile's).")] = None,
     parity: Annotated[str | None, typer.Option(
-        "--parity", metavar="N|E|O", help="Parity of every meter [default: each profile's].")] = None,
+        "--parity", metavar="N|E|O", help="Parity of every meter (default: each profile's).")] = None,
     stopbits: Annotated[int | None, typer.Option(
-        "--stopbits", help="Stop bits of every meter [default: each profile's].")] = None,
+        "--stopbits", help="Stop bits of every meter (default: each profile's).")] = None,
     seed: Annotated[int, typer.Option(
         "--seed", help="Same seed, same values at the same times.")] = 0,
     fault: Annotated[list[str] | None, typer.Option(
@@ -60,7 +60,7 @@ def simulate(
         help=f"Inject a fault (repeat for more). Kinds: {', '.join(KINDS)}.")] = None,
     start: Annotated[str | None, typer.Option(
         "--start", metavar="ISO-DATE", help="Simulated time to start from (naive = site time, "
-        "UTC+8) [default: now].")] = None,
+        "UTC+8; default now).")] = None,
     speed: Annotated[float, typer.Option(
         "--speed", min=0.001, help="Time acceleration: 60 = one simulated minute per second.")] = 1.0,
     wire_timing: Annotated[bool, typer.Option(
