@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     line = SerialSettings(args.baud, "E", 1, 8)
     rows: list[Row] = []
-    for pid, profile in sorted(load_all([BUNDLED_PROFILES]).items()):
+    for _, profile in sorted(load_all([BUNDLED_PROFILES]).items()):
         variant = profile.variant()
         n_pp, t_pp = ideal(variant, line, per_point=True)
         n_plan, t_plan = ideal(variant, line, per_point=False)

@@ -11,7 +11,9 @@ A variant matches when every check passes; among matches, the one with more chec
 matches nothing is reported "unknown", with the closest variant and what failed.
 
 On a serial port the scan repeats over line settings (baud x parity); each setting has its own short
-timeout: the wire time of the probe plus ~80 ms.
+timeout: the wire time of the probe plus ~80 ms. A device slower than that answers late, into the
+next probe, which then sees garbage: the scan asks the unit before and the unit itself again with
+the long identification timeout, so slow devices are found without slowing every probe.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ DEFAULT_PARITIES: tuple[str, ...] = ("N", "E")
 DEFAULT_UNITS = "1-247"
 PROBE_MARGIN_S = 0.08  # device turnaround and OS latency on top of the wire time
 TCP_PROBE_TIMEOUT_S = 0.2
+# behind a serial-to-Ethernet converter the bus may run as slow as 1200 baud (~0.26 s per probe)
+RTU_OVER_TCP_PROBE_TIMEOUT_S = 0.35
 IDENT_MARGIN_S = 0.25
 IDENT_MAX_GAP = 10  # registers read across to put two fingerprint checks in one request
 GATEWAY_ABSENT = frozenset({10, 11})  # gateway path unavailable / target failed to respond
@@ -359,12 +363,10 @@ def scan(
     """
     report = ScanReport()
     started = clock()
-    total = len(units) * len(settings)
-    done = 0
+    progress = _Progress(len(units) * len(settings), on_progress)
     for setting in settings:
         report.settings_scanned.append(setting)
         t_probe = timeout or (setting.probe_timeout() if setting else TCP_PROBE_TIMEOUT_S)
-        t_ident = max(t_probe, setting.ident_timeout() if setting else 1.0)
         bus = _Bus(connect, setting, t_probe)
         try:
             bus.open()
@@ -372,25 +374,10 @@ def scan(
             if setting is None:
                 raise
             report.unusable[str(setting)] = str(exc)
-            done += len(units)
+            progress.skip(len(units))
             continue
         try:
-            for unit in units:
-                if on_progress:
-                    on_progress(done, total, setting, unit)
-                state, answer = bus.presence(unit)
-                report.probes += 1
-                done += 1
-                if state is Presence.GARBAGE:
-                    key = "tcp" if setting is None else str(setting)
-                    report.garbage[key] = report.garbage.get(key, 0) + 1
-                if state is not Presence.PRESENT:
-                    continue
-                results = bus.identify(unit, variants, t_ident)
-                device = FoundDevice(unit, setting, answer, tuple(results))
-                report.devices.append(device)
-                if on_found:
-                    on_found(device)
+            _sweep(bus, units, variants, report, progress, on_found)
         finally:
             bus.close()
         if stop_at_first and report.devices and setting is not settings[-1]:
@@ -398,10 +385,60 @@ def scan(
             break
     if report.unusable and len(report.unusable) == len(report.settings_scanned):
         raise ConnectError(next(iter(report.unusable.values())))
-    if on_progress:
-        on_progress(total if not report.stopped_early else done, total, None, 0)
+    progress.finish(report.stopped_early)
     report.elapsed = clock() - started
     return report
+
+
+def _sweep(bus: _Bus, units: Sequence[int], variants: Sequence[MeterVariant], report: ScanReport,
+           progress: _Progress, on_found: FoundFn | None) -> None:
+    """Every unit at the bus's line setting. A garbled answer is often the late answer of a slow
+    device asked just before: that unit and this one are asked again with the long timeout."""
+    setting = bus.setting
+    t_ident = max(bus.timeout, setting.ident_timeout() if setting else 1.0)
+
+    def found(unit: int, answer: str) -> None:
+        device = FoundDevice(unit, setting, answer, tuple(bus.identify(unit, variants, t_ident)))
+        report.devices.append(device)
+        if on_found:
+            on_found(device)
+
+    previous: tuple[int, Presence] | None = None
+    for unit in units:
+        progress.step(setting, unit)
+        state, answer = bus.presence(unit)
+        report.probes += 1
+        if state is Presence.GARBAGE:
+            key = "tcp" if setting is None else str(setting)
+            report.garbage[key] = report.garbage.get(key, 0) + 1
+            again = [previous[0]] if previous and previous[1] is Presence.ABSENT else []
+            for u in [*again, unit]:
+                state_again, answer_again = bus.presence(u, timeout=t_ident)
+                report.probes += 1
+                if state_again is Presence.PRESENT:
+                    found(u, f"{answer_again} (slow to answer)")
+        elif state is Presence.PRESENT:
+            found(unit, answer)
+        previous = (unit, state)
+
+
+class _Progress:
+    def __init__(self, total: int, callback: ProgressFn | None) -> None:
+        self.total = total
+        self.done = 0
+        self.callback = callback
+
+    def step(self, setting: LineSetting | None, unit: int) -> None:
+        if self.callback:
+            self.callback(self.done, self.total, setting, unit)
+        self.done += 1
+
+    def skip(self, n: int) -> None:
+        self.done += n
+
+    def finish(self, stopped_early: bool) -> None:
+        if self.callback:
+            self.callback(self.done if stopped_early else self.total, self.total, None, 0)
 
 
 class _Bus:
@@ -428,14 +465,22 @@ class _Bus:
             self.stack.close()
         self.stack = self.source = None
 
-    def presence(self, unit: int) -> tuple[Presence, str]:
-        source = self.source or self._open(self.timeout)
+    def presence(self, unit: int, timeout: float | None = None) -> tuple[Presence, str]:
+        """Probe `unit`; with a `timeout` longer than the scan's, on a connection reopened for it."""
+        slow = timeout is not None and timeout > self.timeout
+        if timeout is not None and slow:
+            source = self._open(timeout)
+        else:
+            source = self.source or self._open(self.timeout)
         try:
             return presence(source, unit)
         except ConnectError as exc:
             # some TCP devices drop the connection for a unit id they do not serve: reconnect once
             self._open(self.timeout)
             return Presence.ABSENT, str(exc)
+        finally:
+            if slow:
+                self._open(self.timeout)
 
     def identify(self, unit: int, variants: Sequence[MeterVariant],
                  timeout: float) -> list[Identification]:
@@ -448,7 +493,8 @@ class _Bus:
 
 
 __all__ = [
-    "DEFAULT_BAUDS", "DEFAULT_PARITIES", "Connector", "FoundDevice", "Identification",
+    "DEFAULT_BAUDS", "DEFAULT_PARITIES", "RTU_OVER_TCP_PROBE_TIMEOUT_S", "TCP_PROBE_TIMEOUT_S",
+    "Connector", "FoundDevice", "Identification",
     "LineSetting", "Presence", "ScanReport", "check_fingerprint", "identify", "line_settings",
     "parse_units", "presence", "profile_variants", "scan",
 ]

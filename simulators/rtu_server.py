@@ -57,8 +57,9 @@ class RtuBus:
         """Schedule the answer to `frame` (if any) on the running loop."""
         loop = asyncio.get_running_loop()
         if frame.unit == 0:  # broadcast: writes are executed, nobody answers
-            for unit in self.meters:
-                respond(self.meters, unit, frame.pdu)
+            if frame.pdu[:1] in (b"\x06", b"\x10"):
+                for unit in self.meters:
+                    respond(self.meters, unit, frame.pdu)
             return
         meter = self.meters.get(frame.unit)
         if meter is None:

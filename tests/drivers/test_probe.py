@@ -139,7 +139,7 @@ def test_a_communication_error_keeps_its_cause(variant: MeterVariant) -> None:
 
 def test_probe_json_gives_null_never_zero_for_invalid(variant: MeterVariant) -> None:
     result = probe(FakeMeter(variant, dict(VALUES, current_l1=math.nan)), variant, 1)
-    data = {p["quantity"]: p for p in result.as_dict()["points"]}  # type: ignore[union-attr]
+    data = {p.quantity: p.as_dict() for p in result.points}
     assert data["current_l1"]["value"] is None
     assert data["current_l1"]["quality"] == "invalid"
     assert set(data["voltage_l1"]) >= {"quantity", "value", "unit", "quality", "verdict", "raw"}
@@ -148,7 +148,9 @@ def test_probe_json_gives_null_never_zero_for_invalid(variant: MeterVariant) -> 
 
 @pytest.mark.parametrize("kind", ["silent", "gateway_absent"])
 def test_probe_knows_when_nobody_answered(variant: MeterVariant, kind: str) -> None:
-    result = probe(FakeMeter(variant, VALUES, **{kind: True}), variant, 1)
+    meter = FakeMeter(variant, VALUES, silent=kind == "silent",
+                      gateway_absent=kind == "gateway_absent")
+    result = probe(meter, variant, 1)
     assert result.silent
     assert {p.quality for p in result.points} == {Quality.COMM_ERROR}
 

@@ -47,7 +47,7 @@ def test_reads_holding_and_input_registers(bus, transport: str) -> None:  # type
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_exception_codes_are_mapped(bus, transport: str) -> None:  # type: ignore[no-untyped-def]
     with ModbusConnection(_endpoint(bus, transport), timeout=1.0) as conn:
-        with pytest.raises(ValueError, match="1..125 registers"):
+        with pytest.raises(ValueError, match=r"1\.\.125 registers"):
             conn.read_registers(1, 3, 0, 126)  # refused before it reaches the wire
         bus.inject(2, "exception:code=6,count=1")
         with pytest.raises(ModbusExceptionResponse) as info:

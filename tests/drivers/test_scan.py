@@ -149,8 +149,9 @@ def variants(tmp_path: Path) -> list[MeterVariant]:
 class Device:
     """A register map: address -> register; absent addresses refused with exception 2."""
 
-    def __init__(self, regs: dict[int, int]) -> None:
+    def __init__(self, regs: dict[int, int], latency: float = 0.0) -> None:
         self.regs = regs
+        self.latency = latency  # seconds before it answers
         self.requests = 0
 
     def read_registers(self, unit: int, function: int, address: int, count: int) -> list[int]:
@@ -202,7 +203,8 @@ def test_identify_reads_shared_registers_once(variants: list[MeterVariant]) -> N
 
 class FakeBus:
     """Devices at their own line settings; a probe at another setting times out (or, with
-    `noisy`, arrives garbled). Records every opening with its timeout."""
+    `noisy`, arrives garbled). A device slower than the timeout times out and its late answer
+    garbles the next request. Records every opening with its timeout."""
 
     def __init__(self, devices: dict[int, tuple[LineSetting | None, Device]], *,
                  noisy: bool = False, refuse_parity: str | None = None) -> None:
@@ -210,21 +212,26 @@ class FakeBus:
         self.noisy = noisy
         self.refuse_parity = refuse_parity
         self.opened: list[tuple[LineSetting | None, float]] = []
+        self.late_answer_pending = False
 
     @contextmanager
     def connect(self, setting: LineSetting | None, timeout: float) -> Iterator[Port]:
         if setting is not None and setting.parity == self.refuse_parity:
             raise ConnectError(f"cannot open the port at {setting}")
         self.opened.append((setting, timeout))
-        yield Port(self, setting)
+        yield Port(self, setting, timeout)
 
 
 class Port:
-    def __init__(self, bus: FakeBus, setting: LineSetting | None) -> None:
+    def __init__(self, bus: FakeBus, setting: LineSetting | None, timeout: float) -> None:
         self.bus = bus
         self.setting = setting
+        self.timeout = timeout
 
     def read_registers(self, unit: int, function: int, address: int, count: int) -> list[int]:
+        if self.bus.late_answer_pending:
+            self.bus.late_answer_pending = False
+            raise ModbusFrameError("a frame from another unit")
         found = self.bus.devices.get(unit)
         if found is None:
             if self.setting is None:
@@ -235,6 +242,9 @@ class Port:
             if self.bus.noisy and setting is not None and self.setting is not None \
                     and setting.baud == self.setting.baud:
                 raise ModbusFrameError("parity errors")
+            raise ModbusTimeout(f"no answer from unit {unit}")
+        if device.latency > self.timeout:
+            self.bus.late_answer_pending = True
             raise ModbusTimeout(f"no answer from unit {unit}")
         return device.read_registers(unit, function, address, count)
 
@@ -292,6 +302,16 @@ def test_garbled_answers_hint_at_another_parity(variants: list[MeterVariant]) ->
                   variants=variants)
     assert report.garbage == {"19200 8N1": 1}
     assert [d.setting for d in report.devices] == [E192]
+
+
+def test_a_slow_device_is_found_from_its_late_answer(variants: list[MeterVariant]) -> None:
+    slow = Device(_regs(2), latency=0.2)  # answers after the probe timeout (~0.1 s at 9600)
+    bus = FakeBus({3: (N96, slow), 6: (N96, Device(_regs(1)))})
+    report = scan(bus.connect, units=range(1, 8), settings=[N96], variants=variants)  # type: ignore[arg-type]
+    assert [d.unit for d in report.devices] == [3, 6]
+    assert report.devices[0].answer == "register 0 = 0x08FD (slow to answer)"
+    assert report.devices[0].describe() == "Acme Alpha (alpha:v2)"
+    assert report.garbage == {"9600 8N1": 1}  # unit 4's probe caught unit 3's late answer
 
 
 def test_a_setting_the_port_refuses_is_skipped_and_reported(

@@ -202,3 +202,15 @@ def test_wire_timing_matches_read_airtime(simulated_meter: MeterFactory,
             # pymodbus polls the port every 4 characters and waits for the size to settle: a few
             # ms on top, which matters only for short frames
             assert expected * 0.98 <= min(runs) <= max(expected * 1.15, expected + 0.012)
+
+
+@pytest.mark.rtu
+def test_broadcast_write_reaches_every_meter_and_nobody_answers(
+    simulated_meter: MeterFactory, modbus_simulator: SimFactory
+) -> None:
+    meters = [simulated_meter("chint-dtsu666", u, writable=True) for u in (1, 2)]
+    sim = modbus_simulator(meters, tcp=False, rtu=True, wire_timing=False)
+    with serial.Serial(sim.rtu_endpoint.device, 9600, stopbits=2, timeout=0.2) as port:
+        port.write(rtu_frame(0, bytes.fromhex("0600060032")))  # CT ratio 50 to everyone
+        assert port.read(16) == b""
+    assert [m.true_values()["ct_ratio"] for m in meters] == [50.0, 50.0]
