@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from drivers.errors import ModbusError, ModbusTimeout
 from drivers.profiles import MeterVariant, Point
 from drivers.reader import MeterReader, Quality, Reading, RegisterSource
 
@@ -111,45 +110,18 @@ def point_results(points: Iterable[Point], readings: Mapping[str, Reading]) -> t
                  for p in points if p.quantity in readings)
 
 
-class GiveUpWhenSilent:
-    """Passes reads through until two in a row go unanswered before anything answered; then
-    fails the rest at once, so probing a silent unit costs two timeouts, not one per request."""
-
-    def __init__(self, source: RegisterSource, limit: int = 2) -> None:
-        self.source = source
-        self.limit = limit
-        self.unanswered = 0
-        self.answered = False
-        self.last: ModbusTimeout | None = None
-
-    def read_registers(self, unit: int, function: int, address: int, count: int) -> list[int]:
-        if not self.answered and self.unanswered >= self.limit and self.last is not None:
-            raise self.last
-        try:
-            values = self.source.read_registers(unit, function, address, count)
-        except ModbusTimeout as exc:
-            self.unanswered += 1
-            self.last = exc
-            raise
-        except ModbusError:
-            self.answered = True
-            raise
-        self.answered = True
-        return values
-
-
 def probe(
     source: RegisterSource, variant: MeterVariant, unit: int,
     *, ratios: Mapping[str, float] | None = None,
 ) -> ProbeResult:
     """Read every point of `variant` from `unit` once and judge each value."""
-    reader = MeterReader(GiveUpWhenSilent(source), variant, unit, ratios=ratios)
+    reader = MeterReader(source, variant, unit, ratios=ratios)  # stops at the first timeout
     readings = {r.quantity: r for r in reader.read()}
     return ProbeResult(variant.key, unit, point_results(reader.points, readings),
                        reader.stats.requests, dict(reader.stats.failures))
 
 
 __all__ = [
-    "NO_DEVICE_REASONS", "GiveUpWhenSilent", "PointResult", "ProbeResult", "is_refused",
+    "NO_DEVICE_REASONS", "PointResult", "ProbeResult", "is_refused",
     "point_results", "probe", "verdict",
 ]

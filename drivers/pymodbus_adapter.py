@@ -152,8 +152,15 @@ class ModbusConnection:
         if isinstance(ep, SerialEndpoint):
             try:
                 check_serial_port(ep.device)
+                # pymodbus hides why it failed: open with the same settings to find out
+                serial.Serial(ep.device, baudrate=ep.baud, parity=ep.parity, stopbits=ep.stopbits,
+                              bytesize=ep.bytesize, exclusive=True, timeout=0).close()
             except ConnectError as exc:
                 return str(exc)
+            except Exception as exc:  # pyserial also raises termios.error, undocumented
+                return (f"serial port {ep.device} refuses the line settings {ep.baud} "
+                        f"{ep.bytesize}{ep.parity}{ep.stopbits}: {exc} (a pseudo-terminal or some "
+                        "USB adapters cannot do parity: try --parity N)")
             return f"cannot open serial port {ep.device}: {detail or 'unknown error'}"
         assert isinstance(ep, TcpEndpoint | RtuOverTcpEndpoint)
         try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
-from drivers.errors import ModbusError, ModbusExceptionResponse
+from drivers.errors import ConnectError, ModbusError, ModbusExceptionResponse, ModbusTimeout
 from drivers.planner import Block, ReadPlan, Span
 from drivers.profiles import MeterVariant, Point
 from drivers.quantities import Kind
@@ -102,6 +102,14 @@ class MeterReader:
                     if len(block.spans) > 1:
                         continue
                 self._fail(block, exc, failed)
+                continue
+            except (ModbusTimeout, ConnectError) as exc:
+                # a silent meter costs one timeout per read, not one per block
+                self._fail(block, exc, failed)
+                for rest in queue:
+                    for span in rest.spans:
+                        failed[span] = f"not asked: {exc}"
+                queue.clear()
                 continue
             except ModbusError as exc:
                 self._fail(block, exc, failed)

@@ -40,6 +40,10 @@ def served_points(points: Iterable[Point], order: Order | None = None, shift: in
         if order is not None and fcodec is not None:
             fcodec = replace(fcodec, order=order)
         faddr = None if p.fraction_address is None else p.fraction_address + shift
+        lowest = min(p.address + shift, p.address + shift if faddr is None else faddr)
+        if lowest < 0 or p.address + shift + codec.count > 65536:
+            raise ValueError(f"shift={shift} moves {p.quantity} (wire {p.address}) off the "
+                             "register map (0..65535); use a shift in the other direction")
         out.append(replace(p, address=p.address + shift, codec=codec,
                            fraction_address=faddr, fraction_codec=fcodec))
     return out

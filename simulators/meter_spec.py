@@ -107,5 +107,9 @@ def build_meters(specs: Iterable[MeterSpec], *, seed: int = 0, clock: Clock | No
             variants[spec.profile] = resolve_variant(spec.profile, dirs)
         variant = variants[spec.profile]
         options = spec.meter_options(variant.device, line)
-        meters.append(SimulatedMeter(variant, spec.unit, seed=seed, clock=clock, options=options))
+        try:
+            meters.append(SimulatedMeter(variant, spec.unit, seed=seed, clock=clock,
+                                         options=options))
+        except ValueError as exc:
+            raise MeterSpecError(f"meter {spec.unit}={spec.profile}: {exc}") from None
     return meters

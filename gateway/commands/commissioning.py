@@ -41,6 +41,7 @@ from drivers.scan import (
     DEFAULT_BAUDS,
     DEFAULT_PARITIES,
     DEFAULT_UNITS,
+    RTU_OVER_TCP_PROBE_TIMEOUT_S,
     TCP_PROBE_TIMEOUT_S,
     Connector,
     FoundDevice,
@@ -51,7 +52,7 @@ from drivers.scan import (
     profile_variants,
 )
 from drivers.scan import scan as scan_bus
-from drivers.transport import Endpoint, SerialEndpoint
+from drivers.transport import Endpoint, RtuOverTcpEndpoint, SerialEndpoint
 from gateway.commands.connection import (
     JsonOpt,
     RtuTcpOpt,
@@ -240,7 +241,8 @@ def scan(
     timeout: Annotated[float | None, typer.Option(
         "--timeout", min=0.01,
         help="Seconds to wait per probe (default: wire time + 80 ms on serial, "
-             f"{TCP_PROBE_TIMEOUT_S} s on TCP).")] = None,
+             f"{TCP_PROBE_TIMEOUT_S} s on TCP, {RTU_OVER_TCP_PROBE_TIMEOUT_S} s over RTU over "
+             "TCP).")] = None,
     stop_at_first: Annotated[bool, typer.Option(
         "--stop-at-first",
         help="Stop after the line setting at which the first device answered "
@@ -287,6 +289,8 @@ def scan(
             ep = SerialEndpoint(endpoint.device, setting.baud, setting.parity, setting.stopbits)
         return ModbusConnection(ep, timeout=timeout)
 
+    if timeout is None and isinstance(endpoint, RtuOverTcpEndpoint):
+        timeout = RTU_OVER_TCP_PROBE_TIMEOUT_S
     with _expected_errors(endpoint):
         if isinstance(endpoint, SerialEndpoint):
             check_serial_port(endpoint.device)
@@ -310,7 +314,8 @@ def _run_scan(connect: Connector, endpoint: Endpoint, unit_ids: list[int],
     where = endpoint.device if isinstance(endpoint, SerialEndpoint) else str(endpoint)
     err.print(f"scanning {where}: {len(unit_ids)} unit id(s)"
               + (f" x {len(settings)} line setting(s)" if settings != [None] else "")
-              + f", at most ~{_duration(worst)} (narrow with --units"
+              + f": probing takes at most ~{_duration(worst)}, plus about a second to identify "
+              "each device found (narrow with --units"
               + (", --baud, --parity)" if settings != [None] else ")"))
     found_out = err if quiet else _console()
     show_bar = err.is_terminal
@@ -362,8 +367,9 @@ def _print_scan(report: ScanReport) -> None:
     for setting, why in report.unusable.items():
         out.print(Text(f"skipped {setting}: {why}", style="yellow"))
     for setting, n in report.garbage.items():
-        out.print(Text(f"{n} garbled answer(s) at {setting}: a device may be running at another "
-                       "baud rate or parity", style="yellow"))
+        out.print(Text(f"{n} garbled answer(s) at {setting}: a slow device answering late (asked "
+                       "again with a longer timeout), or a device at another baud rate or parity",
+                       style="yellow"))
     if report.stopped_early:
         out.print("stopped after the first line setting with a device (--stop-at-first)")
 

@@ -203,6 +203,19 @@ def test_scan_of_a_serial_bus_finds_units_at_their_baud_rate(modbus_simulator: A
     assert data["settings_scanned"] == ["9600 8N1", "19200 8N1"]
 
 
+def test_scan_and_probe_through_a_serial_to_ethernet_converter(modbus_simulator: Any) -> None:
+    sim = modbus_simulator(["2=eastron-sdm120"], tcp=False, rtu_over_tcp=True)
+    ep = next(e for e in sim.endpoints if str(e).startswith("rtu-over-tcp"))
+    where = ["--rtu-over-tcp", f"{ep.host}:{ep.port}"]
+    scan = run("scan", *where, "--units", "1-3", "--json")
+    assert scan.exit_code == 0, scan.output
+    assert [(d["unit"], d["profile"]) for d in json.loads(scan.stdout)["devices"]] == [
+        (2, "eastron-sdm120")]
+    probe = run("probe", *where, "--unit", "2", "--profile", "eastron-sdm120")
+    assert probe.exit_code == 0, probe.output
+    assert "0 out of range / 0 invalid / 0 comm errors" in probe.stdout
+
+
 @pytest.mark.rtu
 def test_probe_over_rtu_uses_the_profiles_line_settings(modbus_simulator: Any) -> None:
     sim = modbus_simulator(["1=chint-dtsu666"], tcp=False, rtu=True)  # the profile's 9600 8N2

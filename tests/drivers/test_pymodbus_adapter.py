@@ -127,3 +127,9 @@ def test_busy_serial_port_names_port_and_fix(bus) -> None:  # type: ignore[no-un
             ModbusConnection(SerialEndpoint(path)).open()
     finally:
         holder.close()
+
+
+def test_refused_line_settings_name_port_and_settings(bus) -> None:  # type: ignore[no-untyped-def]
+    path = bus.rtu_endpoint.device  # a pseudo-terminal cannot do parity, like some USB adapters
+    with pytest.raises(ConnectError, match=rf"{path} refuses the line settings 9600 8E1"):
+        ModbusConnection(SerialEndpoint(path, parity="E")).open()

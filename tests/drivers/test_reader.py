@@ -143,6 +143,18 @@ def test_timeout_is_comm_error_for_every_point(meter: FakeMeter, variant) -> Non
     assert all(r.value is None for r in got)
 
 
+def test_silent_meter_costs_one_timeout_per_read(meter: FakeMeter, variant) -> None:  # type: ignore[no-untyped-def]
+    reader = MeterReader(meter, variant, unit=1)
+    meter.refuse = {4}
+    reader.read()  # learn a split plan with several blocks
+    assert reader.plan.request_count > 1
+    meter.silent = True
+    meter.calls.clear()
+    got = reader.read()
+    assert len(meter.calls) == 1
+    assert {r.quality for r in got} == {Quality.COMM_ERROR, Quality.INVALID}
+
+
 def test_counter_rising_faster_than_physics_is_flagged(meter: FakeMeter, variant) -> None:  # type: ignore[no-untyped-def]
     now = [1000.0]
     reader = MeterReader(meter, variant, unit=1, clock=lambda: now[0])
