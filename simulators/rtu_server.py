@@ -26,6 +26,7 @@ from simulators.meter import SimulatedMeter
 from simulators.pdu import rtu_frame
 from simulators.responder import respond
 from simulators.rtu_framer import Frame, RtuFramer
+from simulators.tcp_server import StreamServer
 
 Send = Callable[[bytes], None]
 
@@ -166,28 +167,13 @@ class PtyServer:
             self._expiry = loop.call_later(self._framer.gap_s * 1.1, self._feed, b"")
 
 
-class RtuOverTcpServer:
+class RtuOverTcpServer(StreamServer):
     """RTU frames over TCP, as behind a serial-to-Ethernet converter (no line-settings check: the
     converter's serial side is configured on the converter)."""
 
     def __init__(self, bus: RtuBus, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self.bus = bus
-        self.host = host
-        self.port = port
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for w in list(self._writers):
-                w.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)

@@ -35,15 +35,18 @@ def garble(pdu: bytes) -> bytes:
     return pdu[:1] + b"\xff"
 
 
-class TcpServer:
-    def __init__(self, meters: Mapping[int, SimulatedMeter], *, host: str = "127.0.0.1",
-                 port: int = 0, unknown_unit: UnknownUnit = "exception") -> None:
-        self.meters = meters
+class StreamServer:
+    """A loopback TCP listener that tracks its connections so close() can end them; subclasses
+    implement _serve for their framing (MBAP here, RTU frames in rtu_server)."""
+
+    def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port
-        self.unknown_unit = unknown_unit
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
@@ -56,6 +59,14 @@ class TcpServer:
                 w.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
+
+
+class TcpServer(StreamServer):
+    def __init__(self, meters: Mapping[int, SimulatedMeter], *, host: str = "127.0.0.1",
+                 port: int = 0, unknown_unit: UnknownUnit = "exception") -> None:
+        super().__init__(host, port)
+        self.meters = meters
+        self.unknown_unit = unknown_unit
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
