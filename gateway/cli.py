@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from gateway.commands import commissioning, simulate
+from gateway.commands import commissioning, simulate, validate
 
 app = typer.Typer(
     name="metergate",
@@ -21,6 +21,7 @@ app.command("read", help=commissioning.read.__doc__)(commissioning.read)
 app.command("scan", help=commissioning.scan.__doc__)(commissioning.scan)
 app.command("probe", help=commissioning.probe.__doc__)(commissioning.probe)
 app.command("simulate", help=simulate.simulate.__doc__)(simulate.simulate)
+app.command("validate", help=validate.validate.__doc__)(validate.validate)
 
 
 def main() -> None:

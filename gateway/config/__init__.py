@@ -1,0 +1,31 @@
+"""Site configuration: the TOML a technician writes for one gateway, checked once and compiled.
+
+    config = load_site_config("/etc/metergate/site.toml")   # or ConfigError with every problem
+
+The result is frozen (gateway/config/model.py); the runtime uses it without validating again.
+The format is documented in docs/configuration.md.
+"""
+
+from gateway.config.airtime import GroupLoad, bus_utilisation
+from gateway.config.load import load_site_config
+from gateway.config.model import (
+    Building,
+    Bus,
+    Health,
+    Meter,
+    Mqtt,
+    Outbox,
+    PollGroup,
+    Site,
+    SiteConfig,
+    Tls,
+    WireLine,
+)
+from gateway.config.problems import ConfigError, Problem
+from gateway.config.secrets import Secret
+
+__all__ = [
+    "Building", "Bus", "ConfigError", "GroupLoad", "Health", "Meter", "Mqtt", "Outbox", "PollGroup",
+    "Problem", "Secret", "Site", "SiteConfig", "Tls", "WireLine", "bus_utilisation",
+    "load_site_config",
+]

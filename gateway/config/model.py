@@ -1,0 +1,160 @@
+"""A site config once checked: frozen values the runtime uses as they are, without validating again.
+
+Built by gateway/config/load.py. Times are seconds (float), sizes bytes, paths absolute, references
+(a meter's bus and building) ids that are known to exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from drivers.profiles import MeterVariant, Point
+from drivers.transport import Endpoint, RtuOverTcpEndpoint, SerialEndpoint
+from gateway.config.problems import Problem
+from gateway.config.secrets import Secret
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    id: str
+    name: str
+    institution: str
+    timezone: str
+    gateway_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Building:
+    id: str
+    name: str
+    category: str
+    subcategory: str | None
+    floor_area_m2: float
+    heated_area_m2: float | None
+    occupants: int
+    climate_zone: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WireLine:
+    """The RS-485 line's speed and character size, for wire timing (serial, or a converter's serial side)."""
+
+    baud: int
+    bits_per_char: int
+
+    def __str__(self) -> str:
+        return f"{self.baud} baud, {self.bits_per_char} bits/char"
+
+
+@dataclass(frozen=True, slots=True)
+class Bus:
+    """One physical bus = one serialized request queue."""
+
+    id: str
+    type: str  # "serial" | "tcp" | "rtu-over-tcp"
+    endpoint: Endpoint
+    timeout_s: float
+    pause_s: float  # idle time between two requests
+    unit_switch_delay_s: float  # extra idle time before a request to another unit than the last one
+    wire: WireLine | None  # None: no wire timing known (Modbus TCP, a converter without baud)
+    description: str = ""
+
+    @property
+    def is_serial_line(self) -> bool:
+        """True when requests share an RS-485 line (a local port or one behind a converter)."""
+        return isinstance(self.endpoint, SerialEndpoint | RtuOverTcpEndpoint)
+
+
+@dataclass(frozen=True, slots=True)
+class PollGroup:
+    """Quantities read together every `interval_s`, deadlines aligned to wall-clock boundaries."""
+
+    interval_s: float
+    quantities: tuple[str, ...]
+    points: tuple[Point, ...]  # the variant's points for `quantities`, in the same order
+
+
+@dataclass(frozen=True, slots=True)
+class Meter:
+    id: str
+    profile: str  # as written: "PROFILE" or "PROFILE:VARIANT"
+    variant: MeterVariant
+    unit: int
+    bus: str  # Bus.id
+    building: str  # Building.id
+    subitem: str | None
+    circuit: str | None
+    description: str | None
+    ct: float | None
+    pt: float | None
+    poll: tuple[PollGroup, ...]
+
+    @property
+    def kind(self) -> str:
+        return self.variant.kind
+
+
+@dataclass(frozen=True, slots=True)
+class Tls:
+    ca_file: Path | None  # None: the system's CA store
+    cert_file: Path | None
+    key_file: Path | None
+    insecure: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Mqtt:
+    host: str
+    port: int
+    protocol: str  # "5" | "3.1.1"
+    client_id: str
+    topic_prefix: str
+    keepalive: int
+    username: str | None
+    password: Secret | None
+    tls: Tls | None
+    homeassistant_discovery: bool
+    discovery_prefix: str
+    qos: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Outbox:
+    path: Path
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    prometheus_listen: tuple[str, int] | None  # None: no Prometheus endpoint
+    interval_s: float
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    path: Path
+    site: Site
+    buildings: tuple[Building, ...]
+    buses: tuple[Bus, ...]
+    meters: tuple[Meter, ...]
+    mqtt: Mqtt | None  # None: readings stay in the local outbox
+    outbox: Outbox
+    health: Health
+    poll_interval_s: float  # [defaults] poll_interval
+    warnings: tuple[Problem, ...] = field(default=(), compare=False)
+
+    def bus(self, bus_id: str) -> Bus:
+        return next(b for b in self.buses if b.id == bus_id)
+
+    def building(self, building_id: str) -> Building:
+        return next(b for b in self.buildings if b.id == building_id)
+
+    def meters_on(self, bus_id: str) -> tuple[Meter, ...]:
+        return tuple(m for m in self.meters if m.bus == bus_id)
+
+
+__all__ = [
+    "Building", "Bus", "Health", "Meter", "Mqtt", "Outbox", "PollGroup", "Site", "SiteConfig", "Tls",
+    "WireLine",
+]

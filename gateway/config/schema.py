@@ -1,0 +1,264 @@
+"""The shape of a site config file (TOML), as pydantic models.
+
+Only what one table may contain and the form of each value: slugs, choices, ranges, durations and
+sizes. Cross-references (a meter's bus and building, its profile and quantities, unique unit ids,
+files that must exist) are checked in gateway/config/load.py, which validates each table on its own so
+that one broken meter never hides the problems of the next. Documented in docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from functools import cache
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from gateway.config.units import parse_duration_ms, parse_poll_interval, parse_size
+
+# public-building categories (公共机构 / 公共建筑), following the quota standards' grouping
+CATEGORIES: dict[str, str] = {
+    "office": "government or institutional office building (机关办公)",
+    "admin_centre": "administrative centre housing several bodies (行政中心)",
+    "school": "school, college or university building (学校: teaching, dormitory, canteen ...)",
+    "hospital": "hospital or clinic (医院)",
+    "venue": "sports, cultural or exhibition venue (场馆)",
+    "research": "research institute or laboratory (科研)",
+    "hotel": "hotel or guest house (宾馆)",
+    "commercial": "shop, mall or commercial office (商业)",
+    "data_centre": "data centre or server building (数据中心)",
+    "other": "anything else",
+}
+CLIMATE_ZONES: dict[str, str] = {
+    "severe_cold": "严寒 severe cold",
+    "cold": "寒冷 cold",
+    "hot_summer_cold_winter": "夏热冬冷 hot summer, cold winter",
+    "hot_summer_warm_winter": "夏热冬暖 hot summer, warm winter",
+    "mild": "温和 mild",
+}
+# energy sub-items (分项) of electricity use
+SUBITEMS: dict[str, str] = {
+    "total": "a main incomer or building total (总用电); never added to the sub-items",
+    "lighting_sockets": "lighting and sockets (照明插座)",
+    "hvac": "heating, ventilation and air conditioning (空调)",
+    "power": "power: lifts, pumps, fans, kitchen (动力)",
+    "special": "special: data rooms, laboratories, laundry (特殊)",
+    "other": "anything else (其他)",
+}
+BUS_TYPES = ("serial", "tcp", "rtu-over-tcp")
+DEFAULT_OUTBOX = "/var/lib/metergate/outbox.sqlite"
+DEFAULT_OUTBOX_BYTES = 2 * 2**30
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_TOPIC_LEVEL_FORBIDDEN = set("+#\x00")
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError(f"{value!r} is not an id: use 1-64 lowercase letters, digits, '-' and '_', "
+                         "starting with a letter or digit (ids become part of MQTT topics)")
+    return value
+
+
+def _choice(options: dict[str, str], what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in options:
+            close = difflib.get_close_matches(value, options, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"{value!r} is not a {what}; {hint}use one of {', '.join(options)}")
+        return value
+    return check
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        close = difflib.get_close_matches(value, _zones(), n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise ValueError(f"{value!r} is not an IANA time zone; {hint}e.g. 'Asia/Shanghai'") from None
+    return value
+
+
+def _protocol(value: object) -> str:
+    if value in (5, "5", "5.0", 5.0):
+        return "5"
+    if value in ("3.1.1", "311"):
+        return "3.1.1"
+    raise ValueError(f"{value!r} is not an MQTT protocol version; use \"5\" or \"3.1.1\"")
+
+
+def _topic_prefix(value: str) -> str:
+    levels = value.split("/")
+    if not value or any(not level for level in levels) or _TOPIC_LEVEL_FORBIDDEN & set(value):
+        raise ValueError(f"{value!r} is not a topic prefix: write one or more '/'-separated levels "
+                         "without '+', '#', empty levels or a leading/trailing '/' (e.g. 'metergate')")
+    return value
+
+
+def _quantities(value: list[str] | str) -> list[str] | str:
+    if isinstance(value, str) and value != "*":
+        raise ValueError(f"{value!r}: write \"*\" for every point of the meter, or a list of "
+                         f"quantities such as [{value!r}]")
+    return value
+
+
+def _health_interval(value: object) -> float:
+    ms = parse_duration_ms(value)
+    if ms < 1000:
+        raise ValueError(f"{value!r} is shorter than 1 s; health reports that often only add load")
+    return ms / 1000
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+PollInterval = Annotated[float, BeforeValidator(parse_poll_interval)]
+Millis = Annotated[float, Field(ge=0, le=60_000)]
+TimeoutMs = Annotated[float, Field(gt=0, le=60_000)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Baud = Annotated[int, Field(ge=300, le=921600)]
+Parity = Literal["N", "E", "O"]
+StopBits = Literal[1, 2]
+ByteSize = Literal[7, 8]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class SiteSpec(_Strict):
+    id: Slug
+    name: str
+    institution: str = ""
+    timezone: Annotated[str, AfterValidator(_timezone)] = "Asia/Shanghai"
+    gateway_id: Slug | None = None  # default: "<site id>-gw1"
+
+
+class BuildingSpec(_Strict):
+    id: Slug
+    name: str
+    category: Annotated[str, AfterValidator(_choice(CATEGORIES, "building category"))]
+    subcategory: str | None = None
+    floor_area_m2: Annotated[float, Field(gt=0)]
+    heated_area_m2: Annotated[float, Field(gt=0)] | None = None
+    occupants: Annotated[int, Field(ge=0)]
+    climate_zone: Annotated[str, AfterValidator(_choice(CLIMATE_ZONES, "climate zone"))] | None = None
+
+
+class _BusSpec(_Strict):
+    id: Slug
+    description: str = ""
+    timeout_ms: TimeoutMs | None = None
+    pause_ms: Millis | None = None
+    unit_switch_delay_ms: Millis | None = None
+
+
+class SerialBusSpec(_BusSpec):
+    type: Literal["serial"]
+    device: str
+    baud: Baud = 9600
+    parity: Parity = "N"
+    stopbits: StopBits = 1
+    bytesize: ByteSize = 8
+
+
+class TcpBusSpec(_BusSpec):
+    type: Literal["tcp"]
+    host: str
+    port: Port = 502
+
+
+class RtuOverTcpBusSpec(_BusSpec):
+    """A serial-to-Ethernet converter passing RTU frames; the line settings describe its serial side
+    (configured in the converter) and are used for wire timing only."""
+
+    type: Literal["rtu-over-tcp"]
+    host: str
+    port: Port
+    baud: Baud | None = None
+    parity: Parity = "N"
+    stopbits: StopBits = 1
+    bytesize: ByteSize = 8
+
+
+BusSpec = SerialBusSpec | TcpBusSpec | RtuOverTcpBusSpec
+BUS_MODELS: dict[str, type[SerialBusSpec] | type[TcpBusSpec] | type[RtuOverTcpBusSpec]] = {
+    "serial": SerialBusSpec, "tcp": TcpBusSpec, "rtu-over-tcp": RtuOverTcpBusSpec,
+}
+
+
+class PollGroupSpec(_Strict):
+    interval: str  # parsed in gateway/config/meters.py, so a bad one leaves the quantities checked
+    quantities: Annotated[list[str] | str, AfterValidator(_quantities)] = "*"
+
+
+class MeterSpec(_Strict):
+    id: Slug
+    profile: str
+    unit: Annotated[int, Field(ge=0, le=255)]
+    bus: str
+    building: str
+    subitem: Annotated[str, AfterValidator(_choice(SUBITEMS, "sub-item"))] | None = None
+    circuit: str | None = None
+    description: str | None = None
+    ct: Annotated[float, Field(gt=0)] | None = None
+    pt: Annotated[float, Field(gt=0)] | None = None
+    poll: list[PollGroupSpec] | None = None
+
+
+class DefaultsSpec(_Strict):
+    poll_interval: PollInterval = 60.0
+    timeout_ms: TimeoutMs | None = None
+    pause_ms: Millis | None = None
+
+
+class TlsSpec(_Strict):
+    ca_file: str | None = None  # None: the system's CA store
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure: bool = False  # skip the host-name check (test brokers only)
+
+
+class MqttSpec(_Strict):
+    host: str
+    port: Port | None = None  # default 1883, or 8883 with tls
+    protocol: Annotated[str, BeforeValidator(_protocol)] = "5"
+    client_id: str | None = None  # default: the gateway id
+    topic_prefix: Annotated[str, AfterValidator(_topic_prefix)] = "metergate"
+    keepalive: Annotated[int, Field(ge=5, le=65535)] = 60
+    username: str | None = None
+    password_file: str | None = None
+    password_env: str | None = None
+    tls: TlsSpec | None = None
+    homeassistant_discovery: bool = False
+    discovery_prefix: Annotated[str, AfterValidator(_topic_prefix)] = "homeassistant"
+
+
+class OutboxSpec(_Strict):
+    path: str = DEFAULT_OUTBOX
+    max_bytes: Annotated[int, BeforeValidator(parse_size)] = DEFAULT_OUTBOX_BYTES
+
+
+class HealthSpec(_Strict):
+    prometheus_listen: str = "127.0.0.1:9108"  # "" disables the Prometheus endpoint
+    interval: Annotated[float, BeforeValidator(_health_interval)] = 30.0
+
+
+# top-level keys: name -> (model, is an array of tables)
+SECTIONS: dict[str, tuple[type[_Strict] | None, bool]] = {
+    "site": (SiteSpec, False),
+    "defaults": (DefaultsSpec, False),
+    "buildings": (BuildingSpec, True),
+    "buses": (None, True),  # the model depends on `type`: BUS_MODELS
+    "meters": (MeterSpec, True),
+    "mqtt": (MqttSpec, False),
+    "outbox": (OutboxSpec, False),
+    "health": (HealthSpec, False),
+}
