@@ -123,6 +123,7 @@ class Mqtt:
 class Outbox:
     path: Path
     max_bytes: int
+    synchronous: str = "NORMAL"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from gateway.config.units import parse_duration_ms, parse_poll_interval, parse_size
+from gateway.outbox.budget import DEFAULT_MAX_BYTES
 
 # public-building categories (公共机构 / 公共建筑), following the quota standards' grouping
 CATEGORIES: dict[str, str] = {
@@ -50,7 +51,7 @@ SUBITEMS: dict[str, str] = {
 }
 BUS_TYPES = ("serial", "tcp", "rtu-over-tcp")
 DEFAULT_OUTBOX = "/var/lib/metergate/outbox.sqlite"
-DEFAULT_OUTBOX_BYTES = 2 * 2**30
+DEFAULT_OUTBOX_BYTES = DEFAULT_MAX_BYTES  # one number, measured in docs/outbox.md
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TOPIC_LEVEL_FORBIDDEN = set("+#\x00")
@@ -244,6 +245,7 @@ class MqttSpec(_Strict):
 class OutboxSpec(_Strict):
     path: str = DEFAULT_OUTBOX
     max_bytes: Annotated[int, BeforeValidator(parse_size)] = DEFAULT_OUTBOX_BYTES
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"  # FULL also survives power loss
 
 
 class HealthSpec(_Strict):

@@ -19,6 +19,7 @@ from gateway.config.airtime import verdict
 from gateway.config.locate import key_lines, line_of
 from gateway.config.secrets import SecretUnavailable
 from gateway.config.units import format_duration, parse_poll_interval, parse_size
+from gateway.outbox import DEFAULT_MAX_BYTES
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "examples" / "campus.toml"
 PROFILES = [BUNDLED_PROFILES]
@@ -351,7 +352,7 @@ def test_defaults_are_filled_in(tmp_path: Path) -> None:
     assert config.site.gateway_id == "test-site-gw1"
     assert config.mqtt is None
     assert config.outbox.path == Path("/var/lib/metergate/outbox.sqlite")
-    assert config.outbox.max_bytes == 2 * 2**30
+    assert config.outbox.max_bytes == DEFAULT_MAX_BYTES
     assert config.health.prometheus_listen == ("127.0.0.1", 9108)
     assert config.health.interval_s == 30.0
     bus = config.buses[0]
