@@ -70,6 +70,17 @@ class ModbusConnection:
     def close(self) -> None:
         self._client.close()
 
+    def interrupt(self) -> None:
+        """Wake a request blocked in another thread, so a stop does not wait out a timeout."""
+        sock = getattr(self._client, "socket", None)
+        try:
+            if isinstance(sock, socket.socket):
+                sock.shutdown(socket.SHUT_RDWR)
+            elif sock is not None:
+                sock.cancel_read()
+        except (OSError, AttributeError):
+            pass  # already closed, or a port without cancel support: the timeout ends it
+
     def __enter__(self) -> ModbusConnection:
         self.open()
         return self
