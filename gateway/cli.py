@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from gateway.commands import commissioning, simulate, validate
+from gateway.commands import commissioning, demo, run, simulate, validate, watch
 
 app = typer.Typer(
     name="metergate",
@@ -22,6 +22,9 @@ app.command("scan", help=commissioning.scan.__doc__)(commissioning.scan)
 app.command("probe", help=commissioning.probe.__doc__)(commissioning.probe)
 app.command("simulate", help=simulate.simulate.__doc__)(simulate.simulate)
 app.command("validate", help=validate.validate.__doc__)(validate.validate)
+app.command("run", help=run.run.__doc__)(run.run)
+app.command("watch", help=watch.watch.__doc__)(watch.watch)
+app.command("demo", help=demo.demo.__doc__)(demo.demo)
 
 
 def main() -> None:

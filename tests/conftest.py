@@ -1,1 +1,1 @@
-pytest_plugins = ["simulators.pytest_plugin"]
+pytest_plugins = ["simulators.pytest_plugin", "tests.support.mosquitto"]

@@ -1,0 +1,66 @@
+"""What `metergate watch` shows: the latest poll of every meter, kept in memory by the runtime."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from drivers.reader import Reading
+from gateway.config import SiteConfig
+from gateway.scheduler import PollResult
+
+
+@dataclass
+class MeterView:
+    meter: str
+    profile: str
+    bus: str
+    unit: int
+    building: str
+    readings: dict[str, Reading] = field(default_factory=dict)
+    last_ts: float | None = None
+    last_ok_ts: float | None = None
+    polls: int = 0
+    failed: int = 0
+    availability: str = "unknown"
+    reason: str | None = None
+
+
+class LiveView:
+    def __init__(self, config: SiteConfig) -> None:
+        self._lock = threading.Lock()
+        self.meters: dict[str, MeterView] = {
+            m.id: MeterView(m.id, m.variant.key, m.bus, m.unit, m.building) for m in config.meters
+        }
+        self.errors: list[tuple[float, str]] = []
+
+    def update(self, result: PollResult) -> None:
+        with self._lock:
+            view = self.meters.get(result.meter_id)
+            if view is None:
+                return
+            view.polls += 1
+            view.last_ts = result.ts
+            if result.result == "failed":
+                view.failed += 1
+            else:
+                view.last_ok_ts = result.ts
+            for r in result.readings:
+                view.readings[r.quantity] = r
+
+    def availability(self, meter_id: str, state: str, reason: str | None) -> None:
+        with self._lock:
+            if meter_id in self.meters:
+                self.meters[meter_id].availability = state
+                self.meters[meter_id].reason = reason
+
+    def note_error(self, text: str) -> None:
+        with self._lock:
+            self.errors = [*self.errors[-9:], (time.time(), text)]
+
+    def snapshot(self) -> list[MeterView]:
+        with self._lock:
+            return [MeterView(v.meter, v.profile, v.bus, v.unit, v.building, dict(v.readings),
+                              v.last_ts, v.last_ok_ts, v.polls, v.failed, v.availability, v.reason)
+                    for v in self.meters.values()]

@@ -1,0 +1,202 @@
+"""The contract's JSON Schemas (draft 2020-12): load them and check messages against them.
+
+Used by the tests on every message the publisher sends, and by ingest on every message it
+receives: `check_message(topic, payload)` parses the topic, refuses oversized payloads, invalid
+UTF-8, duplicate keys, NaN and infinities (which Python's json would otherwise accept), validates
+the document against the schema its topic calls for, and checks that the ids in the payload match
+the topic and that `time` is the same instant as `ts`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from gateway.mqtt.topics import DEFAULT_PREFIX, KINDS, Kind, ParsedTopic, TopicError, parse
+
+MAX_PAYLOAD_BYTES = 256 * 1024  # a poll of 100 quantities with long error texts stays far below
+TIME_TOLERANCE_S = 0.001  # `time` is `ts` to the millisecond
+
+
+class ContractError(ValueError):
+    """A message that breaks the contract; `reason` says how, naming the field."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@cache
+def schema(kind: Kind) -> dict[str, Any]:
+    """The JSON Schema of one message type."""
+    if kind not in KINDS:
+        raise ValueError(f"{kind!r} is not a message type; use one of {', '.join(KINDS)}")
+    text = resources.files("gateway.mqtt").joinpath("schemas", f"{kind}.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@cache
+def validator(kind: Kind) -> Draft202012Validator:
+    s = schema(kind)
+    Draft202012Validator.check_schema(s)
+    return Draft202012Validator(s)
+
+
+def _no_constant(name: str) -> None:
+    raise ContractError(f"{name} is not a JSON number (JSON has no NaN or infinity)")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:
+            raise ContractError(f"key {key!r} appears twice in one object")
+        doc[key] = value
+    return doc
+
+
+def parse_json(payload: bytes | str) -> Any:
+    """The JSON document in `payload`; ContractError for anything that is not strict JSON."""
+    try:
+        text = payload.decode("utf-8") if isinstance(payload, bytes | bytearray) else payload
+    except UnicodeDecodeError as exc:
+        raise ContractError(f"the payload is not UTF-8: {exc}") from None
+    try:
+        return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise ContractError(f"the payload is not JSON: {exc}") from None
+    except RecursionError:
+        raise ContractError("the payload nests too deeply") from None
+
+
+def problems(doc: Any, kind: Kind) -> list[str]:
+    """Every way `doc` breaks the schema of `kind`, each naming the field; [] when it fits."""
+    found = [f"{_where(e.absolute_path)}: {e.message}" for e in validator(kind).iter_errors(doc)]
+    found += [f"{where}: {value!r} is not a finite number" for where, value in _non_finite(doc, "$")]
+    return found
+
+
+def validate(doc: Any, kind: Kind) -> None:
+    """ContractError with the most relevant schema violation, if `doc` does not fit `kind`."""
+    if kind == "readings" and fits_readings(doc):
+        return  # the fast path; anything it does not vouch for goes through jsonschema
+    error = best_match(validator(kind).iter_errors(doc))
+    if error is not None:
+        raise ContractError(f"{kind}: {_where(error.absolute_path)}: {error.message}")
+    for where, value in _non_finite(doc, "$"):
+        raise ContractError(f"{kind}: {where}: {value!r} is not a finite number")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedMessage:
+    topic: ParsedTopic
+    doc: dict[str, Any]
+
+
+def check_message(topic: str, payload: bytes | str, *, prefix: str = DEFAULT_PREFIX,
+                  max_bytes: int = MAX_PAYLOAD_BYTES) -> CheckedMessage:
+    """The parsed, validated message; ContractError with the reason if it breaks the contract."""
+    try:
+        parsed = parse(topic, prefix)
+    except TopicError as exc:
+        raise ContractError(str(exc)) from None
+    size = len(payload.encode() if isinstance(payload, str) else payload)
+    if size > max_bytes:
+        raise ContractError(f"payload of {size} bytes is larger than the limit of {max_bytes}")
+    doc = parse_json(payload)
+    validate(doc, parsed.kind)
+    for key in ("site", "gateway", "meter"):
+        expected = getattr(parsed, key)
+        if key in doc and expected is not None and doc[key] != expected:
+            raise ContractError(f"{parsed.kind}: {key} {doc[key]!r} in the payload does not match "
+                                f"{expected!r} in the topic")
+    if parsed.kind == "readings":
+        at = datetime.fromisoformat(doc["time"].replace("Z", "+00:00"))
+        if at.tzinfo is None or abs(at.timestamp() - doc["ts"]) > TIME_TOLERANCE_S:
+            raise ContractError(f"readings: time {doc['time']!r} is not the instant ts {doc['ts']!r}")
+    return CheckedMessage(parsed, doc)
+
+
+# -- a fast path for the hot message type ---------------------------------------------------------
+# jsonschema takes about a millisecond for a poll of 20 readings; ingest sees thousands a second.
+# fits_readings() is a direct check of schemas/readings.json that may only err on the side of
+# "not sure": when it says True the document fits the schema (a property test holds it to that);
+# when it says False, validate() asks jsonschema, which decides and words the reason.
+
+_READINGS_KEYS = frozenset(("schema", "site", "gateway", "meter", "seq", "ts", "time", "readings"))
+_ITEM_REQUIRED = frozenset(("quantity", "value", "unit", "quality"))
+_ITEM_KEYS = _ITEM_REQUIRED | {"ts", "error"}
+_NULL_QUALITIES = frozenset(("invalid", "comm_error"))
+_VALUE_QUALITIES = frozenset(("ok", "out_of_range", "stale"))
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_QUANTITY = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+                   r"([+-][0-9]{2}:[0-9]{2}|Z)")
+_SEQ_MAX = 2**63 - 1
+
+
+def _number(x: Any) -> bool:
+    return (type(x) is float and math.isfinite(x)) or type(x) is int
+
+
+def fits_readings(doc: Any) -> bool:
+    """True only if `doc` fits metergate.readings/1 (False: not sure, ask jsonschema)."""
+    if type(doc) is not dict or doc.keys() != _READINGS_KEYS:
+        return False
+    seq, ts, items = doc["seq"], doc["ts"], doc["readings"]
+    if not (doc["schema"] == "metergate.readings/1" and type(seq) is int and 1 <= seq <= _SEQ_MAX
+            and _number(ts) and ts > 0 and type(doc["time"]) is str and _TIME.fullmatch(doc["time"])
+            and type(items) is list and items):
+        return False
+    for key in ("site", "gateway", "meter"):
+        value = doc[key]
+        if type(value) is not str or not _ID.fullmatch(value):
+            return False
+    for item in items:
+        if type(item) is not dict or not _ITEM_REQUIRED <= item.keys() <= _ITEM_KEYS:
+            return False
+        quantity, unit, quality, value = item["quantity"], item["unit"], item["quality"], item["value"]
+        if type(quantity) is not str or not _QUANTITY.fullmatch(quantity):
+            return False
+        if type(unit) is not str or len(unit) > 16:
+            return False
+        if type(quality) is not str:
+            return False
+        if quality in _NULL_QUALITIES:
+            if value is not None:
+                return False
+        elif quality not in _VALUE_QUALITIES or not _number(value):
+            return False
+        if "ts" in item and not (_number(item["ts"]) and item["ts"] > 0):
+            return False
+        if "error" in item and not (type(item["error"]) is str and item["error"]):
+            return False
+    return True
+
+
+def _where(path: Any) -> str:
+    out = "$"
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _non_finite(doc: Any, where: str) -> list[tuple[str, float]]:
+    """NaN and infinities in a document built in Python (a parsed payload cannot hold them)."""
+    if isinstance(doc, float):
+        return [] if math.isfinite(doc) else [(where, doc)]
+    if isinstance(doc, dict):
+        return [hit for k, v in doc.items() for hit in _non_finite(v, f"{where}.{k}")]
+    if isinstance(doc, list):
+        return [hit for i, v in enumerate(doc) for hit in _non_finite(v, f"{where}[{i}]")]
+    return []

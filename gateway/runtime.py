@@ -1,0 +1,193 @@
+"""The gateway runtime: scheduler -> durable outbox -> MQTT publisher, with health and systemd.
+
+Data path and its guarantee: every poll the scheduler completes is committed to the outbox before
+anything else happens to it (the publisher reads from the outbox and deletes only after the broker's
+PUBACK). If the outbox cannot take it (disk full), the failure is counted and logged with the path,
+and polling goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway import __version__
+from gateway.config import SiteConfig
+from gateway.live import LiveView
+from gateway.metrics import GatewayMetrics
+from gateway.mqtt import payloads
+from gateway.mqtt.paho_adapter import TlsFiles
+from gateway.mqtt.publisher import MqttOptions, Publisher
+from gateway.outbox import Outbox, OutboxError
+from gateway.scheduler import PollResult, Scheduler
+from gateway.sdnotify import notify, watchdog_interval
+
+log = logging.getLogger("metergate.gateway")
+
+
+@dataclass
+class RuntimeOptions:
+    publish: bool = True  # False: keep readings in the outbox only (no broker)
+    serve_metrics: bool = True
+    health_interval_s: float | None = None  # default: the config's [health] interval
+    extra_health: Callable[[], dict[str, Any]] | None = None
+    connection_factory: Any = None  # tests and benchmarks may swap the Modbus connection
+    on_poll: list[Callable[[PollResult], None]] = field(default_factory=list)
+
+
+class Gateway:
+    def __init__(self, config: SiteConfig, options: RuntimeOptions | None = None) -> None:
+        self.config = config
+        self.options = options or RuntimeOptions()
+        self.metrics = GatewayMetrics()
+        self.live = LiveView(config)
+        self.started = time.time()
+        self.outbox = Outbox(config.outbox.path, max_bytes=config.outbox.max_bytes,
+                             synchronous=config.outbox.synchronous)
+        self.publisher: Publisher | None = None
+        if config.mqtt is not None and self.options.publish:
+            self.publisher = Publisher(mqtt_options(config), self.outbox)
+        kwargs: dict[str, Any] = {}
+        if self.options.connection_factory is not None:
+            kwargs["connection_factory"] = self.options.connection_factory
+        self.scheduler = Scheduler(config, self._on_poll, metrics=self.metrics,
+                                   on_availability=self._on_availability, **kwargs)
+        self._stop = threading.Event()
+        self._health_thread: threading.Thread | None = None
+
+    # -- data path -------------------------------------------------------------------------------
+
+    def _on_poll(self, result: PollResult) -> None:
+        try:
+            self.outbox.append(result.meter_id, result.ts, result.readings)
+        except OutboxError as exc:
+            self.metrics.outbox_errors.inc()
+            self.live.note_error(f"outbox: {exc}")
+            log.error("could not store a poll of %s: %s", result.meter_id, exc)
+        else:
+            if self.publisher is not None:
+                self.publisher.notify()
+        self.live.update(result)
+        for hook in self.options.on_poll:
+            hook(result)
+
+    def _on_availability(self, meter_id: str, state: str, reason: str | None) -> None:
+        self.live.availability(meter_id, state, reason)
+        if self.publisher is not None:
+            self.publisher.set_availability(meter_id, state, reason)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        cfg = self.config
+        if self.options.serve_metrics and cfg.health.prometheus_listen is not None:
+            host, port = cfg.health.prometheus_listen
+            try:
+                self.metrics.serve(host, port)
+                log.info("Prometheus metrics on http://%s:%d/metrics", host, port)
+            except OSError as exc:
+                log.error("cannot serve metrics on %s:%d: %s (health.prometheus_listen)", host,
+                          port, exc.strerror or exc)
+        if self.publisher is not None:
+            for meter in cfg.meters:
+                self.publisher.set_meta(meter.id, meta_document(cfg, meter.id))
+            self.publisher.start()
+        elif cfg.mqtt is None:
+            log.warning("no [mqtt] in %s: readings stay in the outbox %s", cfg.path,
+                        cfg.outbox.path)
+        self.scheduler.start()
+        self._health_thread = threading.Thread(target=self._health_loop, name="health",
+                                               daemon=True)
+        self._health_thread.start()
+        notify(f"READY=1\nSTATUS=polling {len(cfg.meters)} meters on {len(cfg.buses)} buses")
+
+    def stop(self) -> None:
+        notify("STOPPING=1")
+        self._stop.set()
+        self.scheduler.stop()
+        if self.publisher is not None:
+            self.publisher.stop()
+        if self._health_thread is not None:
+            self._health_thread.join(timeout=5)
+        self.outbox.close()
+
+    def run_forever(self) -> None:
+        try:
+            while not self._stop.wait(1.0):
+                pass
+        finally:
+            self.stop()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    # -- health ----------------------------------------------------------------------------------
+
+    def _health_loop(self) -> None:
+        interval = self.options.health_interval_s or self.config.health.interval_s
+        ping = watchdog_interval()
+        tick = min(interval, ping) if ping else interval
+        next_health = time.monotonic()
+        while not self._stop.wait(tick if ping else max(0.0, next_health - time.monotonic())):
+            notify("WATCHDOG=1")
+            if time.monotonic() >= next_health:
+                next_health = time.monotonic() + interval
+                try:
+                    doc = self.health_document()
+                    if self.publisher is not None:
+                        self.publisher.publish_health(doc)
+                except Exception:  # health must never take the gateway down
+                    log.exception("health report failed")
+
+    def health_document(self) -> dict[str, Any]:
+        stats = self.outbox.stats()
+        self.metrics.outbox_depth.set(stats.depth)
+        self.metrics.outbox_bytes.set(stats.bytes_on_disk)
+        self.metrics.outbox_evicted.set(stats.evicted_total)
+        snap = self.scheduler.snapshot()
+        doc: dict[str, Any] = {
+            "schema": "metergate.health/1",
+            "site": self.config.site.id,
+            "gateway": self.config.site.gateway_id,
+            "ts": time.time(),
+            "uptime_s": round(time.time() - self.started, 1),
+            "version": __version__,
+            "outbox": {"depth": stats.depth, "bytes": stats.bytes_on_disk,
+                       "evicted": stats.evicted_total, "oldest_ts": stats.oldest_ts},
+            "buses": snap.get("buses", {}),
+            "devices": snap.get("devices", {}),
+            "mqtt": (self.publisher.stats().as_dict() if self.publisher is not None
+                     else {"enabled": False}),
+        }
+        if self.options.extra_health is not None:
+            doc.update(self.options.extra_health())
+        return doc
+
+
+def mqtt_options(config: SiteConfig) -> MqttOptions:
+    """The site config's [mqtt] as the publisher's options (the password stays a Secret)."""
+    m = config.mqtt
+    assert m is not None
+    tls = None
+    if m.tls is not None:
+        tls = TlsFiles(ca_file=m.tls.ca_file, cert_file=m.tls.cert_file, key_file=m.tls.key_file,
+                       insecure=m.tls.insecure)
+    return MqttOptions(
+        host=m.host, port=m.port, protocol=m.protocol,  # type: ignore[arg-type]
+        client_id=m.client_id, username=m.username, password=m.password, tls=tls,
+        keepalive=m.keepalive, topic_prefix=m.topic_prefix, site=config.site.id,
+        gateway=config.site.gateway_id, timezone=config.site.timezone,
+        discovery=m.homeassistant_discovery, discovery_prefix=m.discovery_prefix,
+    )
+
+
+def meta_document(config: SiteConfig, meter_id: str) -> dict[str, Any]:
+    """The retained meta document of a configured meter (the quantities its poll groups read)."""
+    meter = next(m for m in config.meters if m.id == meter_id)
+    return payloads.meta_from_variant(
+        meter.id, meter.variant, unit_id=meter.unit, bus=meter.bus, building=meter.building,
+        subitem=meter.subitem, quantities=[q for g in meter.poll for q in g.quantities])

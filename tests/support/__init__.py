@@ -1,0 +1,1 @@
+"""Test support: pytest plugins and helpers shared by the test suites."""
