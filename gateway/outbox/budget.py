@@ -2,8 +2,8 @@
 
 The budget covers the three files SQLite keeps: the database, its write-ahead log and the WAL
 index. The WAL gets a fixed reserve (checkpointed at a quarter of it, truncated back to it); the
-rest is the page budget. On a disk smaller than the budget, free space lowers the limit, so the
-outbox evicts its oldest polls before SQLite ever meets a full disk.
+rest is the page budget. Only the budget evicts: a disk that fills up before the outbox reaches its
+budget refuses new polls (OutboxFullError, counted) and keeps every poll already accepted.
 """
 
 from __future__ import annotations
@@ -47,22 +47,18 @@ def plan(max_bytes: int, page_size: int, disk_bytes: int) -> Budget:
     return Budget(max_bytes, page_size, reserve, checkpoint, pages)
 
 
-def page_limit(budget: Budget, path: Path, pages: int) -> tuple[int, str]:
-    """The data pages allowed now and why: the budget, or fewer when the disk could not hold them.
+def page_limit(budget: Budget) -> tuple[int, str]:
+    """The data pages allowed and why eviction happens (only the configured budget evicts)."""
+    return budget.pages, f"the outbox passed its budget of {budget.max_bytes} bytes"
 
-    `pages` is the file's page count: its free pages are reused before the file grows."""
-    why = f"the outbox passed its budget of {budget.max_bytes} bytes"
-    name = os.fspath(path)
+
+def disk_room(path: Path) -> int | None:
+    """Bytes the disk holding `path` can still give the outbox, or None if unknown."""
     try:
-        st = os.statvfs(os.path.dirname(name) or ".")
+        st = os.statvfs(os.path.dirname(os.fspath(path)) or ".")
     except OSError:
-        return budget.pages, why
-    free = st.f_bavail * st.f_frsize
-    wal_growth = max(0, budget.wal_reserve - file_size(name + "-wal"))
-    disk = pages + (free - wal_growth) // budget.page_size - 2
-    if disk < budget.pages:
-        return max(disk, 0), f"the disk holding it has only {free} bytes free"
-    return budget.pages, why
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 def pages_for(bodies: Sequence[bytes], page_size: int) -> int:

@@ -38,10 +38,10 @@ def make_room(db: sqlite3.Connection, budget: Budget, path: Path, depth: int, in
     """Once the data pages plus `incoming` pass the high water, evict the oldest down to the low
     water -- never rows at or above protect_from (the append in progress). `depth` is the number
     of messages before this transaction. Returns the page limit used (pass it back as `limit` to
-    check again within the transaction without asking the disk again)."""
-    total, live = pages(db)
+    check again within the same transaction)."""
+    _, live = pages(db)
     if limit is None:
-        limit, txn.why = page_limit(budget, path, total)
+        limit, txn.why = page_limit(budget)
     if live + incoming <= limit * HIGH_WATER:
         return limit
     target = limit * LOW_WATER - incoming

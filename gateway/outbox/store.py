@@ -221,6 +221,12 @@ class Outbox:
         self._last_evicted = (int(str(first)), int(str(last))) if first is not None else None
         log.info("outbox %s: %d messages pending, %d evicted so far, budget %d bytes, synchronous=%s",
                  self.path, self._depth, self._evicted_total, self.max_bytes, self.synchronous)
+        room = budget.disk_room(self.path)
+        if room is not None and budget.files_size(self.path) + room < self.max_bytes:
+            log.warning("outbox %s: the disk can hold only %d more bytes, less than the budget of %d: "
+                        "when it fills, new polls are refused (counted) and none stored is dropped; "
+                        "lower outbox.max_bytes to keep the newest instead", self.path, room,
+                        self.max_bytes)
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -268,11 +274,12 @@ class Outbox:
         self._seq_reserved = reserved
 
     def _insert_when_full(self, db: sqlite3.Connection, rows: list[Row], exc: sqlite3.Error) -> list[int]:
-        """No room: evict the oldest once per episode and retry, else refuse this append only."""
+        """No room. At the page cap (the budget) evict the oldest once and retry; on a full disk
+        refuse this append only: what is stored stays (nothing accepted is given up for space)."""
         total, live = evict.pages(db)
         needed = budget.pages_for([body for *_, body in rows], self._budget.page_size) + _FULL_EVICT_PAGES
-        # The file cannot grow now: evict only if the pages it already has could hold the append.
-        if self._full_since is None and self._depth > 0 and needed <= total:
+        at_cap = total + needed > self._budget.pages
+        if at_cap and self._full_since is None and self._depth > 0 and needed <= total:
             count = max(math.ceil(self._depth * _FULL_EVICT_SHARE),
                         math.ceil(needed * self._depth / max(live, 1)))
             try:
