@@ -13,9 +13,12 @@ DurationOpt = Annotated[float | None, typer.Option(
 SeedOpt = Annotated[int, typer.Option("--seed", help="Simulation seed (same seed, same values).")]
 KeepOpt = Annotated[bool, typer.Option("--keep-files", help="Keep the temporary folder (site "
                                        "config, outbox) for a look afterwards.")]
+TourOpt = Annotated[bool, typer.Option("--commissioning", help="Instead: a technician's first hour "
+                                       "on simulated meters (scan, probe, --guess, read).")]
 
 
-def demo(duration: DurationOpt = None, seed: SeedOpt = 7, keep_files: KeepOpt = False) -> None:
+def demo(duration: DurationOpt = None, seed: SeedOpt = 7, keep_files: KeepOpt = False,
+         commissioning: TourOpt = False) -> None:
     """Start simulated meters for a small campus (3 buildings, 13 meters on two RS-485 lines and
     Modbus TCP), run the gateway on them and show it live. With mosquitto on PATH a private broker
     is started on a free loopback port and the gateway publishes to it."""
@@ -24,6 +27,10 @@ def demo(duration: DurationOpt = None, seed: SeedOpt = 7, keep_files: KeepOpt = 
     from gateway.demo import DemoCampus, temporary_folder
     from gateway.runtime import Gateway, RuntimeOptions
 
+    if commissioning:
+        from gateway.demo_foundation import main
+
+        raise typer.Exit(main(["--seed", str(seed)]))
     console = Console()
     folder = temporary_folder()
     campus = DemoCampus(folder, seed=seed)

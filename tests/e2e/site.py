@@ -15,8 +15,8 @@ def site_toml(folder: Path, *, tcp_port: int, units: range, profile: str = "east
              'timeout_ms = 500', '']
     for unit in units:
         lines += ['[[meters]]', f'id = "m{unit:02d}"', f'profile = "{profile}"', f'unit = {unit}',
-                  'bus = "sim"', 'building = "b1"', 'subitem = "other"', f'poll = [{{ interval = "{interval}", '
-                  'quantities = "*" }]', '']
+                  'bus = "sim"', 'building = "b1"', 'subitem = "other"',
+                  f'poll = [{{ interval = "{interval}", quantities = "*" }}]', '']
     if mqtt_port is not None:
         lines += ['[mqtt]', 'host = "127.0.0.1"', f'port = {mqtt_port}', '']
     lines += ['[outbox]', f'path = "{outbox or folder / "outbox.sqlite"}"',

@@ -8,10 +8,10 @@ import errno
 import logging
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import struct
-import shutil
 import subprocess
 import sys
 import threading
