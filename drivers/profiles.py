@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from drivers.codec import FLOAT_TYPES, DataType, FieldCodec, Order, parse_order, parse_type
 from drivers.errors import ProfileError, ProfileNotFound
+from drivers.model_paths import model_of
 from drivers.profile_schema import (
     DeviceSpec,
     FingerprintCheck,
@@ -511,18 +512,8 @@ def _allowed_keys(loc: Sequence[Any]) -> list[str]:
             continue
         fld = model.model_fields.get(part)
         if fld is not None:  # otherwise a dict key such as a variant name: same model
-            model = _model_of(fld.annotation)
+            model = model_of(fld.annotation)
     return list(model.model_fields) if model is not None else []
-
-
-def _model_of(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_of(arg)
-        if found is not None:
-            return found
-    return None
 
 
 __all__ = [

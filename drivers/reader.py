@@ -47,6 +47,23 @@ class Reading:
                 "raw": [f"0x{r:04X}" for r in self.raw]}
 
 
+class ReadingLike(Protocol):
+    """What stores and publishers need of a reading: a Reading, or one read back from the outbox."""
+
+    @property
+    def quantity(self) -> str: ...
+    @property
+    def value(self) -> float | None: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def quality(self) -> str: ...
+    @property
+    def ts(self) -> float: ...
+    @property
+    def error(self) -> str: ...
+
+
 class RegisterSource(Protocol):
     """Anything that reads registers: ModbusConnection, or a simulator in-process."""
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from drivers.model_paths import model_of
 from drivers.transport import RtuOverTcpEndpoint, SerialEndpoint, TcpEndpoint, parse_host_port
 from drivers.wiretime import bits_per_char, char_time
 from gateway.config.airtime import longest_read_s
@@ -299,18 +300,8 @@ def _allowed_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]
         if isinstance(part, int):
             continue
         fld = current.model_fields.get(part) if current is not None else None
-        current = _model_of(fld.annotation) if fld is not None else None
+        current = model_of(fld.annotation) if fld is not None else None
     return list(current.model_fields) if current is not None else []
-
-
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_of(arg)
-        if found is not None:
-            return found
-    return None
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Protocol
 
 from drivers.profiles import MeterVariant
 from drivers.quantities import Kind as QuantityKind
-from drivers.reader import Quality
+from drivers.reader import Quality, ReadingLike
 from gateway.mqtt.topics import Kind, check_segment
 
 SCHEMA_IDS: dict[Kind, str] = {
@@ -44,21 +44,6 @@ class PayloadError(ValueError):
     """A document that would break the contract (NaN, a value on an invalid reading, a bad id...)."""
 
 
-class ReadingLike(Protocol):
-    """drivers.reader.Reading, gateway.outbox.StoredReading, or anything with these fields."""
-
-    @property
-    def quantity(self) -> str: ...
-    @property
-    def value(self) -> float | None: ...
-    @property
-    def unit(self) -> str: ...
-    @property
-    def quality(self) -> str: ...
-    @property
-    def ts(self) -> float: ...
-    @property
-    def error(self) -> str: ...
 
 
 class MessageLike(Protocol):

@@ -23,9 +23,9 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
-from drivers.reader import Quality
+from drivers.reader import Quality, ReadingLike
 
 FORMAT_VERSION = 1
 
@@ -52,21 +52,6 @@ _FLOAT32 = struct.Struct("<f")
 _FLOAT64 = struct.Struct("<d")
 
 
-class ReadingLike(Protocol):
-    """What append() needs from a reading: drivers.reader.Reading or a StoredReading."""
-
-    @property
-    def quantity(self) -> str: ...
-    @property
-    def value(self) -> float | None: ...
-    @property
-    def unit(self) -> str: ...
-    @property
-    def quality(self) -> str: ...
-    @property
-    def ts(self) -> float: ...
-    @property
-    def error(self) -> str: ...
 
 
 class StoredReading(NamedTuple):
