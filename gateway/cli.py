@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from gateway.commands import commissioning, demo, run, simulate, validate, watch
+from gateway.commands import analyze, commissioning, demo, run, simulate, validate, watch
 
 app = typer.Typer(
     name="metergate",
@@ -25,6 +25,7 @@ app.command("validate", help=validate.validate.__doc__)(validate.validate)
 app.command("run", help=run.run.__doc__)(run.run)
 app.command("watch", help=watch.watch.__doc__)(watch.watch)
 app.command("demo", help=demo.demo.__doc__)(demo.demo)
+app.command("analyze", help=analyze.analyze.__doc__)(analyze.analyze)
 
 
 def main() -> None:

@@ -1,0 +1,191 @@
+"""`metergate analyze READINGS --config SITE`: energy indicators from readings and a site config.
+
+Thin: read the readings (analytics.readings_io), the site config (gateway.config), the factors
+(analytics.factors) and optional virtual meters; roll up (analytics.rollup) and compute
+(analytics.indicators); print a rich table or JSON. Any problem: a message naming the file, row,
+column or key, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from analytics.factors import FACTORS_DIR, CarbonFactors, FactorError, load_factors
+from analytics.indicators import PERIODS, IndicatorRow, indicator_rows
+from analytics.readings_io import ReadingsError, read_readings
+from analytics.rollup import (
+    CARRIER_QUANTITIES,
+    RollupError,
+    from_site_config,
+    load_virtual_meters,
+    series_from_readings,
+)
+from gateway.config import ConfigError, load_site_config
+
+_COLUMNS = (("energy_kgce", "kgce", ",.0f"), ("kgce_per_m2", "kgce/m²", ".2f"),
+            ("kgce_per_person", "kgce/person", ".2f"), ("water_m3_per_person", "m³/person", ".2f"),
+            ("kgco2_per_m2", "kgCO2/m²", ".2f"), ("heating_kgce_per_m2", "heating kgce/m²", ".2f"))
+
+
+class _Fail(Exception):
+    pass
+
+
+def analyze(
+    readings: Annotated[Path, typer.Argument(
+        metavar="READINGS", help="Readings: .csv, .parquet, or the gateway's outbox (SQLite).")],
+    config: Annotated[Path, typer.Option("--config", help="Site config (buildings and meters).")],
+    date_from: Annotated[str | None, typer.Option(
+        "--from", help="First day, YYYY-MM-DD in the site's time zone (default: the first reading's).")
+    ] = None,
+    date_to: Annotated[str | None, typer.Option(
+        "--to", help="Last day, inclusive (default: the last reading's).")] = None,
+    period: Annotated[str, typer.Option(help="day | month | ytd | year")] = "month",
+    factor_set: Annotated[str, typer.Option(
+        help="Standard-coal factors: calorific (当量值) | equivalent (等价值) | …")] = "calorific",
+    carbon_series: Annotated[str | None, typer.Option(
+        help="Grid carbon factor, e.g. national-2023 (default: the national series of each period's "
+             "year, else its latest year).")] = None,
+    virtual: Annotated[Path | None, typer.Option(
+        help="TOML with [[virtual_meters]] (sums and differences of meters).")] = None,
+    factors_dir: Annotated[Path, typer.Option("--factors", help="Folder of factor files.")] = FACTORS_DIR,
+    interval: Annotated[int, typer.Option(help="Aggregation interval in seconds (divides a day).")] = 3600,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Indicators per building, institution, category and fleet: kgce, kgce/m², kgce/person, m³/person,
+    kgCO2/m² and heating kgce per heated m², per day, month, year to date or year.
+
+    Example: metergate analyze readings.csv --config site.toml --period ytd --to 2024-06-30 --json
+    """
+    try:
+        rows, notes = _run(readings, config, date_from, date_to, period, factor_set, carbon_series,
+                           virtual, factors_dir, interval)
+    except _Fail as exc:
+        err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
+        err.print(f"error: {exc}", style="red")
+        raise typer.Exit(2) from None
+    if json_out:
+        sys.stdout.write(json.dumps({"rows": [_as_dict(r) for r in rows], "notes": notes},
+                                    indent=2, ensure_ascii=False) + "\n")
+    else:
+        _print(rows, notes)
+
+
+def _run(readings_path: Path, config: Path, date_from: str | None, date_to: str | None, period: str,
+         factor_set: str, carbon_series: str | None, virtual_path: Path | None, factors_dir: Path,
+         interval: int) -> tuple[list[IndicatorRow], list[str]]:
+    if period not in PERIODS:
+        raise _Fail(f"--period must be one of {', '.join(PERIODS)}, not {period!r}")
+    if interval <= 0 or 86_400 % interval:
+        raise _Fail(f"--interval {interval}: must divide a day (86400 s)")
+    try:
+        site = load_site_config(config, require_env_secrets=False)
+    except ConfigError as exc:
+        raise _Fail("\n".join(str(p) for p in exc.problems) or str(exc)) from None
+    try:
+        table = load_factors(factors_dir)
+        coal = table.factor_set(factor_set)
+        fixed = table.carbon_series(carbon_series) if carbon_series else None
+    except FactorError as exc:
+        raise _Fail(str(exc)) from None
+    except KeyError as exc:
+        raise _Fail(str(exc.args[0])) from None
+    buildings, meters = from_site_config(site)
+    try:
+        virtual = load_virtual_meters(virtual_path, meters, buildings) if virtual_path else ()
+        data = read_readings(readings_path)
+    except (RollupError, ReadingsError) as exc:
+        raise _Fail(str(exc)) from None
+    known = {m.id for m in meters}
+    for quantity, cols in data.items():
+        unknown = sorted(set(np.unique(cols.meter).tolist()) - known)
+        if unknown:
+            raise _Fail(f"{readings_path}: {quantity} readings of meter(s) not in {config}: "
+                        f"{', '.join(unknown[:10])}")
+    counters = {q: c for q, c in data.items() if q in CARRIER_QUANTITIES and len(c)}
+    if not counters:
+        raise _Fail(f"{readings_path}: no counter readings ({', '.join(CARRIER_QUANTITIES)})")
+    tz = ZoneInfo(site.site.timezone)
+    first = min(int(c.ts_ns.min()) for c in counters.values())
+    last = max(int(c.ts_ns.max()) for c in counters.values())
+    # a reading at local midnight closes the day before
+    end_day = _day(date_to, "--to") if date_to else _local_day(last - 1, tz)
+    if date_from:
+        start_day = _day(date_from, "--from")
+    elif period == "ytd":
+        start_day = date(end_day.year, 1, 1)
+    else:
+        start_day = _local_day(first, tz)
+    if start_day > end_day:
+        raise _Fail(f"--from {start_day} is after --to {end_day}")
+    start_ns, end_ns = _midnight(start_day, tz), _midnight(end_day + timedelta(days=1), tz)
+    try:
+        series, coverage = series_from_readings(counters, buildings, meters, start_ns, end_ns, interval,
+                                                virtual)
+    except (RollupError, ValueError) as exc:
+        raise _Fail(str(exc)) from None
+    notes: list[str] = [f"factor set {coal.name}: {coal.label}"]
+
+    def carbon(year: int) -> CarbonFactors:
+        if fixed is not None:
+            return fixed
+        years = sorted(table.series["national"].values)
+        use = year if year in years else max([y for y in years if y <= year] or years)
+        if use != year:
+            note = f"no national grid factor for {year}: used national-{use}"
+            if note not in notes:
+                notes.append(note)
+        return table.carbon_series("national", use)
+
+    try:
+        rows = indicator_rows(series, buildings, site.site.timezone, period, coal, carbon, coverage)
+    except ValueError as exc:
+        raise _Fail(str(exc)) from None
+    return rows, notes
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise _Fail(f"{option} {text!r}: expected a date YYYY-MM-DD") from None
+
+
+def _local_day(ns: int, tz: ZoneInfo) -> date:
+    return datetime.fromtimestamp(ns // 10**9, tz).date()
+
+
+def _midnight(day: date, tz: ZoneInfo) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()) * 10**9
+
+
+def _as_dict(r: IndicatorRow) -> dict[str, object]:
+    return {"level": r.level, "id": r.id, "period": r.period, **r.values, "factor_set": r.factor_set,
+            "carbon_series": r.carbon_series, "coverage": r.coverage}
+
+
+def _print(rows: list[IndicatorRow], notes: list[str]) -> None:
+    out = Console(markup=False, highlight=False)
+    if not out.is_terminal:
+        out = Console(markup=False, highlight=False, width=180)
+    table = Table("period", "level", "id", *(c[1] for c in _COLUMNS), "coverage", "CO2 factor")
+    for r in rows:
+        cells = ["-" if r.values[k] is None else format(r.values[k], f) for k, _, f in _COLUMNS]
+        cov = "" if r.coverage is None else f"{r.coverage:.0%}"
+        table.add_row(r.period, r.level, r.id, *cells, cov, r.carbon_series)
+    out.print(table)
+    for n in notes:
+        out.print(f"note: {n}")
+
+
+__all__ = ["analyze"]
