@@ -14,7 +14,7 @@ the period given (a day's kgce/m² is that day's energy over the floor area; not
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -226,6 +226,50 @@ def _regroup(x: F64, labels: Sequence[str], keys: Sequence[str]) -> F64:
     return out
 
 
-__all__ = ["INDICATOR_NAMES", "PERIODS", "IndicatorRow", "Indicators", "Scale", "TargetProgress", "Usage",
-           "change", "compute_indicators", "indicator_rows", "period_index", "ratio", "sum_periods",
-           "target_progress"]
+HEADLINE = ("kgce_per_m2", "kgce_per_person", "water_m3_per_person", "kgco2_per_m2")
+
+
+def previous_year_label(label: str) -> str | None:
+    """The same period a year earlier: '2023' -> '2022', '2023-05' -> '2022-05' (None for days,
+    whose year-on-year comparison is not meaningful without weekday alignment)."""
+    year, _, rest = label.partition("-")
+    if not year.isdigit() or len(rest) > 2:
+        return None
+    return f"{int(year) - 1}{'-' + rest if rest else ''}"
+
+
+def with_year_on_year(rows: Sequence[IndicatorRow]) -> list[IndicatorRow]:
+    """Rows with `<indicator>_yoy` added for the headline indicators where the same entity has the
+    same period a year earlier in `rows` (relative change: -0.02 = down 2 %)."""
+    index = {(r.level, r.id, r.period): r for r in rows}
+    out = []
+    for r in rows:
+        before_label = previous_year_label(r.period)
+        before = index.get((r.level, r.id, before_label)) if before_label else None
+        values = dict(r.values)
+        for name in HEADLINE:
+            now, then = r.values.get(name), before.values.get(name) if before else None
+            values[f"{name}_yoy"] = (now / then - 1.0) if (now is not None and then) else None
+        out.append(replace(r, values=values))
+    return out
+
+
+__all__ = [
+    "HEADLINE",
+    "INDICATOR_NAMES",
+    "PERIODS",
+    "IndicatorRow",
+    "Indicators",
+    "Scale",
+    "TargetProgress",
+    "Usage",
+    "change",
+    "compute_indicators",
+    "indicator_rows",
+    "period_index",
+    "previous_year_label",
+    "ratio",
+    "sum_periods",
+    "target_progress",
+    "with_year_on_year",
+]

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from analytics.factors import FACTORS_DIR, CarbonFactors, FactorError, load_factors
-from analytics.indicators import PERIODS, IndicatorRow, indicator_rows
+from analytics.indicators import PERIODS, IndicatorRow, indicator_rows, with_year_on_year
 from analytics.readings_io import ReadingsError, read_readings
 from analytics.rollup import (
     CARRIER_QUANTITIES,
@@ -148,7 +148,8 @@ def _run(readings_path: Path, config: Path, date_from: str | None, date_to: str 
         return table.carbon_series("national", use)
 
     try:
-        rows = indicator_rows(series, buildings, site.site.timezone, period, coal, carbon, coverage)
+        rows = with_year_on_year(
+            indicator_rows(series, buildings, site.site.timezone, period, coal, carbon, coverage))
     except ValueError as exc:
         raise _Fail(str(exc)) from None
     return rows, notes
@@ -178,9 +179,14 @@ def _print(rows: list[IndicatorRow], notes: list[str]) -> None:
     out = Console(markup=False, highlight=False)
     if not out.is_terminal:
         out = Console(markup=False, highlight=False, width=180)
-    table = Table("period", "level", "id", *(c[1] for c in _COLUMNS), "coverage", "CO2 factor")
+    yoy = any(r.values.get("kgce_per_m2_yoy") is not None for r in rows)
+    table = Table("period", "level", "id", *(c[1] for c in _COLUMNS),
+                  *(["kgce/m² vs a year before"] if yoy else []), "coverage", "CO2 factor")
     for r in rows:
         cells = ["-" if r.values[k] is None else format(r.values[k], f) for k, _, f in _COLUMNS]
+        if yoy:
+            change = r.values.get("kgce_per_m2_yoy")
+            cells.append("-" if change is None else f"{change:+.2%}")
         cov = "" if r.coverage is None else f"{r.coverage:.0%}"
         table.add_row(r.period, r.level, r.id, *cells, cov, r.carbon_series)
     out.print(table)

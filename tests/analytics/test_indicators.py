@@ -251,3 +251,19 @@ def test_seed_co2_needs_a_higher_grid_factor() -> None:
     assert SEED_2023["kgco2_per_m2"] / SEED_2023["kgce_per_m2"] > best
     enterprise = TABLE.carbon_series("enterprise-2022")
     assert SEED_2023["kgco2_per_m2"] / SEED_2023["kgce_per_m2"] < enterprise.electricity / 0.1229
+
+
+def test_year_on_year_pairs_the_same_entity_and_period() -> None:
+    from analytics.indicators import IndicatorRow, previous_year_label, with_year_on_year
+
+    assert previous_year_label("2023") == "2022"
+    assert previous_year_label("2023-05") == "2022-05"
+    assert previous_year_label("2023-05-12") is None
+
+    def row(period: str, value: float, id_: str = "b1") -> IndicatorRow:
+        return IndicatorRow("building", id_, period, {"kgce_per_m2": value}, "calorific", "x")
+
+    rows = with_year_on_year([row("2022", 10.0), row("2023", 9.8), row("2023", 5.0, "b2")])
+    assert rows[0].values["kgce_per_m2_yoy"] is None
+    assert rows[1].values["kgce_per_m2_yoy"] == pytest.approx(-0.02)
+    assert rows[2].values["kgce_per_m2_yoy"] is None  # b2 has no 2022
