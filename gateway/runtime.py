@@ -125,6 +125,10 @@ class Gateway:
     def request_stop(self) -> None:
         self._stop.set()
 
+    def wait_for_stop(self, timeout: float) -> bool:
+        """True once a stop was requested (SIGTERM, Ctrl-C); waits at most `timeout` seconds."""
+        return self._stop.wait(timeout)
+
     # -- health ----------------------------------------------------------------------------------
 
     def _health_loop(self) -> None:

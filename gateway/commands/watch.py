@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -62,7 +61,7 @@ def run_view(gateway, console: Console, *, duration: float | None, title: str) -
 
     try:
         with Live(frame(), console=console, refresh_per_second=2) as live:
-            while not gateway._stop.wait(0.5):
+            while not gateway.wait_for_stop(0.5):
                 live.update(frame())
                 if end is not None and time.monotonic() >= end:
                     break
@@ -71,5 +70,3 @@ def run_view(gateway, console: Console, *, duration: float | None, title: str) -
     finally:
         gateway.stop()
 
-
-__all__ = ["Path", "run_view", "watch"]
