@@ -23,6 +23,7 @@ from gateway.mqtt import payloads
 from gateway.mqtt.paho_adapter import TlsFiles
 from gateway.mqtt.publisher import MqttOptions, Publisher
 from gateway.outbox import Outbox, OutboxError
+from gateway.outbox_writer import OutboxWriter
 from gateway.scheduler import PollResult, Scheduler
 from gateway.sdnotify import notify, watchdog_interval
 
@@ -51,6 +52,8 @@ class Gateway:
         self.publisher: Publisher | None = None
         if config.mqtt is not None and self.options.publish:
             self.publisher = Publisher(mqtt_options(config), self.outbox)
+        self.writer = OutboxWriter(self.outbox, on_committed=self._committed,
+                                   on_error=self._store_failed)
         kwargs: dict[str, Any] = {}
         if self.options.connection_factory is not None:
             kwargs["connection_factory"] = self.options.connection_factory
@@ -62,18 +65,21 @@ class Gateway:
     # -- data path -------------------------------------------------------------------------------
 
     def _on_poll(self, result: PollResult) -> None:
-        try:
-            self.outbox.append(result.meter_id, result.ts, result.readings)
-        except OutboxError as exc:
-            self.metrics.outbox_errors.inc()
-            self.live.note_error(f"outbox: {exc}")
-            log.error("could not store a poll of %s: %s", result.meter_id, exc)
-        else:
-            if self.publisher is not None:
-                self.publisher.notify()
+        if not self.writer.submit(result):
+            self._store_failed(1, OutboxError(str(self.config.outbox.path),
+                                              "the writer is too far behind; poll not stored"))
         self.live.update(result)
         for hook in self.options.on_poll:
             hook(result)
+
+    def _committed(self) -> None:
+        if self.publisher is not None:
+            self.publisher.notify()
+
+    def _store_failed(self, polls: int, exc: OutboxError) -> None:
+        self.metrics.outbox_errors.inc(polls)
+        self.live.note_error(f"outbox: {exc}")
+        log.error("could not store %d poll(s): %s", polls, exc)
 
     def _on_availability(self, meter_id: str, state: str, reason: str | None) -> None:
         self.live.availability(meter_id, state, reason)
@@ -99,6 +105,7 @@ class Gateway:
         elif cfg.mqtt is None:
             log.warning("no [mqtt] in %s: readings stay in the outbox %s", cfg.path,
                         cfg.outbox.path)
+        self.writer.start()
         self.scheduler.start()
         self._health_thread = threading.Thread(target=self._health_loop, name="health",
                                                daemon=True)
@@ -109,6 +116,7 @@ class Gateway:
         notify("STOPPING=1")
         self._stop.set()
         self.scheduler.stop()
+        self.writer.stop()  # commit what the buses handed over before stopping the publisher
         if self.publisher is not None:
             self.publisher.stop()
         if self._health_thread is not None:

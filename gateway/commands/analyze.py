@@ -12,25 +12,21 @@ import json
 import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from analytics.factors import FACTORS_DIR, CarbonFactors, FactorError, load_factors
-from analytics.indicators import PERIODS, IndicatorRow, indicator_rows, with_year_on_year
-from analytics.readings_io import ReadingsError, read_readings
-from analytics.rollup import (
-    CARRIER_QUANTITIES,
-    RollupError,
-    from_site_config,
-    load_virtual_meters,
-    series_from_readings,
-)
 from gateway.config import ConfigError, load_site_config
+
+if TYPE_CHECKING:
+    from analytics.factors import CarbonFactors
+    from analytics.indicators import IndicatorRow
+
+# analytics (and numpy) load only when analyze runs: `metergate run` stays lean
+FACTORS_DIR = Path(__file__).resolve().parents[2] / "config" / "factors"
 
 _COLUMNS = (("energy_kgce", "kgce", ",.0f"), ("kgce_per_m2", "kgce/m²", ".2f"),
             ("kgce_per_person", "kgce/person", ".2f"), ("water_m3_per_person", "m³/person", ".2f"),
@@ -84,6 +80,19 @@ def analyze(
 def _run(readings_path: Path, config: Path, date_from: str | None, date_to: str | None, period: str,
          factor_set: str, carbon_series: str | None, virtual_path: Path | None, factors_dir: Path,
          interval: int) -> tuple[list[IndicatorRow], list[str]]:
+    import numpy as np
+
+    from analytics.factors import FactorError, load_factors
+    from analytics.indicators import PERIODS, indicator_rows, with_year_on_year
+    from analytics.readings_io import ReadingsError, read_readings
+    from analytics.rollup import (
+        CARRIER_QUANTITIES,
+        RollupError,
+        from_site_config,
+        load_virtual_meters,
+        series_from_readings,
+    )
+
     if period not in PERIODS:
         raise _Fail(f"--period must be one of {', '.join(PERIODS)}, not {period!r}")
     if interval <= 0 or 86_400 % interval:

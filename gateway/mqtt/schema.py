@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
+if TYPE_CHECKING:  # jsonschema is imported on first use: the gateway validates rarely (meta)
+    from jsonschema import Draft202012Validator
 
 from gateway.mqtt.topics import DEFAULT_PREFIX, KINDS, Kind, ParsedTopic, TopicError, parse
 
@@ -48,6 +48,8 @@ def schema(kind: Kind) -> dict[str, Any]:
 @cache
 def validator(kind: Kind) -> Draft202012Validator:
     s = schema(kind)
+    from jsonschema import Draft202012Validator
+
     Draft202012Validator.check_schema(s)
     return Draft202012Validator(s)
 
@@ -90,6 +92,8 @@ def validate(doc: Any, kind: Kind) -> None:
     """ContractError with the most relevant schema violation, if `doc` does not fit `kind`."""
     if kind == "readings" and fits_readings(doc):
         return  # the fast path; anything it does not vouch for goes through jsonschema
+    from jsonschema.exceptions import best_match
+
     error = best_match(validator(kind).iter_errors(doc))
     if error is not None:
         raise ContractError(f"{kind}: {_where(error.absolute_path)}: {error.message}")

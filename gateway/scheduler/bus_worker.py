@@ -172,7 +172,9 @@ class BusWorker:
             return  # interrupted by stop(): nothing to report
         self._judge(dev, task, outcome, result, start)
         self._share_ratios(dev, task, readings)
-        poll = PollResult(task.meter.id, task.group.interval_s, start, readings, result,
+        # the poll's time is its first request's (readings of that block then need no own ts)
+        first_request = min((r.ts for r in readings), default=start)
+        poll = PollResult(task.meter.id, task.group.interval_s, first_request, readings, result,
                           deadline=task.due)
         try:
             self._sink(poll)
