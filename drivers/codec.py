@@ -66,6 +66,8 @@ _STRUCT: dict[DataType, str] = {
     DataType.INT64: ">q", DataType.UINT64: ">Q", DataType.FLOAT32: ">f", DataType.FLOAT64: ">d",
 }
 
+_STRUCTS = {t: struct.Struct(f) for t, f in _STRUCT.items()}
+
 REGISTER_COUNT: dict[DataType, int] = {
     DataType.INT16: 1, DataType.UINT16: 1, DataType.INT32: 2, DataType.UINT32: 2,
     DataType.INT64: 4, DataType.UINT64: 4, DataType.FLOAT32: 2, DataType.FLOAT64: 4,
@@ -101,12 +103,17 @@ def parse_type(text: str) -> DataType:
         ) from None
 
 
+_WORDS = {(n, swap): struct.Struct(f"{'<' if swap else '>'}{n}H") for n in (1, 2, 4)
+          for swap in (False, True)}
+
+
 def _arrange(words: Sequence[int], order: Order) -> bytes:
-    """Put wire registers into big-endian byte order for struct (the transform is its own inverse)."""
-    seq = list(words)[::-1] if order.swap_words else list(words)
-    if order.swap_bytes:
-        return b"".join(((w & 0xFF) << 8 | (w >> 8)).to_bytes(2, "big") for w in seq)
-    return b"".join(w.to_bytes(2, "big") for w in seq)
+    """Put wire registers into big-endian byte order for struct (the transform is its own inverse).
+
+    Packing the words little-endian swaps the bytes inside each word; reversing them swaps words:
+    two C calls per value, which matters at a thousand 20-point polls a second."""
+    seq = words[::-1] if order.swap_words else words
+    return _WORDS[len(words), order.swap_bytes].pack(*seq)
 
 
 def decode_raw(registers: Sequence[int], dtype: DataType, order: Order = Order.ABCD) -> int | float:
@@ -114,7 +121,7 @@ def decode_raw(registers: Sequence[int], dtype: DataType, order: Order = Order.A
     n = REGISTER_COUNT[dtype]
     if len(registers) != n:
         raise ValueError(f"{dtype} needs {n} registers, got {len(registers)}")
-    return struct.unpack(_STRUCT[dtype], _arrange(registers, order))[0]  # type: ignore[no-any-return]
+    return _STRUCTS[dtype].unpack(_arrange(registers, order))[0]  # type: ignore[no-any-return]
 
 
 def encode_raw(value: int | float, dtype: DataType, order: Order = Order.ABCD) -> list[int]:
