@@ -97,6 +97,14 @@ class MeterReader:
         wanted = set(quantities) if quantities is not None else None
         self.points = [p for p in variant.points if wanted is None or p.quantity in wanted]
         self.plan = ReadPlan((s for p in self.points for s in p.spans()), variant.device)
+        # per point, computed once: its spans and the (function, address) keys of its registers
+        self._layout: dict[str, tuple[list[Span], list[tuple[int, int]], list[tuple[int, int]]]] = {
+            p.quantity: (p.spans(),
+                         [(p.function, p.address + i) for i in range(p.codec.count)],
+                         [(p.function, p.fraction_address + i)
+                          for i in range(p.fraction_codec.count)]
+                         if p.fraction_codec is not None and p.fraction_address is not None else [])
+            for p in self.points}
         self.clock = clock
         self.stats = ReadStats()
         self._last_counter: dict[str, tuple[float, float]] = {}  # quantity -> (value, ts)
@@ -153,20 +161,19 @@ class MeterReader:
         self, point: Point, registers: dict[tuple[int, int], int], sent_at: dict[Span, float],
         failed: dict[Span, str],
     ) -> Reading:
-        spans = point.spans()
-        main = spans[0]
-        problems = [failed[s] for s in spans if s in failed]
-        ts = sent_at.get(main, self.clock())
+        spans, keys, fraction_keys = self._layout[point.quantity]
+        problems = [failed[s] for s in spans if s in failed] if failed else []
+        ts = sent_at.get(spans[0])
+        if ts is None:
+            ts = self.clock()
         if problems:
             refused = all("exception 2" in p or "illegal data address" in p for p in problems)
             quality = Quality.INVALID if refused else Quality.COMM_ERROR
             return Reading(point.quantity, None, point.unit, quality, ts, problems[0])
-        raw = [registers[(point.function, point.address + i)] for i in range(point.codec.count)]
+        raw = [registers[k] for k in keys]
         value = point.codec.decode(raw)
         if value is not None and point.fraction_codec is not None:
-            assert point.fraction_address is not None
-            fraw = [registers[(point.function, point.fraction_address + i)]
-                    for i in range(point.fraction_codec.count)]
+            fraw = [registers[k] for k in fraction_keys]
             raw += fraw
             fraction = point.fraction_codec.decode(fraw)
             value = None if fraction is None else value + fraction
