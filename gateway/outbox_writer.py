@@ -74,7 +74,19 @@ class OutboxWriter:
             self.outbox.append_many((p.meter_id, p.ts, p.readings) for p in batch)
         except OutboxError as exc:
             self._on_error(len(batch), exc)
-        except Exception:  # never let the writer die: the gateway would stop storing silently
-            log.exception("outbox writer: unexpected error on a batch of %d polls", len(batch))
+        except Exception:  # one malformed poll must not cost the batch: store them one by one
+            log.exception("outbox writer: a batch of %d polls failed; storing them one by one",
+                          len(batch))
+            self._commit_each(batch)
         else:
             self._on_committed()
+
+    def _commit_each(self, batch: list[PollResult]) -> None:
+        for p in batch:
+            try:
+                self.outbox.append(p.meter_id, p.ts, p.readings)
+            except Exception as exc:  # counted and reported; the writer goes on
+                error = exc if isinstance(exc, OutboxError) else OutboxError(
+                    str(self.outbox.path), f"poll of {p.meter_id} not stored: {exc}")
+                self._on_error(1, error)
+        self._on_committed()
