@@ -28,7 +28,7 @@ def topic_for(meter: str, site: str = SITE, gateway: str = GATEWAY, prefix: str 
 def readings_doc(meter: str, *, seq: int, ts: float, values: Mapping[str, float | None],
                  site: str = SITE, gateway: str = GATEWAY) -> dict[str, Any]:
     """A metergate.readings/1 document; a value of None becomes quality comm_error."""
-    items = []
+    items: list[dict[str, Any]] = []
     for quantity, value in values.items():
         if value is None:
             items.append({"quantity": quantity, "value": None, "unit": "", "quality": "comm_error",
