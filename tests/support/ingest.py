@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -126,11 +127,12 @@ class Publisher:
         self.client.loop_stop()
 
 
-def run_ingest(config: Path, log: Path) -> subprocess.Popen[bytes]:
+def run_ingest(config: Path, log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
     """`metergate ingest CONFIG` as a real process (its output appended to `log`)."""
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "gateway.cli", "ingest", str(config)],
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env={**os.environ, **(env or {})})
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
