@@ -1,7 +1,7 @@
 """Benchmark: sustained points per second through broker -> ingest -> VictoriaMetrics, with CPU.
 
     python -m benchmarks.ingest_throughput [--messages 50000] [--points 20] [--meters 1000]
-        [--max-points 10000] [--max-delay 0.2] [--receive-maximum 2000] [--keep]
+        [--max-points 10000] [--max-delay 0.2] [--receive-maximum 10000] [--keep]
 
 Setup (all on loopback): a private mosquitto (no persistence) and VictoriaMetrics on free ports. Two
 persistent sessions are created first — the ingest's (share group "ingest") and the baseline's
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--meters", type=int, default=1000)
     parser.add_argument("--max-points", type=int, default=10_000, help="[batching] max_points")
     parser.add_argument("--max-delay", type=float, default=0.2, help="[batching] max_delay, seconds")
-    parser.add_argument("--receive-maximum", type=int, default=2000)
+    parser.add_argument("--receive-maximum", type=int, default=10_000)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
 

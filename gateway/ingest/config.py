@@ -107,7 +107,7 @@ class MqttSpec(_Strict):
     topic_prefix: Annotated[str, AfterValidator(_prefix)] = "metergate"
     session_expiry: Seconds = 86400.0
     keepalive: Annotated[int, Field(ge=5, le=65535)] = 30
-    receive_maximum: Annotated[int, Field(ge=1, le=65535)] = 2000
+    receive_maximum: Annotated[int, Field(ge=1, le=65535)] = 10_000
     username: str | None = None
     password_file: str | None = None
     password_env: str | None = None

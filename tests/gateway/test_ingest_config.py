@@ -39,7 +39,7 @@ def test_defaults_of_a_minimal_config(tmp_path: Path) -> None:
                                               '[influx]\nurl = "http://db:8428"\nbucket = "x"\n'))
     assert cfg.dead_letter_topic == "metergate/ingest/dead-letter"
     assert cfg.health_topic == "metergate/ingest/i1/health"
-    assert cfg.mqtt.session_expiry == 86400 and cfg.mqtt.receive_maximum == 2000
+    assert cfg.mqtt.session_expiry == 86400 and cfg.mqtt.receive_maximum == 10_000
     assert cfg.influx.gzip is True
 
 
