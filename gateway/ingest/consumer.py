@@ -93,6 +93,12 @@ class Consumer:
         self.client.connect_async(s.host, s.port, s.keepalive, clean_start=False, properties=props)
         self.client.loop_start()
 
+    @property
+    def running(self) -> bool:
+        """paho's network thread is alive (it reconnects by itself while it is)."""
+        thread = getattr(self.client, "_thread", None)
+        return thread is not None and thread.is_alive()
+
     def wait_subscribed(self, timeout: float) -> bool:
         return self._subscribed.wait(timeout)
 

@@ -38,6 +38,7 @@ from gateway.ingest.consumer import Consumer, Delivery
 from gateway.ingest.health import IngestMetrics
 from gateway.ingest.validate import Refused, Validator
 from gateway.ingest.writer import LineWriter, WriteError
+from gateway.sdnotify import notify, watchdog_interval
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +88,21 @@ class IngestService:
         log.info("writing to %s; batches of up to %d points or %.3g s; subscription %s",
                  self.config.influx.describe(), self.config.max_points, self.config.max_delay,
                  self.config.mqtt.subscription)
-        for name, target in (("ingest-writer", self._write_loop), ("ingest-health", self._health_loop)):
+        loops = [("ingest-writer", self._write_loop), ("ingest-health", self._health_loop)]
+        if watchdog_interval() is not None:
+            loops.append(("ingest-watchdog", self._watchdog_loop))
+        for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
         self.consumer.start()
+        notify(f"READY=1\nSTATUS=ingesting {self.config.mqtt.subscription} into "
+               f"{self.config.influx.describe()}")
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop taking messages, let a write in progress finish (a retry wait is cut short),
         acknowledge what was written, disconnect. Unacknowledged messages stay with the broker."""
+        notify("STOPPING=1")
         self._stopping.set()
         with self._lock:
             self._wake.notify_all()
@@ -263,6 +270,20 @@ class IngestService:
             if self.consumer.connected:
                 self._publish(self.config.health_topic,
                               self.metrics.payload(self.config.mqtt.client_id), None, retain=True)
+
+
+    def _watchdog_loop(self) -> None:
+        """systemd's watchdog (WatchdogSec in the unit): ping while the writer thread and paho's
+        network thread are alive; a writer waiting for the database is alive, a dead thread is not."""
+        interval = watchdog_interval() or 30.0
+        while not self._stopping.wait(interval):
+            writer_alive = self._threads[0].is_alive()
+            network_alive = self.consumer.running
+            if writer_alive and network_alive:
+                notify(f"WATCHDOG=1\nSTATUS={self.metrics.n_points} points written, "
+                       f"{self.unacked} messages unacknowledged"
+                       + (f", database: {self.metrics.last_write_error}"
+                          if self.metrics.last_write_error else ""))
 
 
 def dead_letter_document(delivery: Delivery, kind: str, reason: str, client_id: str) -> bytes:

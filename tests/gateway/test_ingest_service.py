@@ -76,3 +76,34 @@ def test_writes_every_reading_acks_and_reports_health(
     again = _start(ingest_toml(tmp_path, broker.port, influx_url=vm.url), services)
     time.sleep(1.5)
     assert again.metrics.n_messages == 0
+
+
+def test_tells_systemd_ready_and_pings_the_watchdog(tmp_path: Path, mosquitto: MosquittoFactory,
+                                                    victoria: VictoriaFactory) -> None:
+    """systemd/metergate-ingest.service is Type=notify with WatchdogSec: the real process says
+    READY=1 once started, pings WATCHDOG=1 while its threads live, and STOPPING=1 on SIGTERM."""
+    import socket
+
+    from tests.support.ingest import run_ingest, stop_process
+
+    broker, vm = mosquitto(), victoria()
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(str(path))
+        server.settimeout(20)
+        proc = run_ingest(ingest_toml(tmp_path, broker.port, influx_url=vm.url), tmp_path / "log",
+                          env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "600000"})
+        try:
+            seen = [server.recv(4096).decode() for _ in range(3)]
+            assert seen[0].startswith("READY=1\nSTATUS=ingesting $share/ingest/")
+            assert all(s.startswith("WATCHDOG=1\nSTATUS=0 points written") for s in seen[1:])
+        finally:
+            assert stop_process(proc) == 0
+        server.settimeout(0.2)
+        after: list[str] = []
+        try:
+            while True:
+                after.append(server.recv(4096).decode())
+        except TimeoutError:
+            pass
+        assert "STOPPING=1" in after
