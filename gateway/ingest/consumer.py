@@ -31,6 +31,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from gateway.config.secrets import SecretUnavailable
 from gateway.ingest.config import MqttSettings
 from gateway.mqtt.paho_adapter import LinkSettings, describe_refusal, tls_context
 
@@ -83,10 +84,7 @@ class Consumer:
 
     def start(self) -> None:
         s = self.settings
-        if s.password is not None:
-            self.client.username_pw_set(s.username, s.password.reveal())
-        elif s.username is not None:
-            self.client.username_pw_set(s.username)
+        self._credentials()
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = int(s.session_expiry)
         props.ReceiveMaximum = s.receive_maximum
@@ -130,6 +128,7 @@ class Consumer:
                     properties: Any) -> None:
         if reason.is_failure:
             self._failed(describe_refusal(reason, self._link))
+            self._credentials()
             return
         self.generation += 1
         self.connected = True
@@ -157,6 +156,7 @@ class Consumer:
                        properties: Any) -> None:
         was = self.connected
         self.connected = False
+        self._credentials()
         if was:
             text = reason.getName() if hasattr(reason, "getName") else str(reason)
             log.warning("connection to %s lost (%s); reconnecting; unacknowledged messages will be "
@@ -166,6 +166,7 @@ class Consumer:
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         self._failed(f"cannot connect to {self.settings.endpoint}")
+        self._credentials()
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         self.on_message(Delivery(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.generation,
@@ -176,6 +177,18 @@ class Consumer:
         if self.on_published is not None:
             ok = not reason.is_failure
             self.on_published(mid, ok, "" if ok else reason.getName())
+
+    def _credentials(self) -> None:
+        """Give paho the user name and the password as its source holds it now (read again before
+        each reconnection, so a corrected or rotated password file is picked up)."""
+        s = self.settings
+        if s.password is not None:
+            try:
+                self.client.username_pw_set(s.username, s.password.reveal())
+            except SecretUnavailable as exc:
+                self._failed(f"the MQTT password is unavailable: {exc}")
+        elif s.username is not None:
+            self.client.username_pw_set(s.username)
 
     def _failed(self, reason: str) -> None:
         self.last_error = reason

@@ -95,8 +95,11 @@ prometheus_port = {prometheus_port}
 class Publisher:
     """A QoS 1 publisher (MQTT 5) that can wait until the broker has acknowledged everything."""
 
-    def __init__(self, host: str, port: int, client_id: str = "test-publisher") -> None:
+    def __init__(self, host: str, port: int, client_id: str = "test-publisher", *,
+                 username: str | None = None, password: str | None = None) -> None:
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+        if username is not None:
+            self.client.username_pw_set(username, password)
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
         self._lock = threading.Lock()  # never held while calling paho (its callbacks take it)
