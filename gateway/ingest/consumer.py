@@ -78,6 +78,7 @@ class Consumer:
         client.on_publish = self._on_publish
         client.on_subscribe = self._on_subscribe
         client.on_connect_fail = self._on_connect_fail
+        client.suppress_exceptions = True  # an exception in a callback must not end the network thread
         self.client = client
 
     # -- life cycle -------------------------------------------------------------------------------

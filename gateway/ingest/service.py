@@ -137,6 +137,13 @@ class IngestService:
                 self._pending.append(delivery)
             self._dead_letter(delivery, refused.kind, refused.reason)
             return
+        except Exception as exc:  # a checker bug: never stop on input, never lose the message quietly
+            log.exception("checking a message from %s failed unexpectedly", delivery.topic)
+            with self._lock:
+                self._pending.append(delivery)
+            self._dead_letter(delivery, "internal", f"ingest could not check this message: "
+                                                    f"{type(exc).__name__}: {exc}")
+            return
         with self._lock:
             self._pending.append(delivery)
             self._batch.append(_Message(delivery, checked.lines, checked.ts))
@@ -199,12 +206,13 @@ class IngestService:
                 if self._stopping.is_set():
                     return
                 batch = self._take()
-            try:
-                self._write(batch)
-            except Exception:  # a bug must not stop ingest silently: the messages stay unacknowledged
-                log.exception("writing a batch failed unexpectedly; its messages are not acknowledged "
-                              "and will be re-delivered after a reconnect")
-                time.sleep(1.0)
+            while not self._stopping.is_set():
+                try:
+                    self._write(batch)
+                    break
+                except Exception:  # a bug must not lose the batch: write it again (idempotent)
+                    log.exception("writing a batch failed unexpectedly; trying it again in 1 s")
+                    self._stopping.wait(1.0)
             self._drain_acks()
 
     def _due(self) -> bool:

@@ -107,3 +107,30 @@ def test_tells_systemd_ready_and_pings_the_watchdog(tmp_path: Path, mosquitto: M
         except TimeoutError:
             pass
         assert "STOPPING=1" in after
+
+
+def test_a_checker_bug_dead_letters_the_message_and_ingest_goes_on(
+        tmp_path: Path, mosquitto: MosquittoFactory, mqtt_recorder: RecorderFactory,
+        victoria: VictoriaFactory, services: list[IngestService]) -> None:
+    broker, vm = mosquitto(), victoria()
+    dead = mqtt_recorder(broker, "metergate/ingest/dead-letter", client_id="dead-watch")
+    service = _start(ingest_toml(tmp_path, broker.port, influx_url=vm.url), services)
+    real_check = service.validator.check
+
+    def buggy(topic: str, payload: bytes, now: float):  # type: ignore[no-untyped-def]
+        if b'"seq": 3,' in payload:
+            raise KeyError("a bug")
+        return real_check(topic, payload, now)
+
+    service.validator.check = buggy  # type: ignore[method-assign]
+    pub = Publisher(broker.host, broker.port)
+    now = time.time()
+    for seq in range(1, 6):
+        pub.send(topic_for("m1"), readings_payload("m1", seq=seq, ts=round(now - 10 + seq, 3),
+                                                   values={"power_active": float(seq)}))
+    assert pub.flush(10)
+    assert vm.wait_count('{__name__="power_active_value"}', 4, timeout=20) == 4
+    assert dead.wait_for(lambda m: len(m) == 1, 10)
+    letter = json.loads(dead.snapshot()[0].payload)
+    assert letter["kind"] == "internal" and "KeyError" in letter["reason"]
+    assert service.consumer.running and service.consumer.connected
