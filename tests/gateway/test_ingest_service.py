@@ -134,3 +134,35 @@ def test_a_checker_bug_dead_letters_the_message_and_ingest_goes_on(
     letter = json.loads(dead.snapshot()[0].payload)
     assert letter["kind"] == "internal" and "KeyError" in letter["reason"]
     assert service.consumer.running and service.consumer.connected
+
+
+def test_prometheus_text(tmp_path: Path, mosquitto: MosquittoFactory, victoria: VictoriaFactory,
+                         services: list[IngestService]) -> None:
+    import urllib.request
+
+    from tests.support.mosquitto import free_port
+
+    broker, vm = mosquitto(), victoria()
+    port = free_port()
+    _start(ingest_toml(tmp_path, broker.port, influx_url=vm.url, prometheus_port=port), services)
+    pub = Publisher(broker.host, broker.port)
+    now = time.time()
+    for seq in range(1, 11):
+        pub.send(topic_for("m1"), readings_payload("m1", seq=seq, ts=round(now - 20 + seq, 3),
+                                                   values={"power_active": 1.0, "voltage_l1": None}))
+    pub.send(topic_for("m1"), b"{broken")
+    assert pub.flush(10)
+    assert vm.wait_count('{__name__="power_active_value"}', 10, timeout=20) == 10
+    deadline = time.monotonic() + 5
+    text = ""
+    while time.monotonic() < deadline and not ("metergate_ingest_points_written_total 20.0" in text and
+                                               "metergate_ingest_unacked_messages 0.0" in text):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        time.sleep(0.1)
+    for sample in ("metergate_ingest_messages_total 11.0", "metergate_ingest_points_written_total 20.0",
+                   'metergate_ingest_dead_letters_total{kind="contract"} 1.0',
+                   "metergate_ingest_unacked_messages 0.0", "metergate_ingest_mqtt_connected 1.0",
+                   "metergate_ingest_write_seconds_count", "metergate_ingest_lag_seconds",
+                   "metergate_ingest_write_failures_total 0.0"):
+        assert sample in text, f"{sample!r} not in\n{text}"
