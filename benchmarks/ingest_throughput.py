@@ -77,6 +77,7 @@ class Run:
     cpu_s: float
     batches: int = 0
     write_s: float = 0.0  # time spent in successful write requests
+    servers_cpu_s: tuple[float, float] = (0.0, 0.0)  # mosquitto, VictoriaMetrics during the whole run
 
     @property
     def rate(self) -> float:
@@ -226,8 +227,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ingest: batches of up to {args.max_points} points or {args.max_delay:g} s, "
               f"receive maximum {args.receive_maximum}, gzip, v2 write API")
         print()
+        assert broker.proc is not None and vm.proc is not None
+        servers = (broker.proc.pid, vm.proc.pid)
+        before = [_cpu_s(p) for p in servers]
         base = run_baseline(broker.host, broker.port, args)
+        middle = [_cpu_s(p) for p in servers]
         ingest = run_ingest(config, folder / "ingest.log", prom_port, total)
+        after = [_cpu_s(p) for p in servers]
+        base.servers_cpu_s = (middle[0] - before[0], middle[1] - before[1])
+        ingest.servers_cpu_s = (after[0] - middle[0], after[1] - middle[1])
         vm.flush()
         rows = _vm_rows(vm.url)
     finally:
@@ -239,12 +247,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"work folder kept: {folder}")
 
-    head = f"{'consumer':<34} {'points/s':>10} {'msgs/s':>9} {'CPU s/100k pts':>15} {'cores':>6}"
+    head = (f"{'consumer':<34} {'points/s':>10} {'msgs/s':>9} {'CPU s/100k pts':>15} {'cores':>6} "
+            f"{'broker CPU s':>13} {'VM CPU s':>9}")
     print(head)
     print("-" * len(head))
     for name, run in (('baseline "plain subscriber"', base), ("metergate ingest", ingest)):
         print(f"{name:<34} {run.rate:>10,.0f} {run.rate / args.points:>9,.0f} {run.cpu_per_100k:>15.4f} "
-              f"{run.cpu_s / run.wall_s if run.wall_s else 0:>6.2f}")
+              f"{run.cpu_s / run.wall_s if run.wall_s else 0:>6.2f} {run.servers_cpu_s[0]:>13.2f} "
+              f"{run.servers_cpu_s[1]:>9.2f}")
     print()
     print(f"ingest / baseline: {ingest.rate / base.rate:.2f}x the points per second, "
           f"{ingest.cpu_per_100k / base.cpu_per_100k:.2f}x the CPU per point "
