@@ -41,10 +41,14 @@ def ingest(config: ConfigArg, check: CheckOpt = False, log_level: LogLevelOpt = 
                    f"{cfg.mqtt.client_id!r} -> {cfg.influx.describe()}; dead letters to "
                    f"{cfg.dead_letter_topic}")
         return
-    from gateway.ingest.service import IngestService
+    from gateway.ingest.service import IngestService, StartError
 
     service = IngestService(cfg)
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     signal.signal(signal.SIGINT, lambda *_: service.stop())
-    service.start()
+    try:
+        service.start()
+    except StartError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     service.wait()

@@ -33,6 +33,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from drivers.errors import MetergateError
 from gateway.ingest.config import IngestConfig
 from gateway.ingest.consumer import Consumer, Delivery
 from gateway.ingest.health import IngestMetrics
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTER_SCHEMA = "metergate.dead-letter/1"
 DEAD_LETTER_PAYLOAD_BYTES = 4096  # the refused payload is kept up to this size
+
+
+class StartError(MetergateError):
+    """The service cannot start; the message says why and what to change."""
 
 
 @dataclass(slots=True)
@@ -81,9 +86,15 @@ class IngestService:
     # -- life cycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start the threads and connect; StartError if the Prometheus endpoint cannot listen."""
         if self.config.prometheus is not None:
             host, port = self.config.prometheus
-            self.metrics.serve(host, port)
+            try:
+                self.metrics.serve(host, port)
+            except OSError as exc:
+                raise StartError(f"cannot serve Prometheus metrics on {host}:{port}: "
+                                 f"{exc.strerror or exc}; set [health] prometheus_port to a free port, "
+                                 f"or 0 to turn the endpoint off") from None
             log.info("Prometheus metrics on http://%s:%d/metrics", host, port)
         log.info("writing to %s; batches of up to %d points or %.3g s; subscription %s",
                  self.config.influx.describe(), self.config.max_points, self.config.max_delay,

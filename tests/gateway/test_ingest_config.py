@@ -120,3 +120,20 @@ def test_check_command_exit_codes(tmp_path: Path) -> None:
                          capture_output=True, text=True, cwd=ROOT, check=False)
     assert run.returncode == 2
     assert f"{bad}:2: mqtt.host:" in run.stderr and "influx: required table is missing" in run.stderr
+
+
+def test_a_busy_prometheus_port_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = _write(tmp_path, f'[mqtt]\nhost = "127.0.0.1"\nport = 9\nclient_id = "i"\n[influx]\n'
+                                  f'url = "http://127.0.0.1:9"\nbucket = "x"\n[health]\n'
+                                  f'prometheus_port = {port}\n')
+        run = subprocess.run([sys.executable, "-m", "gateway.cli", "ingest", str(config)],
+                             capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+    assert run.returncode == 1
+    assert f"cannot serve Prometheus metrics on 127.0.0.1:{port}" in run.stderr
+    assert "prometheus_port" in run.stderr and "Traceback" not in run.stderr
