@@ -58,7 +58,7 @@ def test_takes_every_valid_document(doc: dict[str, Any]) -> None:
     _assert_lines_match(doc, lines)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(mutated_docs())
 def test_accepts_only_what_the_schema_accepts(doc: Any) -> None:
     lines, reason = _check(doc)
