@@ -43,10 +43,10 @@ def ingest(config: ConfigArg, check: CheckOpt = False, log_level: LogLevelOpt = 
         return
     from gateway.ingest.service import IngestService, StartError
 
-    service = IngestService(cfg)
-    signal.signal(signal.SIGTERM, lambda *_: service.stop())
-    signal.signal(signal.SIGINT, lambda *_: service.stop())
     try:
+        service = IngestService(cfg)
+        signal.signal(signal.SIGTERM, lambda *_: service.stop())
+        signal.signal(signal.SIGINT, lambda *_: service.stop())
         service.start()
     except StartError as exc:
         typer.echo(f"error: {exc}", err=True)

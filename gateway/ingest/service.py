@@ -39,6 +39,7 @@ from gateway.ingest.consumer import Consumer, Delivery
 from gateway.ingest.health import IngestMetrics
 from gateway.ingest.validate import Refused, Validator
 from gateway.ingest.writer import LineWriter, WriteError
+from gateway.mqtt.paho_adapter import TlsFileError
 from gateway.sdnotify import notify, watchdog_interval
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,11 @@ class IngestService:
                                    max_payload_bytes=config.max_payload_bytes,
                                    max_future=config.max_future, min_timestamp=config.min_timestamp)
         self.writer = LineWriter(config.influx, config.retry, on_attempt=self.metrics.attempt)
-        self.consumer = Consumer(config.mqtt, self._on_message, on_published=self._on_published,
-                                 on_connection=self._on_connection)
+        try:
+            self.consumer = Consumer(config.mqtt, self._on_message, on_published=self._on_published,
+                                     on_connection=self._on_connection)
+        except TlsFileError as exc:
+            raise StartError(f"[mqtt.tls]: {exc}") from None
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._ack_lock = threading.Lock()

@@ -137,3 +137,15 @@ def test_a_busy_prometheus_port_is_a_clear_error(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert f"cannot serve Prometheus metrics on 127.0.0.1:{port}" in run.stderr
     assert "prometheus_port" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_an_unusable_tls_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    config = _write(tmp_path, '[mqtt]\nhost = "127.0.0.1"\nclient_id = "i"\n[mqtt.tls]\nca_file = "ca.pem"\n'
+                              '[influx]\nurl = "http://127.0.0.1:9"\nbucket = "x"\n[health]\n'
+                              'prometheus_port = 0\n')
+    run = subprocess.run([sys.executable, "-m", "gateway.cli", "ingest", str(config)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+    assert run.returncode == 1
+    assert f"[mqtt.tls]: TLS CA file {tmp_path / 'ca.pem'} cannot be used" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
