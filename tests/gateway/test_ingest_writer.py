@@ -159,3 +159,16 @@ def test_target_durations_and_description() -> None:
                                      "retention_policy": "autogen", "timeout": "500ms"})
     assert t.timeout_s == 0.5 and t.url == "http://db:8086"
     assert t.describe() == "http://db:8086 (write API v1, database 'energy', retention policy 'autogen')"
+
+
+def test_v1_retention_policy(influxdb1: InfluxFactory) -> None:
+    db = influxdb1()
+    db.create_database("energy")
+    db.query('CREATE RETENTION POLICY "raw" ON "energy" DURATION 0s REPLICATION 1', method="POST")
+    writer = LineWriter(InfluxTarget(api="v1", url=db.url, database="energy", retention_policy="raw"),
+                        FAST)
+    writer.write_lines([line("power_active", {"meter": "m1"}, {"value": 5.0, "quality": 0}, TS)])
+    assert db.points("power_active", "energy", rp="raw") == [
+        {"time": TS, "meter": "m1", "quality": 0, "value": 5}]
+    assert db.points("power_active", "energy") == []  # not in the default policy
+    writer.close()
