@@ -66,6 +66,7 @@ class DataFaults:
         self.flat_since = np.zeros(n, np.int64)
         self.bad_run = np.zeros(n, np.int64)
         self.in_flat = np.zeros(n, bool)
+        self.longest = np.zeros(n)
         self.prev_flags = np.zeros(n, np.uint16)
         kind = np.array([r.kind for r in roles])
         gauge = np.array([not r.counter for r in roles], bool)
@@ -128,10 +129,15 @@ class DataFaults:
         start_flat = flat & ~self.in_flat
         self.flat_since = np.where(start_flat, c.start_ns, self.flat_since)
         self.in_flat = np.where(moved, False, self.in_flat | flat)
+        # a meter that is normally flat for long spells (a small water meter) earns a longer limit:
+        # the longest spell that ended without becoming an episode, times stuck_learn
+        ended = moved & ~self.stuck.active
+        self.longest = np.where(ended, np.maximum(self.longest, self.flat_h), self.longest)
+        limit = np.maximum(self.flat_limit, s.stuck_learn * self.longest)
         self.flat_h = np.where(moved, 0.0, self.flat_h + np.where(flat & should, ctx.interval_h, 0.0))
-        stuck = self.flat_h >= self.flat_limit
+        stuck = self.flat_h >= limit
         sev_stuck = np.where(self.flat_h >= 24.0, int(Severity.MAJOR), int(Severity.WARNING))
-        self.stuck.step(self.all, self.flat_since, c.end_ns, stuck, stuck, self.flat_h, self.flat_limit,
+        self.stuck.step(self.all, self.flat_since, c.end_ns, stuck, stuck, self.flat_h, limit,
                         sev_stuck, self.flat_h, now)
 
         self.last_value = np.where(valid, c.vlast, self.last_value)

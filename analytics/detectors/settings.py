@@ -131,7 +131,8 @@ class DetectorSettings:
     comm_loss_s: float = 3600.0  # no reading for longer than this
     comm_major_s: float = 86_400.0  # comm loss becomes MAJOR after a day
     stuck_occupied_h: float = 3.0  # electricity counter flat for this many occupied hours
-    stuck_water_h: float = 10.0  # water counter flat for this many occupied hours
+    stuck_water_h: float = 4.0  # water counter flat for this many occupied hours
+    stuck_learn: float = 1.5  # ... or 1.5 x the longest flat spell seen outside an episode, if longer
     stuck_heat_h: float = 3.0  # heat counter flat while its heat pump runs, this many hours
     stuck_gauge_h: float = 6.0  # an instantaneous value bit-identical for this many hours
     # heat pump COP
