@@ -126,7 +126,8 @@ class DetectorSettings:
     leak_k: float = 3.0  # minimum night flow above k x its 28-night median ...
     leak_floor: float = 0.03  # ... and above this absolute floor (m³/h) ...
     leak_nights: int = 2  # ... for this many nights in a row
-    leak_exit_floor: float = 0.015
+    leak_exit_floor: float = 0.015  # a leak closes below max(k/2 x median, this floor)
+    leak_min_nights: int = 3  # nights of reference before any verdict
     # data faults
     comm_loss_s: float = 3600.0  # no reading for longer than this
     comm_major_s: float = 86_400.0  # comm loss becomes MAJOR after a day
