@@ -14,7 +14,6 @@ References skip days that were part of an episode, so a lasting fault does not b
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,6 +22,7 @@ from analytics.detectors.context import Context
 from analytics.detectors.episodes import Episodes
 from analytics.detectors.history import RowRing
 from analytics.detectors.settings import NS, DetectorSettings, MeterRole
+from analytics.detectors.stats import nanmedian
 from analytics.events import AlertKind, Severity
 from analytics.flags import IntervalFlag
 
@@ -39,9 +39,7 @@ def _creep(subject: str, value: float, threshold: float, unit: str) -> str:
 
 
 def _median(a: np.ndarray) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(a, axis=1)
+    return nanmedian(a, axis=1)
 
 
 class AfterHours:
@@ -67,6 +65,12 @@ class AfterHours:
         self.base_clean = RowRing(n, s.history_days)
         self.aft_work = RowRing(n, 20)
         self.aft_off = RowRing(n, 8)
+
+    def open_for(self, n_meters: int) -> np.ndarray:
+        """Per meter (all roles): an after-hours or base-load episode is open."""
+        out = np.zeros(n_meters, bool)
+        out[self.rows] = self.waste.active | self.creep.active
+        return out
 
     def step(self, ctx: Context) -> None:
         if not len(self.rows):

@@ -10,14 +10,14 @@ a tiny MAD cannot alarm on noise.
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from analytics.detectors.context import Context
 from analytics.detectors.episodes import Episodes
 from analytics.detectors.settings import NS, DetectorSettings, MeterRole
+from analytics.detectors.stats import nanmedian
 from analytics.events import AlertKind, Severity
 from analytics.flags import IntervalFlag
 
@@ -30,14 +30,15 @@ def _message(subject: str, value: float, threshold: float, unit: str) -> str:
     return f"{subject}: {value:.3g} {unit} {word} its time-of-week baseline {threshold:.3g} {unit}"
 
 
-def robust_z(x: np.ndarray, hist: np.ndarray, floor: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(z, median, n) of x against the rows of hist (NaN = absent); sigma floored at `floor`."""
+def robust_z(x: np.ndarray, hist: np.ndarray, floor: np.ndarray, rel_floor: float = 0.0
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(z, median, n) of x against the rows of hist (NaN = absent); sigma = 1.4826 MAD, at least
+    `floor` and `rel_floor` × |median|."""
     n = np.sum(np.isfinite(hist), axis=1)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows give NaN, which is what we want
-        med = np.nanmedian(hist, axis=1)
-        mad = np.nanmedian(np.abs(hist - med[:, None]), axis=1)
-        sigma = np.maximum(MAD_TO_SIGMA * mad, floor)
+    med = nanmedian(hist, axis=1)
+    mad = nanmedian(np.abs(hist - med[:, None]), axis=1)
+    with np.errstate(all="ignore"):
+        sigma = np.maximum(np.maximum(MAD_TO_SIGMA * mad, floor), rel_floor * np.abs(med))
         z = (x - med) / sigma
     return z, med, n
 
@@ -57,7 +58,12 @@ class TimeOfWeekBaseline:
         self.week_lags = per_week * np.arange(1, settings.baseline_weeks + 1, dtype=np.int64)
         self.cold_days = np.arange(1, 8, dtype=np.int64)  # cold start looks back one week of days
         self.day_lags = settings.per_day * self.cold_days
+        w = settings.window_intervals
+        self.win_lags = (self.week_lags[:, None] + np.arange(w, dtype=np.int64)[None, :]).ravel()
+        self.win_now = np.arange(w, dtype=np.int64)
         n = len(self.rows)
+        self.n_meters = len(roles)
+        self.explained_by: list[Callable[[int], np.ndarray]] = []  # open episodes that already say it
         self.level_sum = np.zeros(n)
         self.level_n = np.zeros(n)
 
@@ -88,14 +94,49 @@ class TimeOfWeekBaseline:
         dev = np.abs(x - med)
         enter = judged & (np.abs(z) > s.z_enter * f) & (dev > s.min_rel_dev * f * scale)
         stay = judged & (np.abs(z) > s.z_exit * f) & (dev > 0.5 * s.min_rel_dev * f * scale)
+        start = np.full(len(rows), c.start_ns, np.int64)
+        w_enter, w_stay, w_start = self._window(ctx, rows, ok, level)
+        start = np.where(enter, start, np.where(w_enter, w_start, start))
+        enter |= w_enter
+        stay |= w_stay
+        for said in self.explained_by:  # a base-load step or after-hours waste already open: no new episode
+            enter &= ~said(self.n_meters)[rows]
         sev = np.where(dev > 2.0 * scale, int(Severity.MAJOR), int(Severity.WARNING))
         idx = np.flatnonzero(ok)  # intervals without a clean value keep the episode as it is
-        self.ep.step(idx, c.start_ns, c.end_ns, enter[idx], stay[idx], x[idx], med[idx], sev[idx],
+        self.ep.step(idx, start[idx], c.end_ns, enter[idx], stay[idx], x[idx], med[idx], sev[idx],
                      np.abs(z[idx]), ctx.now_ns)
         # the typical level: a running mean of clean intervals outside any anomaly
         clean = ok & ~self.ep.active
         self.level_sum += np.where(clean, x, 0.0)
         self.level_n += clean
+
+    def _window(self, ctx: Context, rows: np.ndarray, ok: np.ndarray, level: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The slow scale: the sum of the last `window_intervals` intervals against the same window in
+        the trailing weeks. Returns (enter, stay, start): start is where the deviation began inside
+        the window (the oldest interval from which every interval deviates the same way)."""
+        s = self.s
+        w = s.window_intervals
+        now = ctx.ring.at(self.win_now, rows)[:, ::-1]  # oldest first
+        hist = ctx.ring.at(self.win_lags, rows).reshape(len(rows), s.baseline_weeks, w)[:, :, ::-1]
+        xw = now.sum(axis=1)  # NaN if any interval of the window is missing
+        hw = hist.sum(axis=2)
+        floor = np.maximum(s.window_rel_floor * w * np.nan_to_num(level), 1e-12)
+        z, med, n = robust_z(xw, hw, floor, s.window_rel_floor)
+        judged = ok & (n >= s.baseline_min_weeks) & np.isfinite(xw)
+        scale = np.maximum(np.abs(med), w * np.nan_to_num(level))
+        dev = np.abs(xw - med)
+        enter = judged & (np.abs(z) > s.z_window_enter) & (dev > s.window_min_rel_dev * scale)
+        stay = judged & (np.abs(z) > s.z_window_exit) & (dev > 0.5 * s.window_min_rel_dev * scale)
+        # where it began: per-interval deviations against each slot's own median
+        med_j = nanmedian(hist, axis=1)  # (rows, w)
+        sign = np.sign(xw - med)[:, None]
+        same = (now - med_j) * sign > 0.5 * dev[:, None] / w
+        suffix = np.cumprod(same[:, ::-1], axis=1)[:, ::-1].astype(bool)  # same from here to the newest
+        first = np.where(suffix.any(axis=1), np.argmax(suffix, axis=1), w - 1)
+        start = ctx.col.end_ns - (w - first) * s.step_ns
+        newest = same[:, -1]  # the window only speaks while its newest interval still deviates
+        return enter & newest, stay & newest, start.astype(np.int64)
 
     def _workday_back(self, ctx: Context, rows: np.ndarray) -> np.ndarray:
         """(len(rows), days): is the same interval `d` days back a workday, per meter."""

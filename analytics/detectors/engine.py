@@ -53,10 +53,13 @@ class Engine:
         self.clock = Clock(self.roles, sched, settings)
         self.ring = IntervalRing(len(self.roles), history_weeks * 7 * settings.per_day)
         units = [unit_of(r) for r in self.roles]
+        baseline = TimeOfWeekBaseline(self.roles, settings, units)
+        after_hours = AfterHours(self.roles, settings)
+        baseline.explained_by.append(after_hours.open_for)
         self.detectors: list[Detector] = [
             DataFaults(self.roles, settings, units),
-            TimeOfWeekBaseline(self.roles, settings, units),
-            AfterHours(self.roles, settings),
+            baseline,
+            after_hours,
             NightFlowLeak(self.roles, settings, NightFlowLeak.night_hours(self.roles, sched)),
             HeatPumpCop(self.roles, settings),
         ]

@@ -21,6 +21,7 @@ from analytics.detectors.context import Context
 from analytics.detectors.episodes import Episodes
 from analytics.detectors.history import RowRing
 from analytics.detectors.settings import NS, DetectorSettings, MeterRole
+from analytics.detectors.stats import nanmedian
 from analytics.events import AlertKind, Severity
 from analytics.flags import IntervalFlag
 
@@ -41,7 +42,7 @@ def expected_cop(cop: np.ndarray, temp: np.ndarray, t_now: np.ndarray, min_days:
     nb = both.sum(axis=1)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nanmedian(cop, axis=1)
+        med = nanmedian(cop, axis=1)
         tm = np.where(both, temp, 0.0).sum(axis=1) / nb
         cm = np.where(both, cop, 0.0).sum(axis=1) / nb
         dt = np.where(both, temp - tm[:, None], 0.0)

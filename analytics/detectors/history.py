@@ -33,7 +33,10 @@ class IntervalRing:
         lags = np.asarray(lags, np.int64)
         ok = (lags < self.count) & (lags < self.capacity) & (lags >= 0)
         pos = (self.count - 1 - lags) % self.capacity
-        out = self.data[rows][:, pos] if not isinstance(rows, slice) else self.data[rows, :][:, pos]
+        if isinstance(rows, slice):
+            out = self.data[rows, :][:, pos]
+        else:
+            out = self.data[np.asarray(rows)[:, None], pos[None, :]]
         if not ok.all():
             out[:, ~ok] = np.nan
         return out

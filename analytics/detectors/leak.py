@@ -11,7 +11,6 @@ cooling-tower make-up, is learnt before it is judged).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,6 +19,7 @@ from analytics.detectors.context import Context
 from analytics.detectors.episodes import Episodes
 from analytics.detectors.history import RowRing
 from analytics.detectors.settings import NS, DetectorSettings, MeterRole, Schedule
+from analytics.detectors.stats import nanmedian
 from analytics.events import AlertKind, Severity
 from analytics.flags import IntervalFlag
 
@@ -70,9 +70,7 @@ class NightFlowLeak:
         mnf = np.where(enough, self.night_min[idx], np.nan)
         past = self.clean.last(idx, s.history_days)
         n_ref = np.sum(np.isfinite(past), axis=1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            ref = np.nanmedian(past, axis=1)
+        ref = nanmedian(past, axis=1)
         enter_thr = np.maximum(s.leak_k * ref, s.leak_floor)
         exit_thr = np.maximum(0.5 * s.leak_k * ref, s.leak_exit_floor)
         valid = np.isfinite(mnf) & (n_ref >= s.leak_min_nights)

@@ -112,6 +112,11 @@ class DetectorSettings:
     min_rel_dev: float = 0.25  # and the deviation must exceed this share of the meter's typical level
     baseline_min_intervals: int = 4  # an anomaly must last this many intervals (1 h)
     baseline_kinds: tuple[str, ...] = ("electricity",)
+    window_intervals: int = 8  # the slow scale: sums over 2 h against the same 2 h of past weeks ...
+    z_window_enter: float = 4.5  # ... robust z to open (noise averages out, so smaller shifts show)
+    z_window_exit: float = 3.0
+    window_min_rel_dev: float = 0.12  # ... and a deviation of at least 12 % of the window's level
+    window_rel_floor: float = 0.03  # sigma of a window sum is at least 3 % of its median
     # after-hours waste and base-load creep (per electricity meter, daily at the end of the base window)
     history_days: int = 28  # reference window of the daily statistics
     min_history_days: int = 7  # daily detectors stay silent before this many days
