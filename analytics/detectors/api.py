@@ -53,7 +53,7 @@ def detect_batch(readings: Readings, meters: Sequence[MeterRole], *,
     hi = int(end_ns) if end_ns is not None else span[1] + 1  # type: ignore[index]
     n = max(1, -(-(hi - lo) // step))
     edges = lo + step * np.arange(n + 1, dtype=np.int64)
-    engine = Engine(meters, settings, schedules, settings.history_weeks)
+    engine = Engine(meters, settings, schedules, settings.baseline_weeks)
     cells = compute_cells(readings, engine.roles, edges, settings.max_gap_s, outdoor_temp)
     lag = lag_ns(settings)
     found: list[Detection] = []

@@ -51,7 +51,9 @@ class Engine:
         self.settings = settings
         sched = dict(schedules or {})
         self.clock = Clock(self.roles, sched, settings)
-        self.ring = IntervalRing(len(self.roles), history_weeks * 7 * settings.per_day)
+        # the ring holds at least what the baseline reads back: baseline_weeks weeks plus its 2-h window
+        weeks = max(history_weeks, settings.baseline_weeks)
+        self.ring = IntervalRing(len(self.roles), weeks * 7 * settings.per_day + settings.window_intervals)
         units = [unit_of(r) for r in self.roles]
         baseline = TimeOfWeekBaseline(self.roles, settings, units)
         after_hours = AfterHours(self.roles, settings)
@@ -64,6 +66,16 @@ class Engine:
             HeatPumpCop(self.roles, settings),
         ]
         self.last_end: int | None = None
+        # every detection names its meter's building (and a heat meter its heat pump's meter)
+        by_name = {r.meter: r for r in self.roles}
+        for det in self.detectors:
+            for ep in det.episodes:
+                for j, name in enumerate(ep.subjects):
+                    role = by_name[name]
+                    extra: dict[str, float | int | str] = {"building": role.building}
+                    if role.pair is not None:
+                        extra["pair"] = role.pair
+                    ep.set_details(j, extra)
 
     def push(self, col: Column, now_ns: int) -> list[Detection]:
         """Run every detector on one interval; returns the episodes that closed at this step."""

@@ -7,7 +7,7 @@ docs/detectors.md with the reason for it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -146,7 +146,6 @@ class DetectorSettings:
     cop_ratio_exit: float = 0.9
     cop_min_heat_kwh: float = 5.0  # days with less heat than this are not judged
     hp_running_kwh: float = 0.05  # an interval where the heat pump drew more than this is "running"
-    history_weeks: int = field(default=8)
 
     def __post_init__(self) -> None:
         if self.interval_s <= 0 or 86_400 % self.interval_s:
@@ -159,8 +158,10 @@ class DetectorSettings:
             raise ValueError("creep_enter must be >= creep_exit")
         if not self.cop_ratio_enter <= self.cop_ratio_exit:
             raise ValueError("cop_ratio_enter must be <= cop_ratio_exit")
-        if self.baseline_min_weeks > self.baseline_weeks or self.history_weeks < 1:
-            raise ValueError("baseline_min_weeks must be <= baseline_weeks; history_weeks >= 1")
+        if not 1 <= self.baseline_min_weeks <= self.baseline_weeks:
+            raise ValueError("need 1 <= baseline_min_weeks <= baseline_weeks")
+        if self.window_intervals < 1:
+            raise ValueError("window_intervals must be >= 1")
 
     @property
     def step_ns(self) -> int:

@@ -30,7 +30,11 @@ _Chunk = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 class StreamingDetectors:
-    """Per-meter ring buffers of interval values (`history_weeks`), fed incrementally."""
+    """Per-meter ring buffers of interval values, fed incrementally.
+
+    `history_weeks` sizes the interval ring (8 weeks by default); it is never smaller than what the
+    baseline reads back (`settings.baseline_weeks`), so it cannot change a verdict, only memory.
+    """
 
     def __init__(self, meters: Sequence[MeterRole], *,
                  settings: DetectorSettings = DetectorSettings(),  # noqa: B008 - frozen, immutable

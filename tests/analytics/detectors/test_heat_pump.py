@@ -34,6 +34,7 @@ def test_cop_drop_found_on_the_heat_meter() -> None:
     assert d.kind == AlertKind.HEAT_PUMP_COP and d.subject == "HPH"
     assert d.start_ns == T0 + 14 * DAY + 5 * H
     assert d.value < 0.8 * d.threshold
+    assert d.details["pair"] == "HPE" and d.details["building"] == "B1"
 
 
 def test_healthy_pump_following_the_weather_is_fine() -> None:
