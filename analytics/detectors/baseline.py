@@ -51,7 +51,7 @@ class TimeOfWeekBaseline:
         self.rows = np.array([i for i, r in enumerate(roles)
                               if r.kind in settings.baseline_kinds and r.counter], np.int64)
         self.ep = Episodes(AlertKind.CONSUMPTION_ANOMALY, [roles[i].meter for i in self.rows],
-                           "kWh" if not len(self.rows) else units[int(self.rows[0])],
+                           [units[int(i)] for i in self.rows],
                            min_steps=settings.baseline_min_intervals, message=_message)
         self.episodes = [self.ep]
         per_week = 7 * settings.per_day

@@ -53,11 +53,9 @@ class DataFaults:
         self.roles = list(roles)
         self.comm = Episodes(AlertKind.COMM_LOSS, names, "h", message=_hours)
         self.stuck = Episodes(AlertKind.STUCK_METER, names, "h", message=_stuck)
-        self.reset = Episodes(AlertKind.COUNTER_RESET, names, "", message=_reset)
-        self.spike = Episodes(AlertKind.SPIKE, names, "", message=_spike)
+        self.reset = Episodes(AlertKind.COUNTER_RESET, names, unit_of, message=_reset)
+        self.spike = Episodes(AlertKind.SPIKE, names, unit_of, message=_spike)
         self.sentinel = Episodes(AlertKind.SENTINEL, names, "readings", message=_sentinel)
-        self.reset.unit = self.spike.unit = ""
-        self.units = list(unit_of)
         self.episodes = [self.comm, self.stuck, self.reset, self.spike, self.sentinel]
         self.last_seen = np.full(n, NO_TS, np.int64)
         self.last_value = np.full(n, np.nan)  # last valid reading
@@ -76,9 +74,12 @@ class DataFaults:
                          np.where(kind == "heat", settings.stuck_heat_h, settings.stuck_occupied_h))
         self.flat_limit = np.where(gauge, settings.stuck_gauge_h, limit)
         self.gauge = gauge
-        self.is_heat = (kind == "heat") & ~gauge
+        self.may_rest = np.isin(kind, ("heat", "heat_pump")) & ~gauge  # idle for months in summer
         pos = {r.meter: i for i, r in enumerate(roles)}
         self.pair = np.array([pos.get(r.pair, -1) if r.pair else -1 for r in roles], np.int64)
+        heat_of = {r.pair: i for i, r in enumerate(roles) if r.pair}  # heat pump meter -> its heat meter
+        self.heat_of = np.array([heat_of.get(r.meter, -1) if r.kind == "heat_pump" else -1 for r in roles],
+                                np.int64)
         self.max_rate = np.array([r.max_rate or np.nan for r in roles])
         self.all = np.arange(n, dtype=np.int64)
 
@@ -127,12 +128,16 @@ class DataFaults:
         # stuck: the value does not move (bit-identical) while it should
         flat = valid & (c.vmin == c.vmax) & (c.vmin == prev)
         moved = valid & ~flat
-        if self.is_heat.any():
-            pair_val = np.where(self.pair >= 0, c.value[np.maximum(self.pair, 0)], np.nan)
-            running = pair_val > s.hp_running_kwh
-        else:
-            running = np.zeros(n, bool)
-        should = np.where(self.gauge, True, np.where(self.is_heat, running, ctx.occupied))
+        # when a counter should move: a heat meter while its heat pump draws power, a heat pump's meter
+        # while its heat meter counts heat (it may stand still when idle), other counters when occupied;
+        # unpaired heat and heat-pump counters are never called stuck (nothing says they should move)
+        running = np.zeros(n, bool)
+        paired = (self.pair >= 0) | (self.heat_of >= 0)
+        if paired.any():
+            other = np.where(self.pair >= 0, self.pair, self.heat_of)
+            other_val = np.where(paired, c.value[np.maximum(other, 0)], np.nan)
+            running = other_val > s.hp_running_kwh
+        should = np.where(self.gauge, True, np.where(paired, running, ctx.occupied & ~self.may_rest))
         # a spell starts where the value last changed: in the interval before, if that one ended constant
         start_flat = flat & ~self.in_flat
         self.flat_since = np.where(start_flat, np.where(self.prev_const, self.prev_start, c.start_ns),

@@ -30,12 +30,16 @@ def _default_message(subject: str, value: float, threshold: float, unit: str) ->
 class Episodes:
     """State of one finding kind over `subjects`; see the module docstring for the rules."""
 
-    def __init__(self, kind: AlertKind, subjects: Sequence[str], unit: str, *, min_steps: int = 1,
+    def __init__(self, kind: AlertKind, subjects: Sequence[str], unit: str | Sequence[str], *,
+                 min_steps: int = 1,
                  clear_steps: int = 1, message: Message = _default_message) -> None:
         if min_steps < 1 or clear_steps < 1:
             raise ValueError("min_steps and clear_steps must be >= 1")
         n = len(subjects)
-        self.kind, self.subjects, self.unit = kind, list(subjects), unit
+        self.kind, self.subjects = kind, list(subjects)
+        self.units = [unit] * n if isinstance(unit, str) else list(unit)  # one per subject
+        if len(self.units) != n:
+            raise ValueError("give one unit, or one per subject")
         self.min_steps, self.clear_steps, self.message = min_steps, clear_steps, message
         self.active = np.zeros(n, bool)
         self.run = np.zeros(n, np.int64)  # consecutive enter steps while not active
@@ -110,8 +114,8 @@ class Episodes:
         value, threshold = float(self.value[j]), float(self.threshold[j])
         details: dict[str, float | int | str] = {"detected_ns": int(self.detected[j]), **self.details[j]}
         return Detection(self.kind, subject, int(self.start[j]), end,
-                         Severity(max(1, int(self.severity[j]))), value, threshold, self.unit,
-                         self.message(subject, value, threshold, self.unit), details)
+                         Severity(max(1, int(self.severity[j]))), value, threshold, self.units[j],
+                         self.message(subject, value, threshold, self.units[j]), details)
 
     def ongoing(self) -> list[Detection]:
         """The episodes open now (end None)."""

@@ -150,3 +150,22 @@ def test_all_readings_invalid_for_an_hour_is_major() -> None:
     assert d.severity == Severity.MAJOR
     assert d.start_ns == T0 + 10 * H and d.end_ns == T0 + 12 * H
     assert STEP  # (readings every 5 min)
+
+
+def test_heat_counters_are_stuck_only_while_their_pair_says_they_should_move() -> None:
+    from analytics.detectors import MeterRole
+
+    ts = grid(3)
+    heat_kw = np.where(((ts - T0) % DAY) < 12 * H, 20.0, 0.0)  # runs half of each day
+    elec_kw = heat_kw / 3.0
+    frozen = (ts >= T0 + DAY) & (ts < T0 + DAY + 8 * H)
+    roles = [MeterRole("HPE", "B1", "heat_pump", E),
+             MeterRole("HPH", "B1", "heat", "heat_energy", pair="HPE"),
+             MeterRole("H2", "B1", "heat", "heat_energy")]
+    rd = readings(("HPE", E, ts, counter(ts, np.where(frozen, 0.0, elec_kw))),
+                  ("HPH", "heat_energy", ts, counter(ts, heat_kw)),
+                  ("H2", "heat_energy", ts, counter(ts, np.zeros(len(ts)))))  # unpaired, idle: not judged
+    found = run(rd, roles)
+    assert [(d.kind, d.subject) for d in found] == [(AlertKind.STUCK_METER, "HPE")]
+    assert found[0].start_ns == T0 + 12 * H  # the value last changed when the pump stopped the day before
+    assert found[0].value == 8.0  # hours flat while the heat meter counted heat
