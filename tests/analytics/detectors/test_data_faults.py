@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analytics.events import AlertKind, Severity
 from tests.analytics.detectors._data import (
@@ -169,3 +171,17 @@ def test_heat_counters_are_stuck_only_while_their_pair_says_they_should_move() -
     assert [(d.kind, d.subject) for d in found] == [(AlertKind.STUCK_METER, "HPE")]
     assert found[0].start_ns == T0 + 12 * H  # the value last changed when the pump stopped the day before
     assert found[0].value == 8.0  # hours flat while the heat meter counted heat
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 570), st.sampled_from([np.nan, np.inf, -np.inf])), min_size=1,
+                max_size=12))
+def test_invalid_readings_only_ever_raise_sentinels(bad: list[tuple[int, float]]) -> None:
+    ts, v = _elec(2)
+    v = v.copy()
+    for k, x in bad:
+        v[k] = x
+    found = run(readings(("E1", E, ts, v)), [elec(max_rate=100.0)])
+    assert found and {d.kind for d in found} == {AlertKind.SENTINEL}
+    for k, _ in bad:  # every invalid reading lies in a reported episode
+        assert any(d.start_ns <= ts[k] < d.end_ns for d in found)  # type: ignore[operator]
