@@ -7,8 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from analytics.detectors.cells import compute_cells
-from analytics.detectors.engine import Engine, grid_floor, lag_ns, sort_key
+from analytics.detectors.engine import Engine, grid_floor, replay, sort_key
 from analytics.detectors.settings import DetectorSettings, MeterRole, Schedule
 from analytics.events import Detection
 from analytics.readings_io import Readings
@@ -54,10 +53,6 @@ def detect_batch(readings: Readings, meters: Sequence[MeterRole], *,
     n = max(1, -(-(hi - lo) // step))
     edges = lo + step * np.arange(n + 1, dtype=np.int64)
     engine = Engine(meters, settings, schedules, settings.baseline_weeks)
-    cells = compute_cells(readings, engine.roles, edges, settings.max_gap_s, outdoor_temp)
-    lag = lag_ns(settings)
-    found: list[Detection] = []
-    for k in range(n):
-        found.extend(engine.push(cells.column(k), int(edges[k + 1]) + lag))
+    found = replay(engine, readings, edges, outdoor_temp)
     found.extend(engine.ongoing())
     return sorted(found, key=sort_key)

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.detectors.cells import compute_cells
-from analytics.detectors.engine import Engine, grid_floor, lag_ns
+from analytics.detectors.engine import Engine, grid_floor, lag_ns, replay
 from analytics.detectors.settings import DetectorSettings, MeterRole, Schedule
 from analytics.events import Detection
 from analytics.readings_io import Columns
@@ -82,6 +82,37 @@ class StreamingDetectors:
         t = np.atleast_1d(np.asarray(ts_ns, np.int64))
         v = np.atleast_1d(np.asarray(value, np.float64))
         self._temp.append((t, v))
+
+    def warm_start(self, readings: Mapping[str, Columns], now_ns: int,
+                   outdoor_temp: tuple[npt.ArrayLike, npt.ArrayLike] | None = None) -> list[Detection]:
+        """Start from history: the same as `add` of all these readings and then `evaluate(now_ns)`, but
+        with the cells of all final intervals computed in one vectorised call (as the batch does), so
+        8 weeks of 10,000 meters take about as long as the batch, not 5,376 ticks. Call it once, first.
+        """
+        if self.next_start is not None or any(self._buf.values()) or self._temp:
+            raise RuntimeError("warm_start must come before any add() or evaluate()")
+        first = [int(np.min(c.ts_ns)) for q, c in readings.items() if q in self._quantities and len(c)]
+        if not first:
+            return []
+        start = grid_floor(min(first), self._step)
+        last_end = grid_floor(int(now_ns) - self._lag, self._step)  # intervals final at now_ns
+        closed: list[Detection] = []
+        if last_end > start:
+            edges = start + self._step * np.arange((last_end - start) // self._step + 1, dtype=np.int64)
+            closed = replay(self.engine, readings, edges, outdoor_temp)
+            self.next_start = last_end
+        else:
+            self.next_start = start
+        keep_from = self.next_start - self._gap
+        for q, c in readings.items():
+            sel = np.asarray(c.ts_ns) >= keep_from
+            if q in self._quantities and sel.any():
+                self.add(np.asarray(c.meter)[sel], q, np.asarray(c.ts_ns)[sel], np.asarray(c.value)[sel])
+        if outdoor_temp is not None:
+            t = np.asarray(outdoor_temp[0], np.int64)
+            sel = t >= keep_from
+            self.add_outdoor_temp(t[sel], np.asarray(outdoor_temp[1], np.float64)[sel])
+        return closed + self.engine.ongoing()
 
     # ------------------------------------------------------------------------------------ evaluation
 
