@@ -150,7 +150,9 @@ def _compile(f: Findings, path: Path, profile_dirs: Iterable[Path] | None,
         path=path.resolve(),
         site=Site(site.id, site.name, site.institution, site.timezone, gateway_id),
         buildings=tuple(Building(s.id, s.name, s.category, s.subcategory, s.floor_area_m2,
-                                 s.heated_area_m2, s.occupants, s.climate_zone) for _, s in buildings),
+                                 s.heated_area_m2, s.occupants, s.climate_zone,
+                                 levels=_levels(s.level), quota_zone=s.quota_zone,
+                                 heating_type=s.heating_type, beds=s.beds) for _, s in buildings),
         buses=tuple(compiled_buses),
         meters=tuple(meters),
         mqtt=mqtt,
@@ -308,11 +310,20 @@ def _allowed_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]
 # buildings and buses
 
 
+def _levels(level: list[str] | str | None) -> tuple[str, ...]:
+    if level is None:
+        return ()
+    return (level,) if isinstance(level, str) else tuple(level)
+
+
 def _check_building(i: int, spec: BuildingSpec, f: Findings) -> None:
     if spec.heated_area_m2 is not None and spec.heated_area_m2 > spec.floor_area_m2:
         f.error(("buildings", i, "heated_area_m2"),
                 f"{spec.heated_area_m2:g} m² is larger than floor_area_m2 ({spec.floor_area_m2:g} m²); "
                 "the heated area is part of the floor area")
+    if spec.beds is not None and spec.category != "hospital":
+        f.warn(("buildings", i, "beds"), f"beds is used by per-bed quotas of hospitals; this building "
+                                         f"is a {spec.category!r}")
 
 
 def _buses(raw: dict[str, Any], f: Findings) -> list[tuple[int, BusSpec]]:

@@ -34,6 +34,10 @@ class Building:
     heated_area_m2: float | None
     occupants: int
     climate_zone: str | None
+    levels: tuple[str, ...] = ()  # quota level / class tags, e.g. ("province",), ("level_2",)
+    quota_zone: str | None = None  # a quota standard's own climate sub-zone, e.g. "A"
+    heating_type: str | None = None  # district_heat | air_conditioning | boiler
+    beds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,12 @@ SUBITEMS: dict[str, str] = {
     "special": "special: data rooms, laboratories, laundry (特殊)",
     "other": "anything else (其他)",
 }
+# how a building is heated, as quota standards split heating quotas (DB37/T 2672-2019)
+HEATING_TYPES: dict[str, str] = {
+    "district_heat": "district heating (集中供热)",
+    "air_conditioning": "air conditioning or heat pumps (空调供暖)",
+    "boiler": "own gas or oil boiler (燃气/燃油锅炉); its gas counts as heating energy",
+}
 BUS_TYPES = ("serial", "tcp", "rtu-over-tcp")
 DEFAULT_OUTBOX = "/var/lib/metergate/outbox.sqlite"
 DEFAULT_OUTBOX_BYTES = DEFAULT_MAX_BYTES  # one number, measured in docs/outbox.md
@@ -151,6 +157,12 @@ class BuildingSpec(_Strict):
     heated_area_m2: Annotated[float, Field(gt=0)] | None = None
     occupants: Annotated[int, Field(ge=0)]
     climate_zone: Annotated[str, AfterValidator(_choice(CLIMATE_ZONES, "climate zone"))] | None = None
+    # quota classification (docs/quotas.md): levels/classes as the standards name them, the standard's
+    # own climate sub-zone, heating type, beds (per-bed quotas)
+    level: Annotated[list[Slug], Field(max_length=8)] | Slug | None = None
+    quota_zone: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")] | None = None
+    heating_type: Annotated[str, AfterValidator(_choice(HEATING_TYPES, "heating type"))] | None = None
+    beds: Annotated[int, Field(ge=0)] | None = None
 
 
 class _BusSpec(_Strict):
