@@ -59,8 +59,8 @@ def test_streaming_aggregates_equal_batch_intervals(tmp_path: Path) -> None:
             res = engine.tick(b).intervals["energy_active_import"]
             got[b] = float(res.consumption[list(res.meters).index("gov-main"), 0])
     sel = [(t, v) for t, m, q, v in rows if m == "gov-main"]
-    ts = np.array([t for t, _ in sel], np.int64)
-    whole = interval_consumption(np.full(len(ts), "gov-main"), ts, np.array([v for _, v in sel]),
+    times = np.array([t for t, _ in sel], np.int64)
+    whole = interval_consumption(np.full(len(times), "gov-main"), times, np.array([v for _, v in sel]),
                                  min(got) - 900 * 10**9, max(got), 900)
     assert len(got) == whole.n_intervals > 150
     assert list(got.values()) == pytest.approx(list(whole.consumption[0]), rel=1e-9)
