@@ -56,7 +56,7 @@ def _url(value: str) -> str:
 class InfluxTarget(BaseModel):
     """A database to write line protocol to, and how to authenticate."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     api: Literal["v2", "v1"] = "v2"
     url: Annotated[str, BeforeValidator(lambda v: _url(v) if isinstance(v, str) else v)]

@@ -1,0 +1,352 @@
+"""The ingest config (TOML): `load_ingest_config(path)` -> IngestConfig, or ConfigError listing every
+problem with file, line and key (the site config's machinery: gateway/config/problems.py and
+check_model). Every key is documented in docs/ingest.md; config/examples/ingest.toml is an example.
+
+    [mqtt]        broker, TLS, credentials, client id (unique per instance), share group, session
+    [influx]      the database: gateway.ingest.target.InfluxTarget
+    [batching]    max_points, max_delay
+    [retry]       initial, maximum (backoff while the database is down; retried for ever)
+    [limits]      max_payload_bytes, max_future, min_timestamp
+    [dead_letter] topic
+    [health]      topic, interval, prometheus_host, prometheus_port (0 = off)
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import tomllib
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from gateway.config.load import check_model
+from gateway.config.problems import ConfigError, Findings, Problem
+from gateway.config.secrets import Secret, SecretUnavailable, readable_by_others
+from gateway.config.units import parse_size
+from gateway.ingest.retry import RetryPolicy
+from gateway.ingest.target import InfluxTarget, Seconds
+from gateway.mqtt.paho_adapter import TlsFiles
+from gateway.mqtt.schema import MAX_PAYLOAD_BYTES
+from gateway.mqtt.topics import TopicError, check_prefix, check_segment, readings_filter
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_TOPIC_FORBIDDEN = set("+#\x00")
+
+
+def _prefix(value: str) -> str:
+    try:
+        return check_prefix(value)
+    except TopicError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _group(value: str) -> str:
+    try:
+        return check_segment(value, "share group")
+    except TopicError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _client_id(value: str) -> str:
+    if not _CLIENT_ID.match(value):
+        raise ValueError(f"{value!r} is not a client id: use 1-128 letters, digits, '_', '-', '.', ':'")
+    return value
+
+
+def _topic(value: str) -> str:
+    if not value or _TOPIC_FORBIDDEN & set(value) or value.startswith("$") or "//" in value \
+            or value.startswith("/") or value.endswith("/"):
+        raise ValueError(f"{value!r} is not a topic to publish to: no '+', '#', empty levels or a "
+                         "leading '$'")
+    return value
+
+
+def _timestamp(value: object) -> float:
+    """An instant: epoch seconds or an ISO 8601 date/time with an offset ("2000-01-01T00:00:00Z")."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not an instant")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, datetime):  # a TOML date-time
+        if value.tzinfo is None:
+            raise ValueError(f"{value} has no UTC offset; write e.g. 2000-01-01T00:00:00Z")
+        return value.timestamp()
+    if isinstance(value, str):
+        try:
+            at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            at = None
+        if at is not None and at.tzinfo is not None:
+            return at.timestamp()
+    raise ValueError(f"{value!r} is not an instant; write epoch seconds or a date-time with an "
+                     "offset such as 2000-01-01T00:00:00Z")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class TlsSpec(_Strict):
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure: bool = False
+
+
+class MqttSpec(_Strict):
+    host: str
+    port: Port | None = None  # 1883, or 8883 with tls
+    client_id: Annotated[str, AfterValidator(_client_id)] | None = None  # default ingest-{hostname}
+    share_group: Annotated[str, AfterValidator(_group)] = "ingest"
+    topic_prefix: Annotated[str, AfterValidator(_prefix)] = "metergate"
+    session_expiry: Seconds = 86400.0
+    keepalive: Annotated[int, Field(ge=5, le=65535)] = 30
+    receive_maximum: Annotated[int, Field(ge=1, le=65535)] = 2000
+    username: str | None = None
+    password_file: str | None = None
+    password_env: str | None = None
+    tls: TlsSpec | None = None
+
+
+class BatchingSpec(_Strict):
+    max_points: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    max_delay: Seconds = 0.2
+
+
+class RetrySpec(_Strict):
+    initial: Seconds = 0.5
+    maximum: Seconds = 30.0
+
+
+class LimitsSpec(_Strict):
+    max_payload_bytes: Annotated[int, BeforeValidator(parse_size)] = MAX_PAYLOAD_BYTES
+    max_future: Seconds = 300.0
+    min_timestamp: Annotated[float, BeforeValidator(_timestamp)] = 946684800.0  # 2000-01-01
+
+
+class DeadLetterSpec(_Strict):
+    topic: Annotated[str, AfterValidator(_topic)] | None = None  # {prefix}/ingest/dead-letter
+
+
+class HealthSpec(_Strict):
+    topic: Annotated[str, AfterValidator(_topic)] | None = None  # {prefix}/ingest/{client_id}/health
+    interval: Seconds = 10.0
+    prometheus_host: str = "127.0.0.1"
+    prometheus_port: Annotated[int, Field(ge=0, le=65535)] = 9109  # 0: off
+
+
+SECTIONS: dict[str, type[BaseModel]] = {
+    "mqtt": MqttSpec, "influx": InfluxTarget, "batching": BatchingSpec, "retry": RetrySpec,
+    "limits": LimitsSpec, "dead_letter": DeadLetterSpec, "health": HealthSpec,
+}
+REQUIRED = ("mqtt", "influx")
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    host: str
+    port: int
+    client_id: str
+    share_group: str
+    topic_prefix: str
+    session_expiry: float
+    keepalive: int
+    receive_maximum: int
+    username: str | None
+    password: Secret | None
+    tls: TlsFiles | None
+
+    @property
+    def subscription(self) -> str:
+        return f"$share/{self.share_group}/{readings_filter(self.topic_prefix)}"
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    path: str
+    mqtt: MqttSettings
+    influx: InfluxTarget
+    max_points: int
+    max_delay: float
+    retry: RetryPolicy
+    max_payload_bytes: int
+    max_future: float
+    min_timestamp: float
+    dead_letter_topic: str
+    health_topic: str
+    health_interval: float
+    prometheus: tuple[str, int] | None
+    warnings: tuple[Problem, ...] = ()
+
+
+class IngestConfigError(ConfigError):
+    def __init__(self, path: str, problems: list[Problem], warnings: list[Problem] | None = None) -> None:
+        super().__init__(path, problems, warnings)
+        lines = "\n".join(f"  - {p}" for p in problems)
+        Exception.__init__(self, f"{path}: {len(problems)} problem(s) in ingest config\n{lines}")
+
+
+def load_ingest_config(path: str | Path, *, require_env_secrets: bool = True) -> IngestConfig:
+    """Load and check an ingest config; IngestConfigError lists every problem (file:line: key: what)."""
+    path = Path(path)
+    text, raw = _read(path)
+    f = Findings(str(path), text, raw)
+    config = _compile(f, path.parent, require_env_secrets)
+    if f.errors or config is None:
+        raise IngestConfigError(str(path), _by_line(f.errors) or [Problem(str(path), None, "",
+                                                                          "cannot be used")],
+                                warnings=_by_line(f.warnings))
+    return replace(config, path=str(path), warnings=tuple(_by_line(f.warnings)))
+
+
+def _by_line(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: p.line or 0)
+
+
+def _read(path: Path) -> tuple[str, dict[str, Any]]:
+    def fail(message: str, line: int | None = None) -> IngestConfigError:
+        return IngestConfigError(str(path), [Problem(str(path), line, "", message)])
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot read the file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise fail(f"not UTF-8 text: {exc.reason}") from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = _TOML_POSITION.search(str(exc))
+        raise fail(f"not valid TOML: {exc}", int(m.group(1)) if m else None) from None
+
+
+def _table(f: Findings, name: str, model: type[Any]) -> Any:
+    data = f.raw.get(name)
+    if data is None:
+        if name in REQUIRED:
+            f.error((name,), f"required table is missing; add [{name}]")
+            return None
+        return model()
+    if not isinstance(data, dict):
+        f.error((name,), f"must be a table: write [{name}] followed by its keys")
+        return None
+    if name in ("mqtt", "influx") and ("password" in data or "token" in data):
+        data = dict(data)
+        for key in ("password", "token"):
+            if data.pop(key, None) is not None:
+                f.error((name, key), f"never write the {key} into the config: put it in a file readable "
+                                     f"only by the service ({key}_file = \"/etc/metergate/{name}-{key}\")"
+                                     f" or an environment variable ({key}_env = \"METERGATE_"
+                                     f"{name.upper()}_{key.upper()}\")")
+    return check_model(model, data, (name,), f)
+
+
+def _compile(f: Findings, base: Path, require_env: bool) -> IngestConfig | None:
+    for key in f.raw:
+        if key not in SECTIONS:
+            f.error((key,), f"unknown table; allowed: {', '.join(SECTIONS)}")
+    mqtt: MqttSpec | None = _table(f, "mqtt", MqttSpec)
+    influx: InfluxTarget | None = _table(f, "influx", InfluxTarget)
+    batching: BatchingSpec | None = _table(f, "batching", BatchingSpec)
+    retry: RetrySpec | None = _table(f, "retry", RetrySpec)
+    limits: LimitsSpec | None = _table(f, "limits", LimitsSpec)
+    dead: DeadLetterSpec | None = _table(f, "dead_letter", DeadLetterSpec)
+    health: HealthSpec | None = _table(f, "health", HealthSpec)
+    settings = _mqtt(mqtt, base, require_env, f) if mqtt is not None else None
+    if influx is not None:
+        influx = influx.relative_to(base)
+        _check_secrets("influx", influx.secrets(), require_env, f)
+        if influx.ca_file is not None and not Path(influx.ca_file).is_file():
+            f.error(("influx", "ca_file"), f"{influx.ca_file} does not exist or is not a file")
+    if retry is not None and retry.initial > retry.maximum:
+        f.error(("retry", "initial"), f"initial ({retry.initial:g} s) is longer than maximum "
+                                      f"({retry.maximum:g} s)")
+        retry = None
+    if None in (settings, influx, batching, retry, limits, dead, health):
+        return None
+    assert settings is not None and influx is not None and batching is not None and retry is not None
+    assert limits is not None and dead is not None and health is not None
+    dead_topic = dead.topic or f"{settings.topic_prefix}/ingest/dead-letter"
+    health_topic = health.topic or f"{settings.topic_prefix}/ingest/{settings.client_id}/health"
+    for where, topic in ((("dead_letter", "topic"), dead_topic), (("health", "topic"), health_topic)):
+        if _matches_readings(topic, settings.topic_prefix):
+            f.error(where, f"{topic!r} matches the readings subscription; ingest would consume its own "
+                         "messages: choose a topic outside {prefix}/v1/+/+/meters/+/readings")
+    prometheus = (health.prometheus_host, health.prometheus_port) if health.prometheus_port else None
+    return IngestConfig(
+        path="", mqtt=settings, influx=influx, max_points=batching.max_points,
+        max_delay=batching.max_delay, retry=RetryPolicy(retry.initial, retry.maximum),
+        max_payload_bytes=limits.max_payload_bytes, max_future=limits.max_future,
+        min_timestamp=limits.min_timestamp, dead_letter_topic=dead_topic, health_topic=health_topic,
+        health_interval=health.interval, prometheus=prometheus)
+
+
+def _matches_readings(topic: str, prefix: str) -> bool:
+    pattern = readings_filter(prefix).split("/")
+    levels = topic.split("/")
+    return len(levels) == len(pattern) and all(p in ("+", lv) for p, lv in zip(pattern, levels,
+                                                                                    strict=True))
+
+
+def _mqtt(spec: MqttSpec, base: Path, require_env: bool, f: Findings) -> MqttSettings | None:
+    tls = None
+    if spec.tls is not None:
+        files: dict[str, Path | None] = {}
+        for key in ("ca_file", "cert_file", "key_file"):
+            name = getattr(spec.tls, key)
+            files[key] = None if name is None else _relative(base, name)
+            path = files[key]
+            if path is not None and not path.is_file():
+                f.error(("mqtt", "tls", key), f"{path} does not exist or is not a file; give the PEM "
+                                              "file (relative paths start at the config's folder)")
+        if spec.tls.key_file is not None and spec.tls.cert_file is None:
+            f.error(("mqtt", "tls", "key_file"), "a client key needs its certificate: set cert_file too")
+        tls = TlsFiles(files["ca_file"], files["cert_file"], files["key_file"], spec.tls.insecure)
+    password: Secret | None = None
+    if spec.password_file is not None and spec.password_env is not None:
+        f.error(("mqtt", "password_env"), "give password_file or password_env, not both")
+    elif spec.password_file is not None:
+        password = Secret.from_file(_relative(base, spec.password_file))
+        _check_secrets("mqtt", [("password_file", password)], require_env, f)
+    elif spec.password_env is not None:
+        password = Secret.from_env(spec.password_env)
+        _check_secrets("mqtt", [("password_env", password)], require_env, f)
+    if password is not None and spec.username is None:
+        f.error(("mqtt", "username"), "a password needs a username")
+    client_id = spec.client_id or f"ingest-{socket.gethostname()}"[:128]
+    if spec.client_id is None:
+        f.warn(("mqtt", "client_id"), f"not set: using {client_id!r}; give every ingest instance its own "
+                                      "client_id (its persistent session is keyed by it)")
+    return MqttSettings(host=spec.host, port=spec.port or (8883 if tls else 1883), client_id=client_id,
+                        share_group=spec.share_group, topic_prefix=spec.topic_prefix,
+                        session_expiry=spec.session_expiry, keepalive=spec.keepalive,
+                        receive_maximum=spec.receive_maximum, username=spec.username,
+                        password=password, tls=tls)
+
+
+def _check_secrets(table: str, secrets: list[tuple[str, Secret]], require_env: bool, f: Findings) -> None:
+    for key, secret in secrets:
+        try:
+            secret.check()
+        except SecretUnavailable as exc:
+            if secret.source == "env" and not require_env:
+                f.warn((table, key), f"{exc}; the service needs it when it runs")
+            else:
+                f.error((table, key), str(exc))
+        if secret.source == "file" and readable_by_others(secret.name):
+            f.warn((table, key), f"{secret.name} is readable by every user; chmod o-r {secret.name}")
+
+
+def _relative(base: Path, name: str) -> Path:
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else base / path

@@ -1,0 +1,282 @@
+"""The ingest service: MQTT readings in, points written, messages acknowledged, garbage dead-lettered.
+
+Two threads share the work:
+- paho's network thread (consumer.py) checks each message as it arrives (validate.py) and either
+  appends its lines to the open batch or publishes it to the dead-letter topic;
+- the writer thread takes the batch when it holds `max_points` points or its oldest message is
+  `max_delay` old, writes it (LineWriter: synchronous, retried with backoff for ever while the
+  database is down), and only then marks its messages done.
+
+Acknowledgement: every message received joins `pending` in arrival order and is acknowledged
+(PUBACK, in that order, as MQTT asks) once it and all before it are done: written, or dead-lettered
+and the dead letter acknowledged by the broker. A message is never acknowledged before its points
+are written, so a database outage or a crash of this process loses nothing: the broker re-delivers
+what was not acknowledged, and re-delivered readings overwrite themselves (same series, same
+timestamp). Memory is bounded by the broker: it sends at most `receive_maximum` unacknowledged
+messages.
+
+A batch the database refuses as data (HTTP 400/413/422, e.g. a field type conflict with points
+written by someone else) is split in halves and each half written again, down to single messages:
+the poison message is dead-lettered with the database's reason, every other one is written. A
+refused dead-letter publication (e.g. an ACL) is logged and counted, and the message is still
+acknowledged: it is garbage, and holding it would stall every acknowledgement behind it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gateway.ingest.config import IngestConfig
+from gateway.ingest.consumer import Consumer, Delivery
+from gateway.ingest.health import IngestMetrics
+from gateway.ingest.validate import Refused, Validator
+from gateway.ingest.writer import LineWriter, WriteError
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_SCHEMA = "metergate.dead-letter/1"
+DEAD_LETTER_PAYLOAD_BYTES = 4096  # the refused payload is kept up to this size
+
+
+@dataclass(slots=True)
+class _Message:
+    delivery: Delivery
+    lines: list[str]
+    ts: float
+
+
+class IngestService:
+    def __init__(self, config: IngestConfig, *, metrics: IngestMetrics | None = None) -> None:
+        self.config = config
+        self.metrics = metrics or IngestMetrics()
+        self.validator = Validator(prefix=config.mqtt.topic_prefix,
+                                   max_payload_bytes=config.max_payload_bytes,
+                                   max_future=config.max_future, min_timestamp=config.min_timestamp)
+        self.writer = LineWriter(config.influx, config.retry, on_attempt=self.metrics.attempt)
+        self.consumer = Consumer(config.mqtt, self._on_message, on_published=self._on_published,
+                                 on_connection=self._on_connection)
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._ack_lock = threading.Lock()
+        self._pending: deque[Delivery] = deque()
+        self._batch: list[_Message] = []
+        self._batch_points = 0
+        self._batch_since: float | None = None
+        # our QoS 1 publications by mid: a dead letter's refused message, or None (health); and the
+        # PUBACKs that arrived before publish() returned the mid (dead letters from the writer thread)
+        self._published: dict[int, Delivery | None] = {}
+        self._early: dict[int, tuple[bool, str]] = {}
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.config.prometheus is not None:
+            host, port = self.config.prometheus
+            self.metrics.serve(host, port)
+            log.info("Prometheus metrics on http://%s:%d/metrics", host, port)
+        log.info("writing to %s; batches of up to %d points or %.3g s; subscription %s",
+                 self.config.influx.describe(), self.config.max_points, self.config.max_delay,
+                 self.config.mqtt.subscription)
+        for name, target in (("ingest-writer", self._write_loop), ("ingest-health", self._health_loop)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self.consumer.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking messages, let a write in progress finish (a retry wait is cut short),
+        acknowledge what was written, disconnect. Unacknowledged messages stay with the broker."""
+        self._stopping.set()
+        with self._lock:
+            self._wake.notify_all()
+        self.writer.close()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._drain_acks()
+        self.consumer.stop()
+
+    def wait(self) -> None:
+        """Block until stop() (for the command)."""
+        while not self._stopping.wait(1.0):
+            pass
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    # -- paho's thread ----------------------------------------------------------------------------
+
+    def _on_message(self, delivery: Delivery) -> None:
+        self.metrics.received()
+        try:
+            checked = self.validator.check(delivery.topic, delivery.payload, delivery.received_at)
+        except Refused as refused:
+            with self._lock:
+                self._pending.append(delivery)
+            self._dead_letter(delivery, refused.kind, refused.reason)
+            return
+        with self._lock:
+            self._pending.append(delivery)
+            self._batch.append(_Message(delivery, checked.lines, checked.ts))
+            self._batch_points += len(checked.lines)
+            if self._batch_since is None:  # the first message: the writer starts its max_delay clock
+                self._batch_since = time.monotonic()
+                self._wake.notify()
+            elif self._batch_points >= self.config.max_points:
+                self._wake.notify()
+
+    def _on_published(self, mid: int, ok: bool, reason: str) -> None:
+        with self._lock:
+            if mid not in self._published:
+                self._early[mid] = (ok, reason)
+                return
+            delivery = self._published.pop(mid)
+        if delivery is not None:
+            self._dead_lettered(delivery, ok, reason)
+        elif not ok:
+            log.warning("the broker refused the health document on %s: %s", self.config.health_topic,
+                        reason)
+
+    def _publish(self, topic: str, body: bytes, delivery: Delivery | None, *, retain: bool = False) -> None:
+        """Publish with QoS 1 and remember what the PUBACK completes."""
+        mid = self.consumer.publish(topic, body, qos=1, retain=retain)
+        with self._lock:
+            early = self._early.pop(mid, None)
+            if early is None:
+                self._published[mid] = delivery
+                return
+        if delivery is not None:
+            self._dead_lettered(delivery, *early)
+
+    def _on_connection(self, up: bool, reason: str) -> None:
+        self.metrics.set_connected(up)
+
+    # -- dead letters -----------------------------------------------------------------------------
+
+    def _dead_letter(self, delivery: Delivery, kind: str, reason: str) -> None:
+        self.metrics.dead_letter(kind)
+        log.debug("dead letter (%s) from %s: %s", kind, delivery.topic, reason)
+        body = dead_letter_document(delivery, kind, reason, self.config.mqtt.client_id)
+        self._publish(self.config.dead_letter_topic, body, delivery)
+
+    def _dead_lettered(self, delivery: Delivery, ok: bool, reason: str) -> None:
+        if not ok:
+            self.metrics.dead_letter_errors.inc()
+            log.error("the broker refused the dead letter on %s (%s); the refused message from %s is "
+                      "acknowledged anyway", self.config.dead_letter_topic, reason, delivery.topic)
+        delivery.done = True
+        self._drain_acks()
+
+    # -- the writer thread ------------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._lock:
+                while not self._stopping.is_set() and not self._due():
+                    self._wake.wait(self._until_due())
+                if self._stopping.is_set():
+                    return
+                batch = self._take()
+            try:
+                self._write(batch)
+            except Exception:  # a bug must not stop ingest silently: the messages stay unacknowledged
+                log.exception("writing a batch failed unexpectedly; its messages are not acknowledged "
+                              "and will be re-delivered after a reconnect")
+                time.sleep(1.0)
+            self._drain_acks()
+
+    def _due(self) -> bool:
+        if not self._batch:
+            return False
+        if self._batch_points >= self.config.max_points:
+            return True
+        return self._batch_since is not None and \
+            time.monotonic() - self._batch_since >= self.config.max_delay
+
+    def _until_due(self) -> float | None:
+        if self._batch_since is None:
+            return None
+        return max(0.001, self.config.max_delay - (time.monotonic() - self._batch_since))
+
+    def _take(self) -> list[_Message]:
+        """Messages from the head of the open batch up to max_points points (at least one)."""
+        taken, points = 0, 0
+        for message in self._batch:
+            if taken and points + len(message.lines) > self.config.max_points:
+                break
+            taken += 1
+            points += len(message.lines)
+        batch, self._batch = self._batch[:taken], self._batch[taken:]
+        self._batch_points -= points
+        self._batch_since = time.monotonic() if self._batch else None
+        return batch
+
+    def _write(self, batch: list[_Message]) -> bool:
+        """Write `batch` (splitting it to find refused messages); False if the writer was closed."""
+        lines = [text for message in batch for text in message.lines]
+        try:
+            self.writer.write_lines(lines)
+        except WriteError as exc:
+            if not exc.permanent:
+                return False  # closed while the database was unreachable: nothing is acknowledged
+            if len(batch) == 1:
+                log.warning("the database refused the message from %s: %s", batch[0].delivery.topic,
+                            exc.message)
+                self._dead_letter(batch[0].delivery, "database", exc.message)
+                return True
+            half = len(batch) // 2
+            return self._write(batch[:half]) and self._write(batch[half:])
+        self.metrics.written(len(lines), max(m.ts for m in batch))
+        for message in batch:
+            message.delivery.done = True
+        return True
+
+    def _drain_acks(self) -> None:
+        """Acknowledge, in arrival order, every message from the head of `pending` that is done."""
+        with self._ack_lock:
+            with self._lock:
+                ready: list[Delivery] = []
+                while self._pending and self._pending[0].done:
+                    ready.append(self._pending.popleft())
+                self.metrics.set_unacked(len(self._pending))
+            for delivery in ready:
+                self.consumer.ack(delivery)
+
+    # -- health -----------------------------------------------------------------------------------
+
+    def _health_loop(self) -> None:
+        while not self._stopping.wait(self.config.health_interval):
+            if self.consumer.connected:
+                self._publish(self.config.health_topic,
+                              self.metrics.payload(self.config.mqtt.client_id), None, retain=True)
+
+
+def dead_letter_document(delivery: Delivery, kind: str, reason: str, client_id: str) -> bytes:
+    """{schema, reason, kind, topic, payload | payload_base64, payload_bytes, truncated, received_at,
+    ingest}: the payload as text if it is UTF-8, else base64, cut to DEAD_LETTER_PAYLOAD_BYTES."""
+    raw = delivery.payload
+    cut = raw[:DEAD_LETTER_PAYLOAD_BYTES]
+    doc: dict[str, object] = {"schema": DEAD_LETTER_SCHEMA, "reason": reason, "kind": kind,
+                              "topic": delivery.topic}
+    try:
+        doc["payload"] = cut.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if len(cut) < len(raw) and exc.start >= len(cut) - 3:  # a character cut in half at the end
+            doc["payload"] = cut[:exc.start].decode("utf-8", "replace")
+        else:
+            doc["payload_base64"] = base64.b64encode(cut).decode("ascii")
+    doc["payload_bytes"] = len(raw)
+    doc["truncated"] = len(cut) < len(raw)
+    doc["received_at"] = datetime.fromtimestamp(delivery.received_at, UTC).isoformat(
+        timespec="milliseconds")
+    doc["ingest"] = client_id
+    return json.dumps(doc, ensure_ascii=False).encode("utf-8")

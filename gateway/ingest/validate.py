@@ -1,0 +1,92 @@
+"""A received message -> its lines, or `Refused` with the reason (the message is dead-lettered).
+
+Checks, in order: the payload's size; the topic is a readings topic of the tree under the prefix;
+the payload is strict UTF-8 JSON that fits metergate.readings/1 (gateway.mqtt.schema.check_message:
+its fast path is held to the JSON Schema by a property test, and anything it is unsure of goes to
+jsonschema); site, gateway and meter in the topic equal those in the payload; every timestamp
+(the message's `ts` and each reading's own `ts`) lies between `min_timestamp` and now +
+`max_future`; every value fits a float. NaN and infinities cannot pass: the JSON parser refuses
+their tokens, and values too large for a float are refused here rather than written as inf.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gateway.ingest.lineproto import reading_lines
+from gateway.mqtt.schema import ContractError, check_message
+
+
+class Refused(ValueError):
+    """A message ingest will not write; `kind` groups reasons for counting, `reason` says which
+    field and why."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind  # size | contract | topic | timestamp | value | database
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    lines: list[str]
+    ts: float  # the message's ts (for the lag)
+    site: str
+    gateway: str
+    seq: int
+
+
+def _iso(ts: float) -> str:
+    try:
+        return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+    except (OverflowError, ValueError, OSError):
+        return "beyond the calendar"
+
+
+class Validator:
+    def __init__(self, *, prefix: str = "metergate", max_payload_bytes: int = 256 * 1024,
+                 max_future: float = 300.0, min_timestamp: float = 946684800.0) -> None:
+        self.prefix = prefix
+        self.max_payload_bytes = max_payload_bytes
+        self.max_future = max_future
+        self.min_timestamp = min_timestamp
+
+    def check(self, topic: str, payload: bytes, now: float) -> Checked:
+        """The lines of a good readings message; Refused otherwise."""
+        if len(payload) > self.max_payload_bytes:
+            raise Refused("size", f"payload of {len(payload)} bytes is larger than the limit of "
+                                  f"{self.max_payload_bytes}")
+        try:
+            message = check_message(topic, payload, prefix=self.prefix, max_bytes=self.max_payload_bytes)
+        except ContractError as exc:
+            kind = "topic" if "topic" in exc.reason and "payload" not in exc.reason else "contract"
+            raise Refused(kind, exc.reason) from None
+        if message.topic.kind != "readings":
+            raise Refused("topic", f"topic {topic!r} is a {message.topic.kind} topic, not readings")
+        doc = message.doc
+        latest = now + self.max_future
+        self._check_ts(doc["ts"], "ts", latest)
+        for i, item in enumerate(doc["readings"]):
+            if "ts" in item:
+                self._check_ts(item["ts"], f"readings[{i}].ts", latest)
+            value = item["value"]
+            if value is not None and type(value) is int and not math.isfinite(_as_float(value)):
+                raise Refused("value", f"readings[{i}].value {value} is too large for a float")
+        return Checked(reading_lines(doc), float(doc["ts"]), doc["site"], doc["gateway"], doc["seq"])
+
+    def _check_ts(self, ts: float, where: str, latest: float) -> None:
+        if ts > latest:
+            raise Refused("timestamp", f"{where} {ts!r} ({_iso(ts)}) is more than "
+                                       f"{self.max_future:g} s in the future; is the gateway's clock set?")
+        if ts < self.min_timestamp:
+            raise Refused("timestamp", f"{where} {ts!r} ({_iso(ts)}) is before the minimum timestamp "
+                                       f"{_iso(self.min_timestamp)}")
+
+
+def _as_float(value: int) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf

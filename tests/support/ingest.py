@@ -1,0 +1,122 @@
+"""Helpers for ingest tests and the ingest benchmark: configs, readings documents, a QoS 1 publisher.
+
+    config = ingest_toml(tmp_path, broker, influx_url=vm.url, client_id="ingest-a")
+    pub = Publisher(broker)                     # paho, MQTT 5, waits for every PUBACK
+    pub.send(topic_for("m01"), readings_payload("m01", seq=1, ts=..., values={...}))
+    pub.flush()
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+SITE, GATEWAY = "campus-a", "gw-1"
+
+
+def topic_for(meter: str, site: str = SITE, gateway: str = GATEWAY, prefix: str = "metergate") -> str:
+    return f"{prefix}/v1/{site}/{gateway}/meters/{meter}/readings"
+
+
+def readings_doc(meter: str, *, seq: int, ts: float, values: Mapping[str, float | None],
+                 site: str = SITE, gateway: str = GATEWAY) -> dict[str, Any]:
+    """A metergate.readings/1 document; a value of None becomes quality comm_error."""
+    items: list[dict[str, Any]] = []
+    for quantity, value in values.items():
+        if value is None:
+            items.append({"quantity": quantity, "value": None, "unit": "", "quality": "comm_error",
+                          "error": "timeout after 0.5 s"})
+        else:
+            items.append({"quantity": quantity, "value": value, "unit": "W", "quality": "ok"})
+    return {"schema": "metergate.readings/1", "site": site, "gateway": gateway, "meter": meter,
+            "seq": seq, "ts": ts,
+            "time": datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds"),
+            "readings": items}
+
+
+def readings_payload(meter: str, **kwargs: Any) -> bytes:
+    return json.dumps(readings_doc(meter, **kwargs)).encode()
+
+
+def ingest_toml(folder: Path, broker_port: int, *, influx_url: str, api: str = "v2",
+                client_id: str = "ingest-a", database: str = "energy", extra_influx: str = "",
+                max_points: int = 5000, max_delay: str = "100ms", receive_maximum: int = 1000,
+                max_future: str = "5m", health_interval: str = "1s", name: str = "ingest.toml",
+                extra: str = "") -> Path:
+    where = f'bucket = "{database}"' if api == "v2" else f'database = "{database}"'
+    text = f"""
+[mqtt]
+host = "127.0.0.1"
+port = {broker_port}
+client_id = "{client_id}"
+session_expiry = "1h"
+receive_maximum = {receive_maximum}
+
+[influx]
+api = "{api}"
+url = "{influx_url}"
+{where}
+timeout = "2s"
+{extra_influx}
+
+[batching]
+max_points = {max_points}
+max_delay = "{max_delay}"
+
+[retry]
+initial = "100ms"
+maximum = "1s"
+
+[limits]
+max_future = "{max_future}"
+
+[health]
+interval = "{health_interval}"
+prometheus_port = 0
+{extra}
+"""
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class Publisher:
+    """A QoS 1 publisher (MQTT 5) that can wait until the broker has acknowledged everything."""
+
+    def __init__(self, host: str, port: int, client_id: str = "test-publisher") -> None:
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self._lock = threading.Lock()  # never held while calling paho (its callbacks take it)
+        self._idle = threading.Condition(self._lock)
+        self.sent = 0
+        self.acked = 0
+        self.client.on_publish = self._on_publish
+        self.client.connect(host, port, 30)
+        self.client.loop_start()
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+        with self._lock:
+            self.acked += 1
+            self._idle.notify_all()
+
+    def send(self, topic: str, payload: bytes) -> None:
+        with self._lock:
+            self.sent += 1
+        self.client.publish(topic, payload, qos=1)
+
+    def flush(self, timeout: float = 60.0) -> bool:
+        with self._lock:
+            return self._idle.wait_for(lambda: self.acked >= self.sent, timeout)
+
+    def close(self) -> None:
+        self.flush(10)
+        self.client.disconnect()
+        self.client.loop_stop()
