@@ -309,12 +309,17 @@ class AlertEngine:
             return None
         day = local.date() - timedelta(days=1)
         self.daily.closed = day
-        if self.settings.quotas_enabled:
-            usage = self.daily.usage(self.ctx.buildings, self.ctx.meters)
-            if usage is not None:
-                self.quota_result = track_quotas(usage, self.ctx.subjects, self.quotas, self.factors,
-                                                 timezone=self.ctx.timezone, settings=self.settings.quotas)
+        self.refresh_quotas()
         return day
+
+    def refresh_quotas(self) -> None:
+        """Evaluate the quotas on the complete days (at each local midnight, and after a restart)."""
+        if not self.settings.quotas_enabled:
+            return
+        usage = self.daily.usage(self.ctx.buildings, self.ctx.meters)
+        if usage is not None:
+            self.quota_result = track_quotas(usage, self.ctx.subjects, self.quotas, self.factors,
+                                             timezone=self.ctx.timezone, settings=self.settings.quotas)
 
     @property
     def quota_status(self) -> list[QuotaStatus]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -75,22 +76,28 @@ subitem = "total"
 
 
 def readings(days: int = 40, *, start: datetime = datetime(2024, 1, 1, tzinfo=TZ), step_s: int = 900,
-             gov_kwh_per_day: float = 400.0, seed: int = 7) -> list[tuple[int, str, str, float]]:
+             gov_kwh_per_day: float | Callable[[int], float] = 400.0, water_m3_per_day: float = 1.0,
+             seed: int = 7) -> list[tuple[int, str, str, float]]:
     """(ts_ns, meter, quantity, value) in time order: counters every `step_s`. The office uses
-    `gov_kwh_per_day` (400 kWh/day on 1000 m² at 0.31 kgce/kWh is 45 kgce/(m²·a), far above 25.5)."""
+    `gov_kwh_per_day` (a number, or a function of the day index; 400 kWh/day on 1000 m² at 0.31
+    kgce/kWh is 45 kgce/(m²·a), far above 25.5) and `water_m3_per_day` (its 40 occupants' constraint
+    is 25 m³/(person·a), 2.74 m³/day)."""
     rng = np.random.default_rng(seed)
     t0 = int(start.timestamp())
     n = days * 86_400 // step_s + 1
-    rates = {("gov-main", "energy_active_import"): gov_kwh_per_day / 86_400,
-             ("gov-water", "water_volume"): 1.0 / 86_400,
-             ("school-main", "energy_active_import"): 150.0 / 86_400}
-    counters = {k: 1000.0 * (i + 1) for i, k in enumerate(rates)}
+    gov = gov_kwh_per_day if callable(gov_kwh_per_day) else (lambda _day: float(gov_kwh_per_day))
+    per_day: dict[tuple[str, str], Callable[[int], float]] = {
+        ("gov-main", "energy_active_import"): gov,
+        ("gov-water", "water_volume"): lambda _day: water_m3_per_day,
+        ("school-main", "energy_active_import"): lambda _day: 150.0}
+    counters = {k: 1000.0 * (i + 1) for i, k in enumerate(per_day)}
     out: list[tuple[int, str, str, float]] = []
     for i in range(n):
         ts = t0 + i * step_s
-        for (meter, quantity), rate in rates.items():
+        day = (i - 1) * step_s // 86_400
+        for (meter, quantity), rate in per_day.items():
             if i:
-                counters[(meter, quantity)] += rate * step_s * rng.uniform(0.8, 1.2)
+                counters[(meter, quantity)] += rate(day) / 86_400 * step_s * rng.uniform(0.8, 1.2)
             out.append((ts * 10**9, meter, quantity, round(counters[(meter, quantity)], 4)))
     return out
 
