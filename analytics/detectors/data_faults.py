@@ -1,0 +1,139 @@
+"""Data faults on the raw-reading facts of each interval: communication loss, stuck meter, counter
+reset or meter swap, spikes beyond the physical maximum rate, sentinel (invalid) values.
+
+All five are per meter and causal: each step looks at the newly finalised interval and a little state
+(last reading time, last value, how long the value has been flat).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from analytics.detectors.cells import NO_TS
+from analytics.detectors.context import Context
+from analytics.detectors.episodes import Episodes
+from analytics.detectors.settings import NS, DetectorSettings, MeterRole
+from analytics.events import AlertKind, Severity
+from analytics.flags import IntervalFlag
+
+_RESET = np.uint16(IntervalFlag.RESET)
+_SPIKE = np.uint16(IntervalFlag.SPIKE)
+
+
+def _hours(subject: str, value: float, threshold: float, unit: str) -> str:
+    return f"{subject}: no reading for {value:.1f} h (allowed {threshold:.1f} h)"
+
+
+def _stuck(subject: str, value: float, threshold: float, unit: str) -> str:
+    return f"{subject}: value unchanged for {value:.1f} h while it should move (limit {threshold:.1f} h)"
+
+
+def _reset(subject: str, value: float, threshold: float, unit: str) -> str:
+    return f"{subject}: counter went back by {value:.6g} {unit} (reset or meter swap)"
+
+
+def _spike(subject: str, value: float, threshold: float, unit: str) -> str:
+    return f"{subject}: rise of {value:.6g} {unit} in one interval, physical limit {threshold:.6g} {unit}"
+
+
+def _sentinel(subject: str, value: float, threshold: float, unit: str) -> str:
+    return f"{subject}: {value:.0f} invalid reading(s) (sentinel / not a number)"
+
+
+class DataFaults:
+    """COMM_LOSS, STUCK_METER, COUNTER_RESET, SPIKE and SENTINEL for every meter."""
+
+    def __init__(self, roles: Sequence[MeterRole], settings: DetectorSettings,
+                 unit_of: Sequence[str]) -> None:
+        names = [r.meter for r in roles]
+        n = len(roles)
+        self.s = settings
+        self.roles = list(roles)
+        self.comm = Episodes(AlertKind.COMM_LOSS, names, "h", message=_hours)
+        self.stuck = Episodes(AlertKind.STUCK_METER, names, "h", message=_stuck)
+        self.reset = Episodes(AlertKind.COUNTER_RESET, names, "", message=_reset)
+        self.spike = Episodes(AlertKind.SPIKE, names, "", message=_spike)
+        self.sentinel = Episodes(AlertKind.SENTINEL, names, "readings", message=_sentinel)
+        self.reset.unit = self.spike.unit = ""
+        self.units = list(unit_of)
+        self.episodes = [self.comm, self.stuck, self.reset, self.spike, self.sentinel]
+        self.last_seen = np.full(n, NO_TS, np.int64)
+        self.last_value = np.full(n, np.nan)  # last valid reading
+        self.level = np.full(n, np.nan)  # last valid reading of an interval without a spike
+        self.flat_h = np.zeros(n)
+        self.flat_since = np.zeros(n, np.int64)
+        self.bad_run = np.zeros(n, np.int64)
+        self.in_flat = np.zeros(n, bool)
+        self.prev_flags = np.zeros(n, np.uint16)
+        kind = np.array([r.kind for r in roles])
+        gauge = np.array([not r.counter for r in roles], bool)
+        limit = np.where(kind == "water", settings.stuck_water_h,
+                         np.where(kind == "heat", settings.stuck_heat_h, settings.stuck_occupied_h))
+        self.flat_limit = np.where(gauge, settings.stuck_gauge_h, limit)
+        self.gauge = gauge
+        self.is_heat = (kind == "heat") & ~gauge
+        pos = {r.meter: i for i, r in enumerate(roles)}
+        self.pair = np.array([pos.get(r.pair, -1) if r.pair else -1 for r in roles], np.int64)
+        self.max_rate = np.array([r.max_rate or np.nan for r in roles])
+        self.all = np.arange(n, dtype=np.int64)
+
+    def step(self, ctx: Context) -> None:
+        c, s, now = ctx.col, self.s, ctx.now_ns
+        n = len(self.roles)
+        # communication loss: no reading (valid or not) for longer than comm_loss_s
+        self.last_seen = np.maximum(self.last_seen, c.last_ts)
+        seen = self.last_seen != NO_TS
+        silence = np.where(seen, (c.end_ns - self.last_seen) / NS, 0.0)
+        lost = seen & (silence > s.comm_loss_s)
+        step = s.step_ns
+        since = np.where(seen, -((-self.last_seen) // step) * step, c.start_ns)  # next boundary
+        sev = np.where(silence > s.comm_major_s, int(Severity.MAJOR), int(Severity.WARNING))
+        self.comm.step(self.all, since, c.end_ns, lost, lost, silence / 3600, s.comm_loss_s / 3600, sev,
+                       silence, now)
+
+        valid = c.n_valid > 0
+        prev = self.last_value
+        # counter reset / meter swap: the counter falls below its last level (readings of intervals without a
+        # spike), and the engine flagged the drop as a RESET in this interval or the one before (the step
+        # that fell starts where the previous reading was); a counter returning from a spike is not a reset
+        reset_flag = ((c.flags | self.prev_flags) & _RESET) != 0
+        is_reset = reset_flag & valid & ~self.gauge & (c.vmin < self.level)
+        drop = np.where(is_reset, self.level - c.vmin, 0.0)
+        swap = is_reset & (c.vlast < 0.1 * self.level)
+        self.reset.step(self.all, c.start_ns, c.end_ns, is_reset, is_reset, drop, 0.0,
+                        np.where(swap, int(Severity.MAJOR), int(Severity.WARNING)), drop, now)
+        # spike: the engine's SPIKE flag (a rise faster than max_rate)
+        spike = (c.flags & _SPIKE) != 0
+        rise = np.where(spike, c.vmax - np.where(np.isnan(self.level), c.vmin, self.level), 0.0)
+        self.spike.step(self.all, c.start_ns, c.end_ns, spike, spike, rise, self.max_rate * ctx.interval_h,
+                        int(Severity.WARNING), rise, now)
+        # sentinel: invalid readings (NaN, ±inf); MAJOR when a whole hour has nothing but
+        bad = c.n_bad > 0
+        only_bad = bad & ~valid
+        self.bad_run = np.where(only_bad, self.bad_run + 1, 0)
+        sev_bad = np.where(self.bad_run * ctx.interval_h >= 1.0, int(Severity.MAJOR), int(Severity.WARNING))
+        self.sentinel.step(self.all, c.start_ns, c.end_ns, bad, bad, c.n_bad, 0.0, sev_bad, c.n_bad, now)
+
+        # stuck: the value does not move (bit-identical) while it should
+        flat = valid & (c.vmin == c.vmax) & (c.vmin == prev)
+        moved = valid & ~flat
+        if self.is_heat.any():
+            pair_val = np.where(self.pair >= 0, c.value[np.maximum(self.pair, 0)], np.nan)
+            running = pair_val > s.hp_running_kwh
+        else:
+            running = np.zeros(n, bool)
+        should = np.where(self.gauge, True, np.where(self.is_heat, running, ctx.occupied))
+        start_flat = flat & ~self.in_flat
+        self.flat_since = np.where(start_flat, c.start_ns, self.flat_since)
+        self.in_flat = np.where(moved, False, self.in_flat | flat)
+        self.flat_h = np.where(moved, 0.0, self.flat_h + np.where(flat & should, ctx.interval_h, 0.0))
+        stuck = self.flat_h >= self.flat_limit
+        sev_stuck = np.where(self.flat_h >= 24.0, int(Severity.MAJOR), int(Severity.WARNING))
+        self.stuck.step(self.all, self.flat_since, c.end_ns, stuck, stuck, self.flat_h, self.flat_limit,
+                        sev_stuck, self.flat_h, now)
+
+        self.last_value = np.where(valid, c.vlast, self.last_value)
+        self.level = np.where(valid & ~spike, c.vlast, self.level)
+        self.prev_flags = c.flags.copy()
