@@ -20,7 +20,7 @@ their boundary was evaluated are kept for later intervals but do not re-open ear
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from numpy.typing import NDArray
 
-from analytics.alerts import Alert, AlertBook, Change, LifecycleSettings, replay, ticks_between
+from analytics.alerts import Alert, AlertBook, Change, LifecycleSettings, ticks_between
 from analytics.events import Detection
 from analytics.factors import FactorTable
 from analytics.intervals import IntervalResult, interval_consumption
@@ -52,13 +52,12 @@ COUNTERS = tuple(CARRIER_QUANTITIES)  # counter quantities aggregated into inter
 
 
 class StreamingDetectorsLike(Protocol):
-    """analytics.detectors.StreamingDetectors, as the engine uses it."""
+    """analytics.detectors.StreamingDetectors as the engine uses it (gateway.alerts.detect adapts it)."""
 
     def add(self, meter: str, quantity: str, ts_ns: int, value: float) -> None: ...
+    def add_many(self, meter: NDArray[np.str_], quantity: str, ts_ns: NDArray[np.int64],
+                 value: F64) -> None: ...
     def evaluate(self, boundary_ns: int) -> list[Detection]: ...
-
-
-BatchDetect = Callable[[Mapping[str, object], int, int], list[Detection]]  # (readings, start, end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,8 +348,14 @@ class ReadingColumnsLike(Protocol):
 
 def run_batch(readings: Mapping[str, ReadingColumnsLike], ctx: SiteContext, quotas: QuotaTable,
               factors: FactorTable, settings: EngineSettings | None = None, *,
-              detect: BatchDetect | None = None) -> BatchResult:
-    """Every tick of a readings file, as the streaming engine would see them arriving in time order."""
+              detectors: StreamingDetectorsLike | None = None) -> BatchResult:
+    """Every tick of a readings file, as the service sees them.
+
+    Interval consumption and the quotas are computed over the whole file at once (numpy, then
+    analytics.quotas over every complete day). The anomaly detectors are fed the readings as the
+    service receives them — before boundary `b` is evaluated, every reading up to `b + lateness` —
+    and asked at each boundary, so their episodes (backdated starts, hysteresis) reach the lifecycle
+    exactly as in the service."""
     settings = settings or EngineSettings()
     filled = [c for c in readings.values() if len(c.ts_ns)]
     if not filled:
@@ -358,7 +363,8 @@ def run_batch(readings: Mapping[str, ReadingColumnsLike], ctx: SiteContext, quot
     first = min(int(c.ts_ns.min()) for c in filled)
     last = max(int(c.ts_ns.max()) for c in filled)
     check_alignment(ctx.timezone, settings.interval_s, first)
-    ticks = ticks_between(first, last - settings.lateness_s * 10**9, settings.interval_s)
+    late = settings.lateness_s * 10**9
+    ticks = ticks_between(first, last - late, settings.interval_s)
     if not ticks:
         return BatchResult([], [], [], [], [], ["the readings span less than one interval"])
     step = settings.interval_s * 10**9
@@ -372,7 +378,7 @@ def run_batch(readings: Mapping[str, ReadingColumnsLike], ctx: SiteContext, quot
             daily.add(q, res.meters, res.consumption[:, k], res.coverage[:, k], int(res.edges_ns[k]))
     tz = ZoneInfo(ctx.timezone)
     midnights = [t for t in ticks if datetime.fromtimestamp(t // 10**9, tz).time() == datetime.min.time()]
-    detections: list[Detection] = []
+    quota_found: list[Detection] = []
     status: list[QuotaStatus] = []
     notes: list[str] = []
     if midnights and settings.quotas_enabled:
@@ -381,12 +387,47 @@ def run_batch(readings: Mapping[str, ReadingColumnsLike], ctx: SiteContext, quot
         if usage is not None:
             found = track_quotas(usage, ctx.subjects, quotas, factors, timezone=ctx.timezone,
                                  settings=settings.quotas)
-            detections += found.detections
-            status, notes = found.status, found.notes
-    if detect is not None:
-        detections += detect(readings, ticks[0] - step, ticks[-1])
-    alerts, changes = replay(ctx.site, detections, ticks, settings.interval_s, settings.lifecycle)
-    return BatchResult(alerts, changes, detections, status, ticks, notes)
+            quota_found, status, notes = found.detections, found.status, found.notes
+    feed = _Arrivals(readings) if detectors is not None else None
+    episodes: dict[tuple[object, ...], Detection] = {}
+    book = AlertBook(ctx.site, settings.lifecycle)
+    changes: list[Change] = []
+    latest: dict[str, Alert] = {}
+    for t in ticks:
+        found_now = list(quota_found)
+        if detectors is not None and feed is not None:
+            feed.until(t + late, detectors)
+            for d in detectors.evaluate(t):
+                episodes[(d.kind, d.subject, d.details.get("scope", ""), d.start_ns)] = d
+            episodes = {k: d for k, d in episodes.items() if d.end_ns is None or d.end_ns > t - step}
+            found_now += episodes.values()
+        for change in book.update(t, settings.interval_s, found_now):
+            changes.append(change)
+            latest[change.alert.id] = change.alert
+    for a in book.active:
+        latest[a.id] = a
+    alerts = sorted(latest.values(), key=lambda a: (a.start_ns, a.id))
+    return BatchResult(alerts, changes, quota_found + list(episodes.values()), status, ticks, notes)
+
+
+class _Arrivals:
+    """The readings of a file in the order the service would receive them (by time)."""
+
+    def __init__(self, readings: Mapping[str, ReadingColumnsLike]) -> None:
+        self.cols: list[tuple[str, NDArray[np.str_], NDArray[np.int64], F64]] = []
+        for q, c in readings.items():
+            order = np.argsort(c.ts_ns, kind="stable")
+            self.cols.append((q, np.asarray(c.meter)[order], np.asarray(c.ts_ns)[order],
+                              np.asarray(c.value)[order]))
+        self.pos = [0] * len(self.cols)
+
+    def until(self, ts_ns: int, detectors: StreamingDetectorsLike) -> None:
+        """Hand every reading with ts <= ts_ns not handed yet to `detectors`."""
+        for k, (q, m, t, v) in enumerate(self.cols):
+            j = int(np.searchsorted(t, ts_ns, side="right"))
+            if j > self.pos[k]:
+                detectors.add_many(m[self.pos[k]:j], q, t[self.pos[k]:j], v[self.pos[k]:j])
+                self.pos[k] = j
 
 
 __all__ = ["COUNTERS", "AlertEngine", "BatchResult", "DailyTotals", "EngineSettings", "ReadingBuffer",

@@ -178,6 +178,13 @@ def load_analytics_config(path: str | Path, *, require_secrets: bool = True) -> 
     for i, s in enumerate(sites):
         if any(b.id == "alerts" for b in s.buildings) or s.site.gateway_id == "alerts":
             f.error(("sites", i), "the id 'alerts' is reserved for the alert topics; rename the gateway")
+    from gateway.alerts.detect import DetectorConfigError, detector_settings
+
+    try:
+        detector_settings(spec.detectors)
+    except DetectorConfigError as exc:
+        key = str(exc).split(":", 1)[0].removeprefix("detectors.")
+        f.error(("detectors", key) if key != "detectors" else ("detectors",), str(exc).split(": ", 1)[-1])
     q = spec.quotas
     e = spec.engine
     engine = None

@@ -1,38 +1,84 @@
-"""The anomaly detectors (analytics.detectors, from the detectors work) wired to a site config.
+"""The anomaly detectors (analytics.detectors) wired to a site config.
 
-    detect = batch_detector(site, settings)          # None when analytics.detectors is not installed
-    streaming = streaming_detectors(site, settings)  # likewise
+    detectors = site_detectors(site, overrides)     # a StreamingDetectorsLike, for batch and service
 
-Each returns None until analytics.detectors is present in this checkout; the callers then run the
-quotas alone and say so in a note.
+One `MeterRole` per meter whose profile has the counter its kind is judged by: electricity and heat
+pumps `energy_active_import`, water `water_volume`, heat `heat_energy`; `max_rate` comes from that
+profile point, `pair` from the meter's `pair` key (heat meter → its heat pump's electricity meter).
+Every building gets the default occupancy `Schedule` in the site's time zone. `overrides` are
+DetectorSettings fields (the service config's [detectors] table); an unknown field or a bad value
+raises DetectorConfigError naming it.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from analytics.alert_engine import BatchDetect, EngineSettings, StreamingDetectorsLike
+import numpy as np
+from numpy.typing import NDArray
+
+from analytics.detectors import DetectorSettings, MeterRole, Schedule, StreamingDetectors
+from analytics.events import Detection
 from gateway.config import SiteConfig
 
-
-def available() -> bool:
-    return importlib.util.find_spec("analytics.detectors") is not None
-
-
-def batch_detector(site: SiteConfig, settings: EngineSettings,
-                   overrides: Mapping[str, Any] | None = None) -> BatchDetect | None:
-    if not available():
-        return None
-    return None  # wired when analytics.detectors lands (see the module docstring)
+QUANTITY_OF_KIND = {"electricity": "energy_active_import", "heat_pump": "energy_active_import",
+                    "water": "water_volume", "heat": "heat_energy"}
 
 
-def streaming_detectors(site: SiteConfig, settings: EngineSettings,
-                        overrides: Mapping[str, Any] | None = None) -> StreamingDetectorsLike | None:
-    if not available():
-        return None
-    return None
+class DetectorConfigError(ValueError):
+    """A [detectors] override that DetectorSettings does not accept; the message names the key."""
 
 
-__all__ = ["available", "batch_detector", "streaming_detectors"]
+def meter_roles(site: SiteConfig) -> list[MeterRole]:
+    roles = []
+    for m in site.meters:
+        quantity = QUANTITY_OF_KIND.get(m.kind)
+        point = next((p for p in m.variant.points if p.quantity == quantity), None)
+        if quantity is None or point is None:
+            continue
+        roles.append(MeterRole(m.id, m.building, m.kind, quantity, max_rate=point.max_rate, pair=m.pair))
+    return roles
+
+
+def detector_settings(overrides: Mapping[str, Any] | None) -> DetectorSettings:
+    known = {f.name for f in dataclasses.fields(DetectorSettings)}
+    for key in overrides or {}:
+        if key not in known:
+            raise DetectorConfigError(f"detectors.{key}: unknown setting; known: {', '.join(sorted(known))}")
+    try:
+        return DetectorSettings(**dict(overrides or {}))
+    except (TypeError, ValueError) as exc:
+        raise DetectorConfigError(f"detectors: {exc}") from None
+
+
+class SiteDetectors:
+    """StreamingDetectors for one site, with the scalar and array feeding the alert engine uses."""
+
+    def __init__(self, site: SiteConfig, overrides: Mapping[str, Any] | None = None) -> None:
+        self.roles = meter_roles(site)
+        schedules = {b.id: Schedule(tz=site.site.timezone) for b in site.buildings}
+        self.settings = detector_settings(overrides)
+        self.inner = StreamingDetectors(self.roles, settings=self.settings, schedules=schedules,
+                                        history_weeks=self.settings.history_weeks)
+
+    def add(self, meter: str, quantity: str, ts_ns: int, value: float) -> None:
+        self.inner.add(meter, quantity, ts_ns, value)
+
+    def add_many(self, meter: NDArray[np.str_], quantity: str, ts_ns: NDArray[np.int64],
+                 value: NDArray[np.float64]) -> None:
+        if len(ts_ns):
+            self.inner.add(meter, quantity, ts_ns, value)
+
+    def evaluate(self, boundary_ns: int) -> list[Detection]:
+        return self.inner.evaluate(boundary_ns)
+
+
+def site_detectors(site: SiteConfig, overrides: Mapping[str, Any] | None = None) -> SiteDetectors | None:
+    """None when the site has no meter the detectors can judge."""
+    d = SiteDetectors(site, overrides)
+    return d if d.roles else None
+
+
+__all__ = ["DetectorConfigError", "SiteDetectors", "detector_settings", "meter_roles", "site_detectors"]

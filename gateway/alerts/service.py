@@ -46,7 +46,7 @@ from analytics.factors import FactorTable, load_factors
 from analytics.indicators import Scale, Usage, compute_indicators
 from analytics.quotas import QUOTAS_DIR, QuotaTable, load_quotas
 from gateway.alerts.config import AnalyticsConfig
-from gateway.alerts.detect import streaming_detectors
+from gateway.alerts.detect import site_detectors
 from gateway.alerts.payloads import ack_topic, alert_payload, alert_topic, parse_ack
 from gateway.alerts.store import AlertStore
 from gateway.ingest.config import MqttSettings
@@ -101,7 +101,7 @@ class AnalyticsService:
             nxt = self.store.get_state(f"next_tick:{ctx.site}")
             book = AlertBook(ctx.site, cfg.engine.lifecycle, active=self.store.active(ctx.site))
             engine = AlertEngine(ctx, self.quotas, self.factors, cfg.engine,
-                                 detectors=streaming_detectors(site, cfg.engine, cfg.detectors), book=book,
+                                 detectors=site_detectors(site, cfg.detectors), book=book,
                                  daily=daily, next_tick_ns=int(nxt) if nxt else None)
             engine.refresh_quotas()  # the days closed before a restart
             self.sites[ctx.site] = _Site(ctx, engine, ZoneInfo(ctx.timezone))

@@ -86,7 +86,7 @@ def _batch(readings_path: Path, config: Path, interval: int, lateness: int, stan
     from analytics.factors import FactorError, load_factors
     from analytics.quotas import QuotaError, QuotaSettings, load_quotas
     from analytics.readings_io import ReadingsError, read_readings
-    from gateway.alerts.detect import batch_detector
+    from gateway.alerts.detect import site_detectors
     from gateway.config import ConfigError, load_site_config
 
     try:
@@ -115,14 +115,11 @@ def _batch(readings_path: Path, config: Path, interval: int, lateness: int, stan
         if unknown_meters:
             raise _Fail(f"{readings_path}: {quantity} readings of meter(s) not in {config}: "
                         f"{', '.join(unknown_meters[:10])}")
-    detect = batch_detector(site, settings)
     try:
-        result = run_batch(data, SiteContext.of(site), quotas, factors, settings, detect=detect)
+        result = run_batch(data, SiteContext.of(site), quotas, factors, settings,
+                           detectors=site_detectors(site))
     except ValueError as exc:
         raise _Fail(f"{readings_path}: {exc}") from None
-    if detect is None:
-        result.notes.append("the anomaly detectors (analytics.detectors) are not in this installation: "
-                            "quotas only")
     return result, ZoneInfo(site.site.timezone)
 
 

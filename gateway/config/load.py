@@ -134,6 +134,7 @@ def _compile(f: Findings, path: Path, profile_dirs: Iterable[Path] | None,
         config_dir=path.resolve().parent,
     )
     meters = compile_meters(meter_items, declared, f, profile_dirs)
+    _check_pairs(meters, {spec.id: i for i, _, spec in meter_items if spec is not None}, f)
     used = {item.get("bus") for _, item in _items(raw, "meters", None)}
     compiled_buses = [_compile_bus(i, spec, meters, defaults, spec.id in used, f) for i, spec in buses]
     gateway_id = (site.gateway_id or f"{site.id}-gw1") if site else "gateway"
@@ -308,6 +309,22 @@ def _allowed_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]
 
 # ---------------------------------------------------------------------------------------------------
 # buildings and buses
+
+
+def _check_pairs(meters: list[Meter], index: dict[str, int], f: Findings) -> None:
+    """`pair` links a heat meter to the electricity meter of its heat pump."""
+    kinds = {m.id: m.kind for m in meters}
+    for m in meters:
+        if m.pair is None:
+            continue
+        here = ("meters", index[m.id], "pair")
+        if m.kind != "heat":
+            f.error(here, f"pair belongs on a heat meter (this one is {m.kind}): it names the "
+                          "electricity meter of the heat pump that makes the heat")
+        elif m.pair not in kinds:
+            f.error(here, f"no meter {m.pair!r} in this config")
+        elif kinds[m.pair] not in ("electricity", "heat_pump"):
+            f.error(here, f"{m.pair!r} is a {kinds[m.pair]} meter; name the heat pump's electricity meter")
 
 
 def _levels(level: list[str] | str | None) -> tuple[str, ...]:

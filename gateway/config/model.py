@@ -93,6 +93,7 @@ class Meter:
     ct: float | None
     pt: float | None
     poll: tuple[PollGroup, ...]
+    pair: str | None = None  # a heat meter: the electricity meter of its heat pump
 
     @property
     def kind(self) -> str:

@@ -224,6 +224,7 @@ class MeterSpec(_Strict):
     ct: Annotated[float, Field(gt=0)] | None = None
     pt: Annotated[float, Field(gt=0)] | None = None
     poll: list[PollGroupSpec] | None = None
+    pair: Slug | None = None  # a heat meter: the electricity meter of its heat pump (COP detector)
 
 
 class DefaultsSpec(_Strict):

@@ -47,7 +47,7 @@ port = 1502
 
 [[meters]]
 id = "gov-main"
-profile = "eastron-sdm120"
+profile = "chint-dtsu666"
 unit = 1
 bus = "bus1"
 building = "gov"
@@ -62,7 +62,7 @@ building = "gov"
 
 [[meters]]
 id = "school-main"
-profile = "eastron-sdm120"
+profile = "eastron-sdm630"
 unit = 3
 bus = "bus1"
 building = "school"
@@ -75,13 +75,25 @@ subitem = "total"
     return path
 
 
+def _weight(ts: int, *, water: bool = False) -> float:
+    """Load shape, mean 1 over a week. Electricity: 2.5 during occupied hours (08-18 on workdays),
+    0.5 otherwise. Water: only during occupied hours (no flow at night, as in a tight building)."""
+    local = datetime.fromtimestamp(ts, TZ)
+    occupied = local.weekday() < 5 and 8 <= local.hour < 18
+    if water:
+        return 168 / 50 if occupied else 0.0
+    return (2.5 if occupied else 0.5) / ((5 * (10 * 2.5 + 14 * 0.5) + 2 * 24 * 0.5) / (7 * 24))
+
+
 def readings(days: int = 40, *, start: datetime = datetime(2024, 1, 1, tzinfo=TZ), step_s: int = 900,
              gov_kwh_per_day: float | Callable[[int], float] = 400.0, water_m3_per_day: float = 1.0,
+             leak_m3_per_h: float = 0.0, leak_from_day: int = 0,
              seed: int = 7) -> list[tuple[int, str, str, float]]:
-    """(ts_ns, meter, quantity, value) in time order: counters every `step_s`. The office uses
-    `gov_kwh_per_day` (a number, or a function of the day index; 400 kWh/day on 1000 m² at 0.31
-    kgce/kWh is 45 kgce/(m²·a), far above 25.5) and `water_m3_per_day` (its 40 occupants' constraint
-    is 25 m³/(person·a), 2.74 m³/day)."""
+    """(ts_ns, meter, quantity, value) in time order: counters every `step_s`, following an office
+    load shape (busy 08-18 on workdays) with ±5 % noise. The office uses `gov_kwh_per_day` on average
+    (a number, or a function of the day index; 400 kWh/day on 1000 m² at 0.31 kgce/kWh is
+    45 kgce/(m²·a), far above 25.5) and `water_m3_per_day` (its 40 occupants' constraint is
+    25 m³/(person·a), 2.74 m³/day); from `leak_from_day` on, a leak adds `leak_m3_per_h` day and night."""
     rng = np.random.default_rng(seed)
     t0 = int(start.timestamp())
     n = days * 86_400 // step_s + 1
@@ -97,7 +109,11 @@ def readings(days: int = 40, *, start: datetime = datetime(2024, 1, 1, tzinfo=TZ
         day = (i - 1) * step_s // 86_400
         for (meter, quantity), rate in per_day.items():
             if i:
-                counters[(meter, quantity)] += rate(day) / 86_400 * step_s * rng.uniform(0.8, 1.2)
+                w = _weight(ts - step_s, water=quantity == "water_volume")
+                use = rate(day) / 86_400 * step_s * w * rng.uniform(0.95, 1.05)
+                if meter == "gov-water" and leak_m3_per_h and day >= leak_from_day:
+                    use += leak_m3_per_h * step_s / 3600
+                counters[(meter, quantity)] += use
             out.append((ts * 10**9, meter, quantity, round(counters[(meter, quantity)], 4)))
     return out
 

@@ -14,6 +14,7 @@ from analytics.events import AlertKind
 from analytics.factors import load_factors
 from analytics.quotas import load_quotas
 from analytics.readings_io import read_readings
+from gateway.alerts.detect import site_detectors
 from gateway.config import load_site_config
 from tests.alerts.sites import readings, site_toml, write_csv
 
@@ -21,11 +22,12 @@ from tests.alerts.sites import readings, site_toml, write_csv
 def test_streaming_equals_batch(tmp_path: Path) -> None:
     site = load_site_config(site_toml(tmp_path))
     ctx = SiteContext.of(site)
-    rows = readings(days=40)
+    rows = readings(days=34, leak_m3_per_h=0.2, leak_from_day=30)
     quotas, factors = load_quotas(), load_factors()
     cfg = EngineSettings(interval_s=3600, lateness_s=900)
-    batch = run_batch(read_readings(write_csv(rows, tmp_path / "r.csv")), ctx, quotas, factors, cfg)
-    engine = AlertEngine(ctx, quotas, factors, cfg)
+    batch = run_batch(read_readings(write_csv(rows, tmp_path / "r.csv")), ctx, quotas, factors, cfg,
+                      detectors=site_detectors(site))
+    engine = AlertEngine(ctx, quotas, factors, cfg, detectors=site_detectors(site))
     streamed: list[Change] = []
     for ts, meter, quantity, value in rows:
         engine.add(meter, quantity, ts, value)
@@ -37,10 +39,13 @@ def test_streaming_equals_batch(tmp_path: Path) -> None:
 
     assert view(streamed) == view(batch.changes)
     raised = [c.alert for c in batch.changes if c.kind == "raised"]
-    # the office, far above its constraint, is raised on the projection and the constraint itself
-    assert {(a.kind, a.subject) for a in raised} >= {(AlertKind.QUOTA_CONSTRAINT, "gov"),
-                                                     (AlertKind.QUOTA_PROJECTED, "gov")}
-    assert all(a.subject == "gov" for a in raised)  # the school has no quota
+    # the office, far above its constraint, is raised on the projection and the constraint itself;
+    # the leak from day 30 is found by the detectors and lifts the water use above its guide value;
+    # the school has no quota and a normal load
+    assert {(a.kind, a.subject) for a in raised} == {(AlertKind.QUOTA_CONSTRAINT, "gov"),
+                                                     (AlertKind.QUOTA_PROJECTED, "gov"),
+                                                     (AlertKind.WATER_LEAK, "gov-water"),
+                                                     (AlertKind.QUOTA_GUIDE, "gov")}
     assert engine.book.active and [a.id for a in engine.book.active] == [
         a.id for a in batch.alerts if a.state == "active"]
 

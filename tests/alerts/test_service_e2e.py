@@ -110,7 +110,8 @@ def test_streaming_equals_batch_with_retained_alerts_ack_and_aggregates(
     assert health.wait_for(bool, timeout=60), (tmp_path / "service.log").read_text()
     live = mqtt_recorder(broker, f"metergate/v1/{SITE}/alerts/#", client_id="live")
 
-    rows = readings(days=45, step_s=1800, gov_kwh_per_day=_gov, water_m3_per_day=4.0)
+    rows = readings(days=45, step_s=600, gov_kwh_per_day=_gov, water_m3_per_day=4.0, leak_m3_per_h=0.2,
+                    leak_from_day=30)
     write_csv(rows, tmp_path / "readings.csv")
     pub = Publisher(broker.host, broker.port)
     # a broken message first: counted, acknowledged, and the service goes on
@@ -135,14 +136,16 @@ def test_streaming_equals_batch_with_retained_alerts_ack_and_aggregates(
     expected = json.loads(batch.output)["alerts"]
     active = {a["id"]: a for a in expected if a["state"] == "active"}
     cleared = {a["id"] for a in expected if a["state"] == "cleared"}
-    # water stays above its constraint; the office's energy falls back below its constraint (that
-    # alert and the projection clear) but stays above the baseline value
-    assert sorted((a["kind"], a["details"]["scope"]) for a in active.values()) == [
-        ("quota_above_baseline", "db37-t-2672-2019:non_heating_kgce_per_m2"),
-        ("quota_above_constraint", "db37-t-4452-2021:water_m3_per_person"),
-        ("quota_projected_exceed", "db37-t-4452-2021:water_m3_per_person")]
+    # water stays above its constraint and leaks from day 30; the office's energy falls back below
+    # its constraint (that alert and the projection clear, the detectors see the drop as an anomaly
+    # for a while) but stays above the baseline value
+    assert sorted((a["kind"], a["subject"], a["details"].get("scope", "")) for a in active.values()) == [
+        ("quota_above_baseline", "gov", "db37-t-2672-2019:non_heating_kgce_per_m2"),
+        ("quota_above_constraint", "gov", "db37-t-4452-2021:water_m3_per_person"),
+        ("quota_projected_exceed", "gov", "db37-t-4452-2021:water_m3_per_person"),
+        ("water_leak", "gov-water", "")]
     assert sorted(a["kind"] for a in expected if a["state"] == "cleared") == [
-        "quota_above_constraint", "quota_projected_exceed"]
+        "consumption_anomaly", "quota_above_constraint", "quota_projected_exceed"]
 
     # what a newcomer sees now: the retained documents of exactly the active alerts
     now = mqtt_recorder(broker, f"metergate/v1/{SITE}/alerts/+", client_id="newcomer")
