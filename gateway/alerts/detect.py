@@ -43,12 +43,27 @@ def meter_roles(site: SiteConfig) -> list[MeterRole]:
 
 
 def detector_settings(overrides: Mapping[str, Any] | None) -> DetectorSettings:
+    defaults = DetectorSettings()
     known = {f.name for f in dataclasses.fields(DetectorSettings)}
-    for key in overrides or {}:
+    values: dict[str, Any] = {}
+    for key, given in (overrides or {}).items():
+        value = given
         if key not in known:
             raise DetectorConfigError(f"detectors.{key}: unknown setting; known: {', '.join(sorted(known))}")
+        default = getattr(defaults, key)
+        if isinstance(default, tuple):
+            ok = isinstance(value, list | tuple)
+            value = tuple(value) if ok else value
+        elif isinstance(default, float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        else:
+            ok = type(value) is type(default)
+        if not ok:
+            raise DetectorConfigError(f"detectors.{key}: expected {type(default).__name__} like the default "
+                                      f"{default!r}, got {value!r}")
+        values[key] = value
     try:
-        return DetectorSettings(**dict(overrides or {}))
+        return DetectorSettings(**values)
     except (TypeError, ValueError) as exc:
         raise DetectorConfigError(f"detectors: {exc}") from None
 

@@ -67,3 +67,38 @@ def test_bad_quota_keys_name_file_line_and_key(tmp_path: Path) -> None:
     assert "did you mean 'district_heat'" in found["buildings[0] (id 'gov').heating_type"][1]
     assert found["buildings[1] (id 'hosp').beds"][0] == lines.index("beds = -1") + 1
     assert any(k.startswith("buildings[0] (id 'gov').level") for k in found)
+
+
+def test_pair_links_a_heat_meter_to_its_heat_pump(tmp_path: Path) -> None:
+    base = SITE + """
+[[buses]]
+id = "b"
+type = "tcp"
+host = "127.0.0.1"
+
+[[meters]]
+id = "hp"
+profile = "lambda-eu-l"
+unit = 1
+bus = "b"
+building = "gov"
+subitem = "hvac"
+
+[[meters]]
+id = "heat"
+profile = "kamstrup-multical"
+unit = 2
+bus = "b"
+building = "gov"
+pair = "hp"
+"""
+    path = tmp_path / "site.toml"
+    path.write_text(base, encoding="utf-8")
+    site = load_site_config(path)
+    assert next(m for m in site.meters if m.id == "heat").pair == "hp"
+    path.write_text(base.replace('pair = "hp"', 'pair = "nobody"'), encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_site_config(path)
+    (problem,) = e.value.problems
+    assert problem.key == "meters[1] (id 'heat').pair" and "no meter 'nobody'" in problem.message
+    assert problem.line == base.splitlines().index('pair = "hp"') + 1
