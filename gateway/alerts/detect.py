@@ -5,7 +5,8 @@
 One `MeterRole` per meter whose profile has the counter its kind is judged by: electricity and heat
 pumps `energy_active_import`, water `water_volume`, heat `heat_energy`; `max_rate` comes from that
 profile point, `pair` from the meter's `pair` key (heat meter → its heat pump's electricity meter).
-Every building gets the default occupancy `Schedule` in the site's time zone. `overrides` are
+Every building gets its `schedule` (site config) as a `Schedule` in the site's time zone, or the
+detectors' default occupancy. `overrides` are
 DetectorSettings fields (the service config's [detectors] table); an unknown field or a bad value
 raises DetectorConfigError naming it.
 """
@@ -22,6 +23,7 @@ from numpy.typing import NDArray
 from analytics.detectors import DetectorSettings, MeterRole, Schedule, StreamingDetectors
 from analytics.events import Detection
 from gateway.config import SiteConfig
+from gateway.config.model import Occupancy
 
 QUANTITY_OF_KIND = {"electricity": "energy_active_import", "heat_pump": "energy_active_import",
                     "water": "water_volume", "heat": "heat_energy"}
@@ -73,7 +75,7 @@ class SiteDetectors:
 
     def __init__(self, site: SiteConfig, overrides: Mapping[str, Any] | None = None) -> None:
         self.roles = meter_roles(site)
-        schedules = {b.id: Schedule(tz=site.site.timezone) for b in site.buildings}
+        schedules = building_schedules(site)
         self.settings = detector_settings(overrides)
         self.inner = StreamingDetectors(self.roles, settings=self.settings, schedules=schedules,
                                         history_weeks=self.settings.history_weeks)
@@ -90,10 +92,23 @@ class SiteDetectors:
         return self.inner.evaluate(boundary_ns)
 
 
+def building_schedules(site: SiteConfig) -> dict[str, Schedule]:
+    return {b.id: _schedule(b.schedule, site.site.timezone) for b in site.buildings}
+
+
+def _schedule(o: Occupancy | None, timezone: str) -> Schedule:
+    if o is None:
+        return Schedule(tz=timezone)
+    return Schedule(tz=timezone, workdays=o.workdays, open_h=o.open_h, close_h=o.close_h,
+                    night_start_h=o.night_start_h, night_end_h=o.night_end_h, base_start_h=o.base_start_h,
+                    base_end_h=o.base_end_h)
+
+
 def site_detectors(site: SiteConfig, overrides: Mapping[str, Any] | None = None) -> SiteDetectors | None:
     """None when the site has no meter the detectors can judge."""
     d = SiteDetectors(site, overrides)
     return d if d.roles else None
 
 
-__all__ = ["DetectorConfigError", "SiteDetectors", "detector_settings", "meter_roles", "site_detectors"]
+__all__ = ["DetectorConfigError", "SiteDetectors", "building_schedules", "detector_settings", "meter_roles",
+           "site_detectors"]

@@ -31,6 +31,7 @@ from gateway.config.model import (
     Health,
     Meter,
     Mqtt,
+    Occupancy,
     Outbox,
     Site,
     SiteConfig,
@@ -153,7 +154,8 @@ def _compile(f: Findings, path: Path, profile_dirs: Iterable[Path] | None,
         buildings=tuple(Building(s.id, s.name, s.category, s.subcategory, s.floor_area_m2,
                                  s.heated_area_m2, s.occupants, s.climate_zone,
                                  levels=_levels(s.level), quota_zone=s.quota_zone,
-                                 heating_type=s.heating_type, beds=s.beds) for _, s in buildings),
+                                 heating_type=s.heating_type, beds=s.beds,
+                                 schedule=_schedule(s)) for _, s in buildings),
         buses=tuple(compiled_buses),
         meters=tuple(meters),
         mqtt=mqtt,
@@ -327,6 +329,14 @@ def _check_pairs(meters: list[Meter], index: dict[str, int], f: Findings) -> Non
             f.error(here, f"{m.pair!r} is a {kinds[m.pair]} meter; name the heat pump's electricity meter")
 
 
+def _schedule(spec: BuildingSpec) -> Occupancy | None:
+    s = spec.schedule
+    if s is None:
+        return None
+    return Occupancy(tuple(s.workdays), s.open_h, s.close_h, s.night_start_h, s.night_end_h,
+                     s.base_start_h, s.base_end_h)
+
+
 def _levels(level: list[str] | str | None) -> tuple[str, ...]:
     if level is None:
         return ()
@@ -338,6 +348,13 @@ def _check_building(i: int, spec: BuildingSpec, f: Findings) -> None:
         f.error(("buildings", i, "heated_area_m2"),
                 f"{spec.heated_area_m2:g} m² is larger than floor_area_m2 ({spec.floor_area_m2:g} m²); "
                 "the heated area is part of the floor area")
+    sch = spec.schedule
+    if sch is not None:
+        for start, end in (("open_h", "close_h"), ("night_start_h", "night_end_h"),
+                           ("base_start_h", "base_end_h")):
+            if not getattr(sch, start) < getattr(sch, end):
+                f.error(("buildings", i, "schedule", end), f"must be later than {start} "
+                                                           f"({getattr(sch, start):g})")
     if spec.beds is not None and spec.category != "hospital":
         f.warn(("buildings", i, "beds"), f"beds is used by per-bed quotas of hospitals; this building "
                                          f"is a {spec.category!r}")

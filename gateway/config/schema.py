@@ -148,6 +148,22 @@ class SiteSpec(_Strict):
     gateway_id: Slug | None = None  # default: "<site id>-gw1"
 
 
+Hour = Annotated[float, Field(ge=0, le=24)]
+
+
+class ScheduleSpec(_Strict):
+    """Occupied hours of a building in the site's local time, for the anomaly detectors (after-hours
+    waste, base load, night-flow leaks). Monday = 0."""
+
+    workdays: Annotated[list[Annotated[int, Field(ge=0, le=6)]], Field(max_length=7)] = [0, 1, 2, 3, 4]
+    open_h: Hour = 8.0
+    close_h: Hour = 18.0
+    night_start_h: Hour = 2.0  # the night window in which a leak's minimum flow is measured
+    night_end_h: Hour = 4.0
+    base_start_h: Hour = 1.0  # the window in which the base load is measured
+    base_end_h: Hour = 5.0
+
+
 class BuildingSpec(_Strict):
     id: Slug
     name: str
@@ -163,6 +179,7 @@ class BuildingSpec(_Strict):
     quota_zone: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")] | None = None
     heating_type: Annotated[str, AfterValidator(_choice(HEATING_TYPES, "heating type"))] | None = None
     beds: Annotated[int, Field(ge=0)] | None = None
+    schedule: ScheduleSpec | None = None  # default: the detectors' (workdays 08:00-18:00)
 
 
 class _BusSpec(_Strict):

@@ -102,3 +102,27 @@ pair = "hp"
     (problem,) = e.value.problems
     assert problem.key == "meters[1] (id 'heat').pair" and "no meter 'nobody'" in problem.message
     assert problem.line == base.splitlines().index('pair = "hp"') + 1
+
+
+def test_schedule_reaches_the_detectors_and_bad_hours_are_named(tmp_path: Path) -> None:
+    from gateway.alerts.detect import building_schedules
+
+    text = SITE.replace('heating_type = "district_heat"\n', 'heating_type = "district_heat"\n'
+                        'schedule = { workdays = [0, 1, 2, 3, 4, 5], open_h = 7.5, close_h = 20 }\n')
+    path = tmp_path / "site.toml"
+    path.write_text(text, encoding="utf-8")
+    site = load_site_config(path)
+    gov = site.building("gov")
+    assert gov.schedule is not None and gov.schedule.workdays == (0, 1, 2, 3, 4, 5)
+    assert site.building("plain").schedule is None
+    schedules = building_schedules(site)
+    assert (schedules["gov"].open_h, schedules["gov"].close_h, schedules["gov"].tz) == (7.5, 20.0,
+                                                                                         "Asia/Shanghai")
+    assert schedules["gov"].workdays == (0, 1, 2, 3, 4, 5) and schedules["plain"].close_h == 18.0
+    path.write_text(text.replace("close_h = 20", "close_h = 6"), encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_site_config(path)
+    (problem,) = e.value.problems
+    assert problem.key == "buildings[0] (id 'gov').schedule.close_h"
+    assert "later than open_h" in problem.message
+    assert problem.line == text.splitlines().index(next(x for x in text.splitlines() if "schedule" in x)) + 1
