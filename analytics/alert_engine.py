@@ -264,6 +264,22 @@ class AlertEngine:
         if self.detectors is not None:
             self.detectors.add(meter, quantity, ts_ns, value)
 
+    def buffered(self) -> list[tuple[str, str, int, float]]:
+        """(quantity, meter, ts_ns, value) of every buffered counter reading (saved at a clean stop)."""
+        out: list[tuple[str, str, int, float]] = []
+        for (q, m), buf in self.buffers.items():
+            ts, value = buf.view()
+            out += [(q, m, int(t), float(v)) for t, v in zip(ts, value, strict=True)]
+        return out
+
+    def restore(self, rows: Iterable[tuple[str, str, int, float]]) -> None:
+        """Buffered readings saved by a clean stop: the next interval keeps its left edge."""
+        for q, m, t, v in sorted(rows, key=lambda r: r[2]):
+            if m in self.known_meters and q in CARRIER_QUANTITIES:
+                self.buffers.setdefault((q, m), ReadingBuffer()).add(t, v)
+                if self.watermark_ns is None or t > self.watermark_ns:
+                    self.watermark_ns = t
+
     def due(self) -> list[int]:
         """Boundaries ready to evaluate, oldest first."""
         if self.next_tick_ns is None or self.watermark_ns is None:

@@ -104,6 +104,7 @@ class AnalyticsService:
                                  detectors=site_detectors(site, cfg.detectors), book=book,
                                  daily=daily, next_tick_ns=int(nxt) if nxt else None)
             engine.refresh_quotas()  # the days closed before a restart
+            engine.restore(self.store.take_buffer(ctx.site))
             self.sites[ctx.site] = _Site(ctx, engine, ZoneInfo(ctx.timezone))
         m = cfg.mqtt
         tls = None if m.tls is None else TlsFiles(m.tls.ca_file, m.tls.cert_file, m.tls.key_file,
@@ -164,6 +165,8 @@ class AnalyticsService:
         finally:
             notify("STOPPING=1")
             self.consumer.stop()
+            for site in self.sites.values():
+                self.store.save_buffer(site.ctx.site, site.engine.buffered())
             if self.writer is not None:
                 self._writes.put([])  # wake the writer: it drains and stops
                 if self._writer_thread is not None:
@@ -266,7 +269,14 @@ class AnalyticsService:
         self.counts[f"alerts_{c.kind}"] += 1
 
     def _publish_all(self) -> None:
+        """After a (re)connect: every active alert, and an empty retained message for every alert
+        cleared in the last day of readings (a clear published just before a stop may not have reached
+        the broker)."""
         for site in self.sites.values():
+            since = (site.engine.watermark_ns or time.time_ns()) - 86_400 * 10**9  # in reading time
+            for a in self.store.recent(since_ns=since, site=site.ctx.site):
+                if a.state == "cleared":
+                    self.consumer.publish(alert_topic(self.prefix, a.site, a.id), b"", qos=1, retain=True)
             for a in site.engine.book.active:
                 self.consumer.publish(alert_topic(self.prefix, a.site, a.id), alert_payload(a, site.tz),
                                       qos=1, retain=True)

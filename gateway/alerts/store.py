@@ -7,8 +7,9 @@
 
 Tables: `alerts` (the latest state of every alert, active or cleared), `events` (every change, in
 order: the history), `daily` (per quantity, meter and local day: consumption and coverage, so quotas
-survive a restart), `state` (small key/value: the next tick per site). One connection, used from one
-thread; `check_same_thread` is left on so a misuse fails loudly.
+survive a restart), `state` (small key/value: the next tick per site), `buffer` (the counter
+readings buffered at a clean stop, so the first interval after a restart keeps its left edge). One
+connection, used from one thread; `check_same_thread` is left on so a misuse fails loudly.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ CREATE TABLE IF NOT EXISTS daily (
     site TEXT NOT NULL, quantity TEXT NOT NULL, meter TEXT NOT NULL, day TEXT NOT NULL,
     value REAL NOT NULL, covered INTEGER NOT NULL, PRIMARY KEY (site, quantity, meter, day));
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS buffer (
+    site TEXT NOT NULL, quantity TEXT NOT NULL, meter TEXT NOT NULL, ts_ns INTEGER NOT NULL,
+    value REAL NOT NULL);
 """
 _COLUMNS = ("id", "site", "kind", "subject", "scope", "state", "severity", "start_ns", "raised_ns",
             "updated_ns", "cleared_ns", "last_seen_ns", "value", "threshold", "unit", "message", "details",
@@ -131,6 +135,21 @@ class AlertStore:
         rows = self.db.execute("SELECT quantity, meter, day, value, covered FROM daily WHERE site = ?",
                                (site,)).fetchall()
         return [(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+
+    def save_buffer(self, site: str, rows: Iterable[tuple[str, str, int, float]]) -> None:
+        """Replace the site's saved reading buffer (a clean stop)."""
+        with self._txn():
+            self.db.execute("DELETE FROM buffer WHERE site = ?", (site,))
+            self.db.executemany("INSERT INTO buffer VALUES (?, ?, ?, ?, ?)",
+                                [(site, q, m, t, v) for q, m, t, v in rows])
+
+    def take_buffer(self, site: str) -> list[tuple[str, str, int, float]]:
+        """The saved reading buffer of a site, removed from the store (used once, at start)."""
+        with self._txn():
+            rows = self.db.execute("SELECT quantity, meter, ts_ns, value FROM buffer WHERE site = ?",
+                                   (site,)).fetchall()
+            self.db.execute("DELETE FROM buffer WHERE site = ?", (site,))
+        return [(r[0], r[1], int(r[2]), float(r[3])) for r in rows]
 
     def get_state(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()

@@ -75,25 +75,86 @@ interval = "1s"
     return path
 
 
-@pytest.fixture
-def service(tmp_path: Path, mosquitto: Any, victoria: Any) -> Iterator[tuple[Path, Mosquitto, Any]]:
-    broker, vm = mosquitto(), victoria()
-    site_toml(tmp_path)
-    cfg = _config(tmp_path, broker, vm.url)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    log = (tmp_path / "service.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "analytics", str(cfg), "--log-level",
-                             "debug"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    try:
-        yield cfg, broker, vm
-    finally:
+class Service:
+    """`metergate analytics CONFIG` as a subprocess; start() again after stop() resumes its state."""
+
+    def __init__(self, cfg: Path, log: Path) -> None:
+        self.cfg, self.log = cfg, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Service:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "analytics", str(self.cfg),
+                                          "--log-level", "debug"], env=env, stdout=log,
+                                         stderr=subprocess.STDOUT, cwd=ROOT)
+        return self
+
+    def stop(self) -> int:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return 0
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(20)
+            return proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(5)
-        log.close()
+            return proc.wait(5)
+
+
+@pytest.fixture
+def service(tmp_path: Path, mosquitto: Any, victoria: Any) -> Iterator[tuple[Service, Mosquitto, Any]]:
+    broker, vm = mosquitto(), victoria()
+    site_toml(tmp_path)
+    svc = Service(_config(tmp_path, broker, vm.url), tmp_path / "service.log").start()
+    try:
+        yield svc, broker, vm
+    finally:
+        svc.stop()
+
+
+def _publish(pub: Publisher, rows: list[tuple[int, str, str, float]], first_seq: int = 1) -> None:
+    for seq, (ts, meter, quantity, value) in enumerate(rows, start=first_seq):
+        reading = StoredReading(quantity, value, UNITS[quantity], Quality.OK, ts / 1e9, "")
+        pub.send(f"metergate/v1/{SITE}/gw/meters/{meter}/readings",
+                 readings_payload(SITE, "gw", _Msg(seq, meter, ts / 1e9, (reading,))))
+    assert pub.flush(120)
+
+
+def _counts(health: Recorder) -> dict[str, int]:
+    msgs = health.snapshot()
+    return json.loads(msgs[-1].payload)["counts"] if msgs else {}
+
+
+def _batch(tmp_path: Path, rows: list[tuple[int, str, str, float]]) -> list[dict[str, Any]]:
+    write_csv(rows, tmp_path / "readings.csv")
+    out = CliRunner().invoke(app, ["alerts", "--from", str(tmp_path / "readings.csv"), "--config",
+                                   str(tmp_path / "site.toml"), "--json", "--lateness", "900"])
+    assert out.exit_code == 0, out.output
+    alerts: list[dict[str, Any]] = json.loads(out.output)["alerts"]
+    return alerts
+
+
+def _retained(broker: Mosquitto, mqtt_recorder: Any, n: int, client_id: str) -> dict[str, dict[str, Any]]:
+    """What a newcomer sees: the retained alert documents, by id."""
+    rec = mqtt_recorder(broker, f"metergate/v1/{SITE}/alerts/+", client_id=client_id)
+    assert rec.wait_for(lambda msgs: len(msgs) >= n, timeout=30)
+    assert all(m.retain for m in rec.snapshot())
+    return {m.topic.rsplit("/", 1)[1]: json.loads(m.payload) for m in rec.snapshot()}
+
+
+def _gov_main_intervals(vm: Any, rows: list[tuple[int, str, str, float]]) -> tuple[list[float], list[float]]:
+    """(hourly consumption of gov-main in the database, the same computed over all readings at once)."""
+    series = vm.export('{__name__="interval_consumption",meter="gov-main"}')
+    assert len(series) == 1
+    got = dict(zip(series[0].timestamps, series[0].values, strict=True))
+    sel = [(t, v) for t, m, _, v in rows if m == "gov-main"]
+    times = np.array([t for t, _ in sel], np.int64)
+    first, last = min(got), max(got)
+    whole = interval_consumption(np.full(len(times), "gov-main"), times, np.array([v for _, v in sel]),
+                                 first * 10**6, last * 10**6 + 3600 * 10**9, 3600)
+    assert len(got) == whole.n_intervals
+    return [got[k] for k in sorted(got)], list(whole.consumption[0])
 
 
 def _latest(rec: Recorder) -> dict[str, bytes]:
@@ -104,36 +165,23 @@ def _latest(rec: Recorder) -> dict[str, bytes]:
 
 
 def test_streaming_equals_batch_with_retained_alerts_ack_and_aggregates(
-        tmp_path: Path, service: tuple[Path, Mosquitto, Any], mqtt_recorder: Any) -> None:
-    cfg, broker, vm = service
+        tmp_path: Path, service: tuple[Service, Mosquitto, Any], mqtt_recorder: Any) -> None:
+    svc, broker, vm = service
     health = mqtt_recorder(broker, "metergate/analytics/+/health", client_id="health")
-    assert health.wait_for(bool, timeout=60), (tmp_path / "service.log").read_text()
+    assert health.wait_for(bool, timeout=60), svc.log.read_text()
     live = mqtt_recorder(broker, f"metergate/v1/{SITE}/alerts/#", client_id="live")
 
     rows = readings(days=45, step_s=600, gov_kwh_per_day=_gov, water_m3_per_day=4.0, leak_m3_per_h=0.2,
                     leak_from_day=30)
-    write_csv(rows, tmp_path / "readings.csv")
     pub = Publisher(broker.host, broker.port)
     # a broken message first: counted, acknowledged, and the service goes on
     pub.send(f"metergate/v1/{SITE}/gw/meters/gov-main/readings", b"{not json")
-    for seq, (ts, meter, quantity, value) in enumerate(rows, start=1):
-        reading = StoredReading(quantity, value, UNITS[quantity], Quality.OK, ts / 1e9, "")
-        pub.send(f"metergate/v1/{SITE}/gw/meters/{meter}/readings",
-                 readings_payload(SITE, "gw", _Msg(seq, meter, ts / 1e9, (reading,))))
-    assert pub.flush(120)
+    _publish(pub, rows)
     sent = len(rows) + 1
+    assert health.wait_for(lambda _: _counts(health).get("messages", 0) >= sent, timeout=240), _counts(health)
+    assert _counts(health)["refused_broken"] == 1 and _counts(health)["readings"] == len(rows)
 
-    def counts() -> dict[str, int]:
-        msgs = health.snapshot()
-        return json.loads(msgs[-1].payload)["counts"] if msgs else {}
-
-    assert health.wait_for(lambda _: counts().get("messages", 0) >= sent, timeout=240), counts()
-    assert counts()["refused_broken"] == 1 and counts()["readings"] == len(rows)
-
-    batch = CliRunner().invoke(app, ["alerts", "--from", str(tmp_path / "readings.csv"), "--config",
-                                     str(tmp_path / "site.toml"), "--json", "--lateness", "900"])
-    assert batch.exit_code == 0, batch.output
-    expected = json.loads(batch.output)["alerts"]
+    expected = _batch(tmp_path, rows)
     active = {a["id"]: a for a in expected if a["state"] == "active"}
     cleared = {a["id"] for a in expected if a["state"] == "cleared"}
     # water stays above its constraint and leaks from day 30; the office's energy falls back below
@@ -148,10 +196,7 @@ def test_streaming_equals_batch_with_retained_alerts_ack_and_aggregates(
         "consumption_anomaly", "quota_above_constraint", "quota_projected_exceed"]
 
     # what a newcomer sees now: the retained documents of exactly the active alerts
-    now = mqtt_recorder(broker, f"metergate/v1/{SITE}/alerts/+", client_id="newcomer")
-    assert now.wait_for(lambda msgs: len(msgs) >= len(active), timeout=30)
-    retained = {m.topic.rsplit("/", 1)[1]: json.loads(m.payload) for m in now.snapshot()}
-    assert all(m.retain for m in now.snapshot())
+    retained = _retained(broker, mqtt_recorder, len(active), "newcomer")
     assert set(retained) == set(active)
     for alert_id, doc in retained.items():
         check(doc, "alert")
@@ -175,22 +220,48 @@ def test_streaming_equals_batch_with_retained_alerts_ack_and_aggregates(
     assert doc["acked_by"] == "ops-1" and doc["ack_note"] == "valve checked"
     pub.send(ack_topic("metergate", SITE), b'{"schema": "metergate.alert-ack/1", "id": "x"}')  # no "by"
     pub.close()
-    assert health.wait_for(lambda _: counts().get("refused_broken_ack", 0) == 1, timeout=30), counts()
-    listed = CliRunner().invoke(app, ["alerts", "--config", str(cfg), "--all", "--json"])
+    assert health.wait_for(lambda _: _counts(health).get("refused_broken_ack", 0) == 1, timeout=30)
+    listed = CliRunner().invoke(app, ["alerts", "--config", str(svc.cfg), "--all", "--json"])
     assert listed.exit_code == 0, listed.output
     stored = {a["id"]: a for a in json.loads(listed.output)["alerts"]}
     assert set(stored) == set(active) | cleared and stored[target]["acked_by"] == "ops-1"
 
     # interval aggregates: the office meter's hourly consumption, as the batch aggregation gives it
-    series = vm.export('{__name__="interval_consumption",meter="gov-main"}')
-    assert len(series) == 1
-    got = dict(zip(series[0].timestamps, series[0].values, strict=True))
-    sel = [(t, v) for t, m, _, v in rows if m == "gov-main"]
-    times = np.array([t for t, _ in sel], np.int64)
-    first, last = min(got), max(got)
-    whole = interval_consumption(np.full(len(times), "gov-main"), times, np.array([v for _, v in sel]),
-                                 first * 10**6, last * 10**6 + 3600 * 10**9, 3600)
-    assert len(got) == whole.n_intervals
-    assert [got[k] for k in sorted(got)] == pytest.approx(list(whole.consumption[0]), rel=1e-9)
+    got, want_intervals = _gov_main_intervals(vm, rows)
+    assert got == pytest.approx(want_intervals, rel=1e-9)
     days = vm.export('{__name__="indicators_kgce_per_m2",building="gov"}')
     assert len(days) == 1 and len(days[0].values) == 44  # one point per closed day
+
+
+def test_a_restart_keeps_alerts_ids_acks_and_the_interval_in_progress(
+        tmp_path: Path, service: tuple[Service, Mosquitto, Any], mqtt_recorder: Any) -> None:
+    svc, broker, vm = service
+    health = mqtt_recorder(broker, "metergate/analytics/+/health", client_id="health")
+    assert health.wait_for(bool, timeout=60), svc.log.read_text()
+    rows = readings(days=40)
+    cut = next(i for i, r in enumerate(rows) if r[0] >= rows[0][0] + 25 * 86_400 * 10**9 + 17 * 60 * 10**9)
+    pub = Publisher(broker.host, broker.port)
+    _publish(pub, rows[:cut])
+    assert health.wait_for(lambda _: _counts(health).get("messages", 0) >= cut, timeout=240)
+    before = _retained(broker, mqtt_recorder, 2, "before")
+    target = sorted(before)[0]
+    pub.send(ack_topic("metergate", SITE), ack_payload(target, "ops-2"))
+    assert health.wait_for(lambda _: _counts(health).get("acks", 0) == 1, timeout=30)
+    assert svc.stop() == 0  # SIGTERM: a clean stop saves the readings of the interval in progress
+    svc.start()
+    health2 = mqtt_recorder(broker, "metergate/analytics/+/health", client_id="health2")
+    assert health2.wait_for(lambda msgs: any(json.loads(m.payload)["uptime_s"] < 30 and not m.retain
+                                             for m in msgs), timeout=60)
+    _publish(pub, rows[cut:], first_seq=cut + 1)
+    pub.close()
+    assert health2.wait_for(lambda _: _counts(health2).get("messages", 0) >= len(rows) - cut, timeout=240)
+
+    expected = {a["id"]: a for a in _batch(tmp_path, rows) if a["state"] == "active"}
+    after = _retained(broker, mqtt_recorder, len(expected), "after")
+    assert set(before) == set(after) == set(expected)  # the same ids across the restart, none raised twice
+    assert after[target]["acked_by"] == "ops-2"
+    listed = CliRunner().invoke(app, ["alerts", "--config", str(svc.cfg), "--all", "--json"])
+    assert {a["id"] for a in json.loads(listed.output)["alerts"]} == set(expected)
+    # no interval lost at the restart: every hourly aggregate equals the batch aggregation
+    got, want_intervals = _gov_main_intervals(vm, rows)
+    assert got == pytest.approx(want_intervals, rel=1e-9)

@@ -45,6 +45,10 @@ def test_history_and_reopen(tmp_path: Path) -> None:
         assert store.recent(since_ns=T0 + 3 * H + 1) == []
         assert store.load_daily("s") == [("water_volume", "w1", "2024-01-01", 12.5, True)]
         assert store.get_state("next_tick:s") == str(T0 + 4 * H) and store.get_state("x") is None
+        store.save_buffer("s", [("water_volume", "w1", T0, 1.5), ("water_volume", "w1", T0 + 60, 1.6)])
+        store.save_buffer("s", [("water_volume", "w1", T0 + 120, 1.7)])  # replaces
+        assert store.take_buffer("s") == [("water_volume", "w1", T0 + 120, 1.7)]
+        assert store.take_buffer("s") == []  # used once
 
 
 def test_an_unusable_path_is_named(tmp_path: Path) -> None:
