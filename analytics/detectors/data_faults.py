@@ -66,7 +66,10 @@ class DataFaults:
         self.flat_since = np.zeros(n, np.int64)
         self.bad_run = np.zeros(n, np.int64)
         self.in_flat = np.zeros(n, bool)
+        self.longest = np.zeros(n)
         self.prev_flags = np.zeros(n, np.uint16)
+        self.prev_const = np.zeros(n, bool)  # the last interval with readings had one value throughout
+        self.prev_start = np.zeros(n, np.int64)
         kind = np.array([r.kind for r in roles])
         gauge = np.array([not r.counter for r in roles], bool)
         limit = np.where(kind == "water", settings.stuck_water_h,
@@ -104,11 +107,16 @@ class DataFaults:
         swap = is_reset & (c.vlast < 0.1 * self.level)
         self.reset.step(self.all, c.start_ns, c.end_ns, is_reset, is_reset, drop, 0.0,
                         np.where(swap, int(Severity.MAJOR), int(Severity.WARNING)), drop, now)
-        # spike: the engine's SPIKE flag (a rise faster than max_rate)
-        spike = (c.flags & _SPIKE) != 0
-        rise = np.where(spike, c.vmax - np.where(np.isnan(self.level), c.vmin, self.level), 0.0)
-        self.spike.step(self.all, c.start_ns, c.end_ns, spike, spike, rise, self.max_rate * ctx.interval_h,
-                        int(Severity.WARNING), rise, now)
+        # spike: the engine flags the step that rose faster than max_rate (in this interval or, when the
+        # high reading opens this interval, in the one before); reported on the interval holding the
+        # high reading, whose peak stands more than one interval's maximum rise above the level
+        limit = self.max_rate * ctx.interval_h
+        spike_flag = (c.flags & _SPIKE) != 0
+        rise = c.vmax - self.level
+        spike = (((c.flags | self.prev_flags) & _SPIKE) != 0) & valid & (rise > limit)
+        rise = np.where(spike, rise, 0.0)
+        self.spike.step(self.all, c.start_ns, c.end_ns, spike, spike, rise, limit, int(Severity.WARNING),
+                        rise, now)
         # sentinel: invalid readings (NaN, ±inf); MAJOR when a whole hour has nothing but
         bad = c.n_bad > 0
         only_bad = bad & ~valid
@@ -125,15 +133,24 @@ class DataFaults:
         else:
             running = np.zeros(n, bool)
         should = np.where(self.gauge, True, np.where(self.is_heat, running, ctx.occupied))
+        # a spell starts where the value last changed: in the interval before, if that one ended constant
         start_flat = flat & ~self.in_flat
-        self.flat_since = np.where(start_flat, c.start_ns, self.flat_since)
+        self.flat_since = np.where(start_flat, np.where(self.prev_const, self.prev_start, c.start_ns),
+                                   self.flat_since)
         self.in_flat = np.where(moved, False, self.in_flat | flat)
+        # a meter that is normally flat for long spells (a small water meter) earns a longer limit:
+        # the longest spell that ended without becoming an episode, times stuck_learn
+        ended = moved & ~self.stuck.active
+        self.longest = np.where(ended, np.maximum(self.longest, self.flat_h), self.longest)
+        limit = np.maximum(self.flat_limit, s.stuck_learn * self.longest)
         self.flat_h = np.where(moved, 0.0, self.flat_h + np.where(flat & should, ctx.interval_h, 0.0))
-        stuck = self.flat_h >= self.flat_limit
+        stuck = self.flat_h >= limit
         sev_stuck = np.where(self.flat_h >= 24.0, int(Severity.MAJOR), int(Severity.WARNING))
-        self.stuck.step(self.all, self.flat_since, c.end_ns, stuck, stuck, self.flat_h, self.flat_limit,
+        self.stuck.step(self.all, self.flat_since, c.end_ns, stuck, stuck, self.flat_h, limit,
                         sev_stuck, self.flat_h, now)
 
         self.last_value = np.where(valid, c.vlast, self.last_value)
-        self.level = np.where(valid & ~spike, c.vlast, self.level)
+        self.level = np.where(valid & ~spike_flag & ~spike, c.vlast, self.level)
         self.prev_flags = c.flags.copy()
+        self.prev_const = np.where(valid, c.vmin == c.vmax, self.prev_const & ~(c.n_bad > 0))
+        self.prev_start = np.where(valid, c.start_ns, self.prev_start)

@@ -4,8 +4,9 @@ Each night the minimum of the interval flows (m³/h) inside the schedule's night
 default) is that night's minimum night flow (MNF). The reference is the median MNF of the previous
 `history_days` nights that were not themselves leaking, so a long leak does not become the new normal.
 A leak opens after `leak_nights` nights in a row above max(k · reference, floor) and closes on the
-first night below max(k/2 · reference, exit floor). Cold start: with fewer than 3 clean nights the
-reference is unknown and the floor alone is used, doubled.
+first night below max(k/2 · reference, exit floor). Cold start: with fewer than `leak_min_nights`
+clean nights the reference is unknown and nothing is said (a meter's normal night flow, e.g. a
+cooling-tower make-up, is learnt before it is judged).
 """
 
 from __future__ import annotations
@@ -72,10 +73,9 @@ class NightFlowLeak:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             ref = np.nanmedian(past, axis=1)
-        known = n_ref >= 3
-        enter_thr = np.where(known, np.maximum(s.leak_k * ref, s.leak_floor), 2 * s.leak_floor)
-        exit_thr = np.where(known, np.maximum(0.5 * s.leak_k * ref, s.leak_exit_floor), s.leak_floor)
-        valid = np.isfinite(mnf)
+        enter_thr = np.maximum(s.leak_k * ref, s.leak_floor)
+        exit_thr = np.maximum(0.5 * s.leak_k * ref, s.leak_exit_floor)
+        valid = np.isfinite(mnf) & (n_ref >= s.leak_min_nights)
         enter = valid & (mnf > enter_thr)
         stay = valid & (mnf > exit_thr)
         sev = np.where(mnf > 10 * enter_thr, int(Severity.CRITICAL), int(Severity.MAJOR))

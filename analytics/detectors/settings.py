@@ -126,12 +126,14 @@ class DetectorSettings:
     leak_k: float = 3.0  # minimum night flow above k x its 28-night median ...
     leak_floor: float = 0.03  # ... and above this absolute floor (m³/h) ...
     leak_nights: int = 2  # ... for this many nights in a row
-    leak_exit_floor: float = 0.015
+    leak_exit_floor: float = 0.015  # a leak closes below max(k/2 x median, this floor)
+    leak_min_nights: int = 3  # nights of reference before any verdict
     # data faults
     comm_loss_s: float = 3600.0  # no reading for longer than this
     comm_major_s: float = 86_400.0  # comm loss becomes MAJOR after a day
     stuck_occupied_h: float = 3.0  # electricity counter flat for this many occupied hours
-    stuck_water_h: float = 10.0  # water counter flat for this many occupied hours
+    stuck_water_h: float = 4.0  # water counter flat for this many occupied hours
+    stuck_learn: float = 1.5  # ... or 1.5 x the longest flat spell seen outside an episode, if longer
     stuck_heat_h: float = 3.0  # heat counter flat while its heat pump runs, this many hours
     stuck_gauge_h: float = 6.0  # an instantaneous value bit-identical for this many hours
     # heat pump COP

@@ -1,0 +1,60 @@
+"""After-hours waste and base-load creep."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analytics.events import AlertKind
+from tests.analytics.detectors._data import (
+    DAY,
+    T0,
+    H,
+    counter,
+    elec,
+    grid,
+    local,
+    of_kind,
+    office_kw,
+    readings,
+    run,
+)
+
+E = "energy_active_import"
+
+
+def test_base_load_step_of_25_percent_found_within_two_nights() -> None:
+    ts = grid(28)
+    kw = office_kw(ts) + np.where(ts >= T0 + 17 * DAY + 14 * H, 0.5, 0.0)  # base 2 kW -> 2.5 kW
+    found = run(readings(("E1", E, ts, counter(ts, kw))), [elec()])
+    (d,) = of_kind(found, AlertKind.BASE_LOAD_CREEP)
+    assert d.subject == "E1"
+    assert int(d.details["detected_ns"]) <= T0 + 19 * DAY + 5 * H + 2 * 900 * 10**9
+    assert np.isclose(d.value, 2.5, rtol=0.05) and np.isclose(d.threshold, 2.0, rtol=0.05)
+    assert of_kind(found, AlertKind.AFTER_HOURS_WASTE) == []
+
+
+def test_small_base_load_wobble_is_not_creep() -> None:
+    ts = grid(28)
+    kw = office_kw(ts) + np.where(ts >= T0 + 17 * DAY, 0.1, 0.0)  # +5 %
+    assert run(readings(("E1", E, ts, counter(ts, kw))), [elec()]) == []
+
+
+def test_evening_waste_found_and_not_called_creep() -> None:
+    ts = grid(28)
+    hour, work = local(ts)
+    # lights left on until midnight on five working days
+    waste = (ts >= T0 + 16 * DAY) & (ts < T0 + 21 * DAY) & (hour >= 18) & work
+    kw = office_kw(ts) + np.where(waste, 6.0, 0.0)
+    found = run(readings(("E1", E, ts, counter(ts, kw))), [elec()])
+    (d,) = of_kind(found, AlertKind.AFTER_HOURS_WASTE)
+    assert d.subject == "E1"
+    assert d.start_ns == T0 + 16 * DAY + 5 * H  # the meter's day runs 05:00 to 05:00
+    assert d.end_ns is not None and d.end_ns <= T0 + 21 * DAY + 5 * H
+    assert of_kind(found, AlertKind.BASE_LOAD_CREEP) == []
+
+
+def test_daily_detectors_silent_without_a_week_of_history() -> None:
+    ts = grid(6)
+    kw = office_kw(ts) + np.where(ts >= T0 + 3 * DAY, 1.5, 0.0)
+    found = run(readings(("E1", E, ts, counter(ts, kw))), [elec()])
+    assert of_kind(found, AlertKind.BASE_LOAD_CREEP) == of_kind(found, AlertKind.AFTER_HOURS_WASTE) == []

@@ -1,0 +1,152 @@
+"""Data faults on raw readings: comm loss, stuck, reset/swap, spike, sentinel."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analytics.events import AlertKind, Severity
+from tests.analytics.detectors._data import (
+    DAY,
+    STEP,
+    T0,
+    H,
+    counter,
+    elec,
+    grid,
+    of_kind,
+    office_kw,
+    readings,
+    run,
+)
+
+E = "energy_active_import"
+
+
+def _elec(days: float = 4) -> tuple[np.ndarray, np.ndarray]:
+    ts = grid(days)
+    return ts, counter(ts, office_kw(ts))
+
+
+def test_clean_meter_has_no_data_fault() -> None:
+    ts, v = _elec(6)
+    assert run(readings(("E1", E, ts, v)), [elec(max_rate=100.0)]) == []
+
+
+def test_comm_loss_found_from_the_last_reading_with_its_severity() -> None:
+    ts, v = _elec(4)
+    lost = (ts > T0 + DAY + 10 * H) & (ts < T0 + DAY + 14 * H)  # last reading at 10:00
+    found = run(readings(("E1", E, ts[~lost], v[~lost])), [elec()])
+    comm = of_kind(found, AlertKind.COMM_LOSS)
+    assert len(comm) == 1
+    d = comm[0]
+    assert d.subject == "E1" and d.severity == Severity.WARNING
+    assert d.start_ns == T0 + DAY + 10 * H  # the boundary at (after) the last reading
+    assert d.end_ns is not None and T0 + DAY + 11 * H < d.end_ns <= T0 + DAY + 14 * H + 900 * 10**9
+    assert of_kind(found, AlertKind.CONSUMPTION_ANOMALY) == []  # missing data is not "no consumption"
+
+
+def test_comm_loss_longer_than_a_day_is_major_and_still_open_at_the_end() -> None:
+    ts, v = _elec(4)
+    keep = ts <= T0 + 2 * DAY
+    found = run(readings(("E1", E, ts[keep], v[keep])), [elec()], end_ns=int(ts[-1]))
+    (d,) = of_kind(found, AlertKind.COMM_LOSS)
+    assert d.severity == Severity.MAJOR and d.end_ns is None
+
+
+def test_stuck_counter_found_after_three_occupied_hours() -> None:
+    ts, _ = _elec(4)
+    kw = office_kw(ts)
+    frozen = (ts >= T0 + DAY + 9 * H) & (ts < T0 + DAY + 16 * H)
+    v = counter(ts, np.where(frozen, 0.0, kw))
+    found = run(readings(("E1", E, ts, v)), [elec()])
+    (d,) = of_kind(found, AlertKind.STUCK_METER)
+    assert d.subject == "E1"
+    assert T0 + DAY + 9 * H <= d.start_ns <= T0 + DAY + 9 * H + 900 * 10**9
+    assert int(d.details["detected_ns"]) <= T0 + DAY + 12 * H + 2 * 900 * 10**9
+    assert d.end_ns is not None and d.end_ns <= T0 + DAY + 16 * H + 900 * 10**9
+
+
+def test_flat_counter_at_night_is_not_stuck() -> None:
+    ts, _ = _elec(4)
+    hour = ((ts - T0) % DAY) / H
+    night = (hour < 6) | (hour >= 20)
+    v = counter(ts, np.where(night, 0.0, office_kw(ts)))  # the circuit is switched off at night
+    assert of_kind(run(readings(("E1", E, ts, v)), [elec()]), AlertKind.STUCK_METER) == []
+
+
+def test_bit_identical_gauge_is_stuck() -> None:
+    ts = grid(2)
+    p = office_kw(ts)
+    p[(ts >= T0 + 3 * H) & (ts < T0 + 11 * H)] = 2.5
+    role = elec("P1").__class__("P1", "B1", "electricity", "power_active", counter=False)
+    found = run(readings(("P1", "power_active", ts, p)), [role])
+    (d,) = of_kind(found, AlertKind.STUCK_METER)
+    assert d.start_ns == T0 + 3 * H
+
+
+def test_counter_reset_and_meter_swap() -> None:
+    ts, v = _elec(3)
+    k = int(np.searchsorted(ts, T0 + DAY + 10 * H + 100 * 10**9))
+    reset = v.copy()
+    reset[k:] -= reset[k]  # counts on from 0
+    swap = v.copy()
+    swap[k:] = swap[k:] - swap[k] + 3.0  # a new meter reading 3 kWh
+    found = run(readings(("A", E, ts, reset), ("B", E, ts, swap)), [elec("A"), elec("B")])
+    resets = {d.subject: d for d in of_kind(found, AlertKind.COUNTER_RESET)}
+    assert set(resets) == {"A", "B"}
+    for d in resets.values():
+        assert d.start_ns <= int(ts[k]) < d.end_ns  # type: ignore[operator]
+        assert d.value > 500  # the drop, in kWh
+    assert resets["B"].severity == Severity.MAJOR  # fell to under 10 % of its level: a swap
+    assert len(found) == 2
+
+
+def test_rollover_is_not_a_reset() -> None:
+    ts, v = _elec(2)
+    wrapped = np.mod(v, 1200.0)
+    assert (np.diff(wrapped) < 0).any()
+    found = run(readings(("E1", E, ts, wrapped)), [elec(rollover=1200.0, max_rate=100.0)])
+    assert found == []
+
+
+def test_spike_is_not_also_a_reset() -> None:
+    ts, v = _elec(2)
+    k = int(np.searchsorted(ts, T0 + 11 * H))
+    v = v.copy()
+    v[k] += 5000.0  # one outlier reading
+    found = run(readings(("E1", E, ts, v)), [elec(max_rate=100.0)])
+    assert [d.kind for d in found] == [AlertKind.SPIKE]
+    assert found[0].start_ns <= int(ts[k]) < found[0].end_ns  # type: ignore[operator]
+    assert found[0].value > 4900  # the rise above the level, in kWh
+
+
+def test_spike_inside_an_interval() -> None:
+    ts, v = _elec(2)
+    k = int(np.searchsorted(ts, T0 + 11 * H + 5 * 60 * 10**9))
+    v = v.copy()
+    v[k] += 5000.0
+    found = run(readings(("E1", E, ts, v)), [elec(max_rate=100.0)])
+    assert [(d.kind, d.start_ns) for d in found] == [(AlertKind.SPIKE, T0 + 11 * H)]
+
+
+def test_sentinels_are_reported_and_never_read_as_zero() -> None:
+    ts, v = _elec(3)
+    v = v.copy()
+    k = int(np.searchsorted(ts, T0 + DAY + 11 * H))
+    v[k] = np.nan
+    v[k + 1] = -np.inf
+    v[k + 40] = np.inf
+    found = run(readings(("E1", E, ts, v)), [elec(max_rate=100.0)])
+    sent = of_kind(found, AlertKind.SENTINEL)
+    assert len(sent) == 2 and sent[0].value == 2.0
+    assert {d.kind for d in found} == {AlertKind.SENTINEL}  # no reset, no spike, no anomaly from a 0
+
+
+def test_all_readings_invalid_for_an_hour_is_major() -> None:
+    ts, v = _elec(2)
+    v = v.copy()
+    v[(ts >= T0 + 10 * H) & (ts < T0 + 12 * H)] = np.nan
+    (d,) = of_kind(run(readings(("E1", E, ts, v)), [elec()]), AlertKind.SENTINEL)
+    assert d.severity == Severity.MAJOR
+    assert d.start_ns == T0 + 10 * H and d.end_ns == T0 + 12 * H
+    assert STEP  # (readings every 5 min)
