@@ -54,7 +54,7 @@ def ingest_toml(folder: Path, broker_port: int, *, influx_url: str, api: str = "
                 client_id: str = "ingest-a", database: str = "energy", extra_influx: str = "",
                 max_points: int = 5000, max_delay: str = "100ms", receive_maximum: int = 1000,
                 max_future: str = "5m", health_interval: str = "1s", name: str = "ingest.toml",
-                extra: str = "") -> Path:
+                prometheus_port: int = 0, extra: str = "") -> Path:
     where = f'bucket = "{database}"' if api == "v2" else f'database = "{database}"'
     text = f"""
 [mqtt]
@@ -84,7 +84,7 @@ max_future = "{max_future}"
 
 [health]
 interval = "{health_interval}"
-prometheus_port = 0
+prometheus_port = {prometheus_port}
 {extra}
 """
     path = folder / name
