@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     print(head)
     print("-" * len(head))
     for name, run in (('baseline "plain subscriber"', base), ("metergate ingest", ingest)):
-        print(f"{name:<34} {run.rate:>10,.0f} {run.rate / args.points:>9,.0f} {run.cpu_per_100k:>15.3f} "
+        print(f"{name:<34} {run.rate:>10,.0f} {run.rate / args.points:>9,.0f} {run.cpu_per_100k:>15.4f} "
               f"{run.cpu_s / run.wall_s if run.wall_s else 0:>6.2f}")
     print()
     print(f"ingest / baseline: {ingest.rate / base.rate:.2f}x the points per second, "

@@ -29,7 +29,7 @@ def test_ingest_throughput_benchmark_runs_and_reports() -> None:
     assert base is not None and ingest is not None, out
     for row in (base, ingest):
         points_s, msgs_s, cpu, cores = (float(g.replace(",", "")) for g in row.groups())
-        assert points_s > 0 and msgs_s > 0 and cpu > 0 and cores > 0
+        assert points_s > 0 and msgs_s > 0 and cpu >= 0 and cores >= 0  # tiny runs: ~0 CPU possible
     assert re.search(r"ingest / baseline: [\d.]+x the points per second, [\d.]+x the CPU per point", out)
     assert "rows inserted (its own counter): 12,000 = 6,000 points x 2 fields" in out, out
     assert "MISSING" not in out
