@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_ingest_throughput_benchmark_runs_and_reports() -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "benchmarks.ingest_throughput", "--messages", "600", "--points", "10",
+        [sys.executable, "-m", "benchmarks.ingest_throughput", "--messages", "1500", "--points", "10",
          "--meters", "30", "--max-points", "1000", "--max-delay", "0.05"],
         cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
     out = run.stdout
@@ -31,6 +31,6 @@ def test_ingest_throughput_benchmark_runs_and_reports() -> None:
         points_s, msgs_s, cpu, cores = (float(g.replace(",", "")) for g in row.groups())
         assert points_s > 0 and msgs_s > 0 and cpu >= 0 and cores >= 0  # tiny runs: ~0 CPU possible
     assert re.search(r"ingest / baseline: [\d.]+x the points per second, [\d.]+x the CPU per point", out)
-    assert "rows inserted (its own counter): 12,000 = 6,000 points x 2 fields" in out, out
+    assert "rows inserted (its own counter): 30,000 = 15,000 points x 2 fields" in out, out
     assert "MISSING" not in out
     assert re.search(r"target >= 100,000 points/s with one ingest process: (met|MISSED)", out)
