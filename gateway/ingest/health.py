@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -53,7 +54,8 @@ class IngestMetrics:
         self._lock = threading.Lock()
         self._dead_by_kind: dict[str, int] = {}
         # plain copies for the health document (prometheus-client keeps its values private)
-        self.n_messages = self.n_points = self.n_batches = self.n_retries = self.n_unacked = 0
+        self.n_messages = self.n_points = self.n_batches = self.n_retries = 0
+        self._unacked_source: Callable[[], int] = lambda: 0
         self.lag_s = 0.0
         self.is_connected = False
         self.last_write_error: str | None = None
@@ -65,9 +67,10 @@ class IngestMetrics:
         self.n_messages += 1
         self.messages_in.inc()
 
-    def set_unacked(self, n: int) -> None:
-        self.n_unacked = n
-        self.unacked.set(n)
+    def count_unacked(self, source: Callable[[], int]) -> None:
+        """Where the number of unacknowledged messages comes from (read at scrape and publish time)."""
+        self._unacked_source = source
+        self.unacked.set_function(lambda: float(source()))
 
     def set_connected(self, up: bool) -> None:
         self.is_connected = up
@@ -121,7 +124,7 @@ class IngestMetrics:
                       "last_error": self.last_write_error},
             "dead_letters": {"total": sum(by_kind.values()), **by_kind},
             "lag_s": round(self.lag_s, 3),
-            "unacked": self.n_unacked,
+            "unacked": self._unacked_source(),
         }
 
     def payload(self, client_id: str) -> bytes:

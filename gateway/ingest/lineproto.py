@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 # quality -> code of the `quality` field; ok is 0 so "quality = 0" selects good values
 QUALITY_CODES: dict[str, int] = {"ok": 0, "out_of_range": 1, "stale": 2, "invalid": 3, "comm_error": 4}
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_NS = 1_000_000_000
 
 _MEASUREMENT = str.maketrans({"\\": "\\\\", ",": "\\,", " ": "\\ "})
 _KEY = str.maketrans({"\\": "\\\\", ",": "\\,", "=": "\\=", " ": "\\ "})
@@ -82,15 +84,22 @@ def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, float |
 
 
 def ts_to_ns(ts: float | int) -> int:
-    """Epoch seconds -> integer nanoseconds, rounded to the microsecond.
+    """Epoch seconds -> integer nanoseconds, exactly as the number is written in decimal.
 
-    The gateway's `ts` is a float with millisecond (at most microsecond) meaning; `ts * 1e9` would
-    carry binary rounding noise into the nanoseconds (1710208800.125 * 1e9 is exact, but
-    1710208800.1 * 1e9 = ...100000000.2384 -> an arbitrary digit). Rounding to whole microseconds
-    first is exact for every ts below 2^53 µs (year 2255) and gives the same integer for the same
-    payload every time, so a re-delivered reading lands on the same timestamp and overwrites itself.
+    `ts * 1e9` would carry binary rounding noise into the nanoseconds (1710208800.1 * 1e9 =
+    1710208800100000238.4...). Instead the float's shortest decimal form (`repr`, the digits the
+    gateway's JSON carried) is read as a decimal: 1710208800.1 -> 1710208800100000000,
+    1795311151.4440374 -> 1795311151444037400. The same payload always gives the same integer, so a
+    re-delivered reading lands on the same timestamp and overwrites itself. Digits beyond the
+    nanosecond (not something a float of today's epoch can hold) are rounded half to even.
     """
-    return round(ts * 1_000_000) * 1000
+    if type(ts) is int:
+        return ts * _NS
+    text = repr(ts)
+    whole, _, frac = text.partition(".")
+    if "e" in text or "E" in text or len(frac) > 9:
+        return int((Decimal(text) * _NS).to_integral_value())
+    return int(whole + frac.ljust(9, "0"))
 
 
 def reading_lines(doc: Mapping[str, Any]) -> list[str]:

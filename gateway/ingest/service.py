@@ -75,6 +75,7 @@ class IngestService:
         self._early: dict[int, tuple[bool, str]] = {}
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.metrics.count_unacked(lambda: len(self._pending))
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -108,6 +109,11 @@ class IngestService:
         """Block until stop() (for the command)."""
         while not self._stopping.wait(1.0):
             pass
+
+    @property
+    def unacked(self) -> int:
+        """Messages received and not yet acknowledged."""
+        return len(self._pending)
 
     @property
     def stopping(self) -> bool:
@@ -247,7 +253,6 @@ class IngestService:
                 ready: list[Delivery] = []
                 while self._pending and self._pending[0].done:
                     ready.append(self._pending.popleft())
-                self.metrics.set_unacked(len(self._pending))
             for delivery in ready:
                 self.consumer.ack(delivery)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
@@ -45,15 +46,22 @@ def test_timestamp_must_be_int_ns() -> None:
     (1710208800.1, 1710208800100000000),  # ts * 1e9 would give ...100000238
     (1710208800.001, 1710208800001000000),
     (1710208800.123456, 1710208800123456000),
+    (1795311151.4440374, 1795311151444037400),  # what a gateway's time.time() looks like
     (1, 1_000_000_000),
+    (1.5e-10, 0), (2.5e-9, 2), (1e20, 10**29), (-1.5, -1_500_000_000),
 ])
-def test_ts_to_ns_rounds_to_microseconds(ts: float, ns: int) -> None:
+def test_ts_to_ns_is_the_decimal_value(ts: float, ns: int) -> None:
     assert ts_to_ns(ts) == ns
 
 
 @given(st.integers(min_value=0, max_value=4_102_444_800_000))  # every millisecond up to 2100
 def test_millisecond_timestamps_convert_exactly(ms: int) -> None:
     assert ts_to_ns(ms / 1000) == ms * 1_000_000
+
+
+@given(st.floats(min_value=946684800.0, max_value=4102444800.0))
+def test_any_timestamp_is_its_shortest_decimal(ts: float) -> None:
+    assert ts_to_ns(ts) == int(Decimal(repr(ts)) * 10**9)
 
 
 def test_reading_lines_layout() -> None:

@@ -62,9 +62,9 @@ def test_writes_every_reading_acks_and_reports_health(
         else:
             assert samples[("frequency_value", tags, ms)] == 50.0
     deadline = time.monotonic() + 5
-    while service.metrics.n_unacked and time.monotonic() < deadline:
+    while service.unacked and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert service.metrics.n_unacked == 0 and service.metrics.n_points == 150
+    assert service.unacked == 0 and service.metrics.n_points == 150
     assert health.wait_for(lambda m: any(json.loads(x.payload)["points_written"] == 150 for x in m), 5)
     doc = json.loads(health.snapshot()[-1].payload)
     assert doc["schema"] == "metergate.ingest-health/1" and doc["client_id"] == "ingest-a"

@@ -163,6 +163,16 @@ bind-address = "{self.host}:{self.rpc_port}"
         series: list[dict[str, Any]] = result.get("series", [])
         return series
 
+    def write(self, lines: str, db: str) -> None:
+        """Line protocol through /write (as admin), independently of the code under test."""
+        req = urllib.request.Request(f"{self.url}/write?db={urllib.parse.quote(db)}&precision=ns",
+                                     data=lines.encode(), method="POST")
+        if self.users:
+            req.add_header("Authorization", "Basic " + base64.b64encode(
+                f"{ADMIN[0]}:{ADMIN[1]}".encode()).decode())
+        with urllib.request.urlopen(req, timeout=60) as r:
+            r.read()
+
     def create_database(self, name: str) -> None:
         self.query(f'CREATE DATABASE "{name}"', method="POST")
 

@@ -9,7 +9,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,7 +54,7 @@ def ingest_toml(folder: Path, broker_port: int, *, influx_url: str, api: str = "
                 client_id: str = "ingest-a", database: str = "energy", extra_influx: str = "",
                 max_points: int = 5000, max_delay: str = "100ms", receive_maximum: int = 1000,
                 max_future: str = "5m", health_interval: str = "1s", name: str = "ingest.toml",
-                extra: str = "") -> Path:
+                prometheus_port: int = 0, extra: str = "") -> Path:
     where = f'bucket = "{database}"' if api == "v2" else f'database = "{database}"'
     text = f"""
 [mqtt]
@@ -79,7 +84,7 @@ max_future = "{max_future}"
 
 [health]
 interval = "{health_interval}"
-prometheus_port = 0
+prometheus_port = {prometheus_port}
 {extra}
 """
     path = folder / name
@@ -120,3 +125,52 @@ class Publisher:
         self.flush(10)
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def run_ingest(config: Path, log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """`metergate ingest CONFIG` as a real process (its output appended to `log`)."""
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "gateway.cli", "ingest", str(config)],
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env={**os.environ, **(env or {})})
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait(10)
+
+
+def stream(pub: Publisher, count: int, rate: float, *, meters: int = 20, quantities: int = 5,
+           start_seq: int = 1, t0: float | None = None) -> list[tuple[str, int, float, dict[str, float]]]:
+    """Publish `count` readings messages at about `rate` per second, round-robin over `meters`;
+    returns (meter, seq, ts, values) of each (ts spaced 1 ms apart so every point is distinct)."""
+    t0 = time.time() - 30 if t0 is None else t0
+    sent = []
+    started = time.monotonic()
+    for i in range(count):
+        seq = start_seq + i
+        meter = f"m{seq % meters:02d}"
+        ts = round(t0 + seq / 1000, 3)
+        values = {f"q_{k}": seq * 10 + k + 0.5 for k in range(quantities)}
+        pub.send(topic_for(meter), readings_payload(meter, seq=seq, ts=ts, values=values))
+        sent.append((meter, seq, ts, values))
+        ahead = started + (i + 1) / rate - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+    return sent
+
+
+def expected_samples(sent: list[tuple[str, int, float, dict[str, float]]]) -> dict[tuple[str, tuple[
+        tuple[str, str], ...], int], float]:
+    """What VictoriaMetrics must hold for `sent` (Victoria.samples() keys: name, labels, ms)."""
+    out: dict[tuple[str, tuple[tuple[str, str], ...], int], float] = {}
+    for meter, _seq, ts, values in sent:
+        labels = (("gateway", GATEWAY), ("meter", meter), ("site", SITE))
+        for quantity, value in values.items():
+            out[(f"{quantity}_value", labels, round(ts * 1000))] = value
+    return out

@@ -1,0 +1,109 @@
+"""The ingest Validator: everything it accepts fits the contract's JSON Schema and the timestamp
+limits, and becomes exactly one line per reading; everything the schema refuses, it refuses with a
+reason (property tests on the mutated documents of test_mqtt_schema)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+
+from gateway.ingest.lineproto import QUALITY_CODES, ts_to_ns
+from gateway.ingest.validate import Refused, Validator
+from gateway.mqtt import schema
+from tests.gateway.test_mqtt_schema import TS, mutated_docs, valid_docs
+
+NOW = TS + 60
+V = Validator(max_future=300.0, min_timestamp=946684800.0)
+
+
+def _topic(doc: Any) -> str:
+    ids = [doc.get(k) if isinstance(doc, dict) else None for k in ("site", "gateway", "meter")]
+    site, gateway, meter = (i if isinstance(i, str) and i and "/" not in i else "x" for i in ids)
+    return f"metergate/v1/{site}/{gateway}/meters/{meter}/readings"
+
+
+def _check(doc: Any) -> tuple[list[str] | None, str | None]:
+    try:
+        payload = json.dumps(doc, allow_nan=False).encode()
+    except (ValueError, TypeError):
+        return None, "not serialisable"
+    try:
+        return V.check(_topic(doc), payload, NOW).lines, None
+    except Refused as exc:
+        return None, exc.reason
+
+
+def _assert_lines_match(doc: dict[str, Any], lines: list[str]) -> None:
+    assert len(lines) == len(doc["readings"])
+    for item, text in zip(doc["readings"], lines, strict=True):
+        head, fields, ts = text.split(" ")
+        assert head == f"{item['quantity']},gateway={doc['gateway']},meter={doc['meter']},site={doc['site']}"
+        assert int(ts) == ts_to_ns(item.get("ts", doc["ts"]))
+        parsed = dict(f.split("=") for f in fields.split(","))
+        assert parsed["quality"] == f"{QUALITY_CODES[item['quality']]}i"
+        if item["value"] is None:
+            assert "value" not in parsed  # never a stand-in number
+        else:
+            assert float(parsed["value"]) == float(item["value"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(valid_docs())
+def test_takes_every_valid_document(doc: dict[str, Any]) -> None:
+    lines, reason = _check(doc)
+    assert lines is not None, reason
+    _assert_lines_match(doc, lines)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(mutated_docs())
+def test_accepts_only_what_the_schema_accepts(doc: Any) -> None:
+    lines, reason = _check(doc)
+    if lines is not None:
+        assert schema.validator("readings").is_valid(doc), doc
+        assert V.min_timestamp <= doc["ts"] <= NOW + V.max_future
+        assert all(V.min_timestamp <= r.get("ts", doc["ts"]) <= NOW + V.max_future
+                   for r in doc["readings"])
+        _assert_lines_match(doc, lines)
+    else:
+        assert reason
+    if reason != "not serialisable" and not schema.validator("readings").is_valid(doc):
+        assert lines is None
+
+
+def test_timestamp_limits_after_the_contract() -> None:
+    from datetime import UTC, datetime
+    for ts, words in ((NOW + 301, "in the future"), (946684799.0, "before the minimum")):
+        doc = _valid()
+        doc["ts"] = ts
+        doc["time"] = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+        with pytest.raises(Refused, match=words) as err:
+            V.check(_topic(doc), json.dumps(doc).encode(), NOW)
+        assert err.value.kind == "timestamp"
+
+
+def test_size_limit_and_non_readings_topics() -> None:
+    small = Validator(max_payload_bytes=100)
+    with pytest.raises(Refused, match="larger than the limit of 100") as err:
+        small.check(_topic(_valid()), json.dumps(_valid()).encode(), NOW)
+    assert err.value.kind == "size"
+    status = {"schema": "metergate.status/1", "site": "s", "gateway": "g", "state": "online",
+              "ts": TS, "version": "1", "started": TS}
+    with pytest.raises(Refused, match="not readings"):
+        V.check("metergate/v1/s/g/status", json.dumps(status).encode(), NOW)
+
+
+def test_integer_beyond_float_is_refused_not_inf() -> None:
+    doc = _valid()
+    doc["readings"][0].update(value=10**400, quality="ok")
+    with pytest.raises(Refused, match="too large for a float"):
+        V.check(_topic(doc), json.dumps(doc).encode(), NOW)
+
+
+def _valid() -> dict[str, Any]:
+    return {"schema": "metergate.readings/1", "site": "campus", "gateway": "gw1", "meter": "m1", "seq": 1,
+            "ts": TS, "time": "2024-03-12T10:00:00.250+08:00",
+            "readings": [{"quantity": "power_active", "value": 1.5, "unit": "W", "quality": "ok"}]}
