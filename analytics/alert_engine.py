@@ -33,17 +33,15 @@ from analytics.alerts import Alert, AlertBook, Change, LifecycleSettings, ticks_
 from analytics.events import Detection
 from analytics.factors import FactorTable
 from analytics.intervals import IntervalResult, interval_consumption
-from analytics.quotas import (
+from analytics.quota_tracking import (
     DailyUsage,
     QuotaResult,
     QuotaSettings,
     QuotaStatus,
-    QuotaSubject,
-    QuotaTable,
     daily_usage,
-    subjects_from_site,
     track_quotas,
 )
+from analytics.quotas import QuotaSubject, QuotaTable, subjects_from_site
 from analytics.rollup import CARRIER_QUANTITIES, BuildingInfo, MeterInfo, from_site_config
 from gateway.config import SiteConfig
 
@@ -207,7 +205,7 @@ class DailyTotals:
 
 @dataclass(frozen=True)
 class _Daily:
-    """An IntervalLike of whole days, for analytics.quotas.daily_usage."""
+    """An IntervalLike of whole days, for analytics.quota_tracking.daily_usage."""
 
     meters: NDArray[np.str_]
     consumption: F64
@@ -368,7 +366,7 @@ def run_batch(readings: Mapping[str, ReadingColumnsLike], ctx: SiteContext, quot
     """Every tick of a readings file, as the service sees them.
 
     Interval consumption and the quotas are computed over the whole file at once (numpy, then
-    analytics.quotas over every complete day). The anomaly detectors are fed the readings as the
+    analytics.quota_tracking over every complete day). The anomaly detectors are fed the readings as the
     service receives them — before boundary `b` is evaluated, every reading up to `b + lateness` —
     and asked at each boundary, so their episodes (backdated starts, hysteresis) reach the lifecycle
     exactly as in the service."""

@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from analytics.alert_engine import EngineSettings
 from analytics.alerts import LifecycleSettings
-from analytics.quotas import QuotaSettings
+from analytics.quota_tracking import QuotaSettings
 from gateway.config import ConfigError, Problem, SiteConfig, load_site_config
 from gateway.config.load import check_model
 from gateway.config.problems import Findings

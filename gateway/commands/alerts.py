@@ -84,7 +84,8 @@ def _batch(readings_path: Path, config: Path, interval: int, lateness: int, stan
     from analytics.alert_engine import EngineSettings, SiteContext, run_batch
     from analytics.alerts import LifecycleSettings
     from analytics.factors import FactorError, load_factors
-    from analytics.quotas import QuotaError, QuotaSettings, load_quotas
+    from analytics.quota_tracking import QuotaSettings
+    from analytics.quotas import QuotaError, load_quotas
     from analytics.readings_io import ReadingsError, read_readings
     from gateway.alerts.detect import site_detectors
     from gateway.config import ConfigError, load_site_config

@@ -15,16 +15,8 @@ import pytest
 
 from analytics.events import AlertKind, Detection, Severity
 from analytics.factors import load_factors
-from analytics.quotas import (
-    QUOTAS_DIR,
-    DailyUsage,
-    QuotaError,
-    QuotaSettings,
-    QuotaSubject,
-    cumulative_share,
-    load_quotas,
-    track_quotas,
-)
+from analytics.quota_tracking import DailyUsage, QuotaSettings, cumulative_share, track_quotas
+from analytics.quotas import QUOTAS_DIR, QuotaError, QuotaSubject, load_quotas
 
 TZ = ZoneInfo("Asia/Shanghai")
 # a cooling-dominated office: light in winter and spring, heavy in summer (monthly weights)
