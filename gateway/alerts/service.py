@@ -24,6 +24,7 @@ of sites (every member of a group with the same sites), since the engine keeps p
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import queue
@@ -168,9 +169,10 @@ class AnalyticsService:
             for site in self.sites.values():
                 self.store.save_buffer(site.ctx.site, site.engine.buffered())
             if self.writer is not None:
-                self._writes.put([])  # wake the writer: it drains and stops
+                with contextlib.suppress(queue.Full):
+                    self._writes.put_nowait([])  # wake the writer: it drains the queue and stops
                 if self._writer_thread is not None:
-                    self._writer_thread.join(10)
+                    self._writer_thread.join(10)  # then a write still retrying is cut short
                 self.writer.close()
             self.store.close()
 
