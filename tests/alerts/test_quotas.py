@@ -218,3 +218,27 @@ def test_water_per_bed_day_and_reduction_target() -> None:
     target = [d for d in r.detections if d.kind == AlertKind.REDUCTION_TARGET]
     assert target and all(d.start_ns >= datetime(2024, 1, 1, tzinfo=TZ).timestamp() * 1e9 for d in target)
     assert target[-1].threshold == pytest.approx(600 * 300 * 366 / 1000 / 900 * 0.98 * 365 / 366, rel=1e-3)
+
+
+def test_heating_is_pro_rated_over_the_heating_season_without_a_year_of_data() -> None:
+    """District heat used only in the heating season, at 10 % over the heating constraint (12.7
+    kgce/(m²·a) per heated m²): warned in the first weeks of the year, not diluted by summer days."""
+    days = 120
+    first = date(2024, 1, 1)
+    season_days = (31 + 29 + 15) + (16 + 31)  # 1 Jan - 15 Mar and 15 Nov - 31 Dec 2024
+    kgce_per_kwh_heat = 0.03412 * 3.6
+    daily_kgce = 1.10 * 12.7 * OFFICE.heated_area_m2 / season_days  # type: ignore[operator]
+    heat = np.array([[daily_kgce / kgce_per_kwh_heat if (first + timedelta(days=i)) <= date(2024, 3, 15)
+                      else 0.0 for i in range(days)]])
+    zeros = np.zeros((1, days))
+    usage = DailyUsage(("office-b",), first, zeros, heat, zeros, zeros, zeros, np.ones((1, days), bool))
+    r = track_quotas(usage, [OFFICE], load_quotas(), load_factors(),
+                     settings=QuotaSettings(standards=("db37-t-2672-2019",)))
+    scope = "db37-t-2672-2019:heating_kgce_per_m2"
+    status = next(s for s in r.status if s.scope == scope)
+    assert status.profile == "heating_season" and status.share == pytest.approx(75 / season_days)
+    warned = _first_warning(r.detections, scope, 2024)
+    assert warned is not None and warned <= date(2024, 1, 31)
+    # after the season nothing more is due and nothing is used: the share stands still, and so does
+    # the finding (the year's heating already ran 10 % over the pro-rated constraint)
+    assert status.tier == "constraint"
