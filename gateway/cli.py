@@ -7,7 +7,18 @@ from __future__ import annotations
 
 import typer
 
-from gateway.commands import analyze, commissioning, demo, ingest, run, simulate, validate, watch
+from gateway.commands import (
+    alerts,
+    analytics_service,
+    analyze,
+    commissioning,
+    demo,
+    ingest,
+    run,
+    simulate,
+    validate,
+    watch,
+)
 
 app = typer.Typer(
     name="metergate",
@@ -26,6 +37,8 @@ app.command("run", help=run.run.__doc__)(run.run)
 app.command("watch", help=watch.watch.__doc__)(watch.watch)
 app.command("demo", help=demo.demo.__doc__)(demo.demo)
 app.command("analyze", help=analyze.analyze.__doc__)(analyze.analyze)
+app.command("alerts", help=alerts.alerts.__doc__)(alerts.alerts)
+app.command("analytics", help=analytics_service.analytics.__doc__)(analytics_service.analytics)
 app.command("ingest", help=ingest.ingest.__doc__)(ingest.ingest)
 
 

@@ -31,6 +31,7 @@ from gateway.config.model import (
     Health,
     Meter,
     Mqtt,
+    Occupancy,
     Outbox,
     Site,
     SiteConfig,
@@ -134,6 +135,7 @@ def _compile(f: Findings, path: Path, profile_dirs: Iterable[Path] | None,
         config_dir=path.resolve().parent,
     )
     meters = compile_meters(meter_items, declared, f, profile_dirs)
+    _check_pairs(meters, {spec.id: i for i, _, spec in meter_items if spec is not None}, f)
     used = {item.get("bus") for _, item in _items(raw, "meters", None)}
     compiled_buses = [_compile_bus(i, spec, meters, defaults, spec.id in used, f) for i, spec in buses]
     gateway_id = (site.gateway_id or f"{site.id}-gw1") if site else "gateway"
@@ -150,7 +152,10 @@ def _compile(f: Findings, path: Path, profile_dirs: Iterable[Path] | None,
         path=path.resolve(),
         site=Site(site.id, site.name, site.institution, site.timezone, gateway_id),
         buildings=tuple(Building(s.id, s.name, s.category, s.subcategory, s.floor_area_m2,
-                                 s.heated_area_m2, s.occupants, s.climate_zone) for _, s in buildings),
+                                 s.heated_area_m2, s.occupants, s.climate_zone,
+                                 levels=_levels(s.level), quota_zone=s.quota_zone,
+                                 heating_type=s.heating_type, beds=s.beds,
+                                 schedule=_schedule(s)) for _, s in buildings),
         buses=tuple(compiled_buses),
         meters=tuple(meters),
         mqtt=mqtt,
@@ -308,11 +313,51 @@ def _allowed_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]
 # buildings and buses
 
 
+def _check_pairs(meters: list[Meter], index: dict[str, int], f: Findings) -> None:
+    """`pair` links a heat meter to the electricity meter of its heat pump."""
+    kinds = {m.id: m.kind for m in meters}
+    for m in meters:
+        if m.pair is None:
+            continue
+        here = ("meters", index[m.id], "pair")
+        if m.kind != "heat":
+            f.error(here, f"pair belongs on a heat meter (this one is {m.kind}): it names the "
+                          "electricity meter of the heat pump that makes the heat")
+        elif m.pair not in kinds:
+            f.error(here, f"no meter {m.pair!r} in this config")
+        elif kinds[m.pair] not in ("electricity", "heat_pump"):
+            f.error(here, f"{m.pair!r} is a {kinds[m.pair]} meter; name the heat pump's electricity meter")
+
+
+def _schedule(spec: BuildingSpec) -> Occupancy | None:
+    s = spec.schedule
+    if s is None:
+        return None
+    return Occupancy(tuple(s.workdays), s.open_h, s.close_h, s.night_start_h, s.night_end_h,
+                     s.base_start_h, s.base_end_h)
+
+
+def _levels(level: list[str] | str | None) -> tuple[str, ...]:
+    if level is None:
+        return ()
+    return (level,) if isinstance(level, str) else tuple(level)
+
+
 def _check_building(i: int, spec: BuildingSpec, f: Findings) -> None:
     if spec.heated_area_m2 is not None and spec.heated_area_m2 > spec.floor_area_m2:
         f.error(("buildings", i, "heated_area_m2"),
                 f"{spec.heated_area_m2:g} m² is larger than floor_area_m2 ({spec.floor_area_m2:g} m²); "
                 "the heated area is part of the floor area")
+    sch = spec.schedule
+    if sch is not None:
+        for start, end in (("open_h", "close_h"), ("night_start_h", "night_end_h"),
+                           ("base_start_h", "base_end_h")):
+            if not getattr(sch, start) < getattr(sch, end):
+                f.error(("buildings", i, "schedule", end), f"must be later than {start} "
+                                                           f"({getattr(sch, start):g})")
+    if spec.beds is not None and spec.category != "hospital":
+        f.warn(("buildings", i, "beds"), f"beds is used by per-bed quotas of hospitals; this building "
+                                         f"is a {spec.category!r}")
 
 
 def _buses(raw: dict[str, Any], f: Findings) -> list[tuple[int, BusSpec]]:

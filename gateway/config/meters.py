@@ -76,7 +76,7 @@ def compile_meters(
             meters.append(Meter(
                 id=spec.id, profile=spec.profile, variant=variant, unit=spec.unit, bus=spec.bus,
                 building=spec.building, subitem=spec.subitem, circuit=spec.circuit,
-                description=spec.description, ct=spec.ct, pt=spec.pt, poll=poll,
+                description=spec.description, ct=spec.ct, pt=spec.pt, poll=poll, pair=spec.pair,
             ))
     return meters
 

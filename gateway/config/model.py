@@ -25,6 +25,19 @@ class Site:
 
 
 @dataclass(frozen=True, slots=True)
+class Occupancy:
+    """Occupied hours in local time (Monday = 0), and the night windows the detectors measure in."""
+
+    workdays: tuple[int, ...]
+    open_h: float
+    close_h: float
+    night_start_h: float
+    night_end_h: float
+    base_start_h: float
+    base_end_h: float
+
+
+@dataclass(frozen=True, slots=True)
 class Building:
     id: str
     name: str
@@ -34,6 +47,11 @@ class Building:
     heated_area_m2: float | None
     occupants: int
     climate_zone: str | None
+    levels: tuple[str, ...] = ()  # quota level / class tags, e.g. ("province",), ("level_2",)
+    quota_zone: str | None = None  # a quota standard's own climate sub-zone, e.g. "A"
+    heating_type: str | None = None  # district_heat | air_conditioning | boiler
+    beds: int | None = None
+    schedule: Occupancy | None = None  # None: the detectors' default occupancy
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +107,7 @@ class Meter:
     ct: float | None
     pt: float | None
     poll: tuple[PollGroup, ...]
+    pair: str | None = None  # a heat meter: the electricity meter of its heat pump
 
     @property
     def kind(self) -> str:
@@ -156,6 +175,6 @@ class SiteConfig:
 
 
 __all__ = [
-    "Building", "Bus", "Health", "Meter", "Mqtt", "Outbox", "PollGroup", "Site", "SiteConfig", "Tls",
-    "WireLine",
+    "Building", "Bus", "Health", "Meter", "Mqtt", "Occupancy", "Outbox", "PollGroup", "Site", "SiteConfig",
+    "Tls", "WireLine",
 ]

@@ -49,6 +49,12 @@ SUBITEMS: dict[str, str] = {
     "special": "special: data rooms, laboratories, laundry (特殊)",
     "other": "anything else (其他)",
 }
+# how a building is heated, as quota standards split heating quotas (DB37/T 2672-2019)
+HEATING_TYPES: dict[str, str] = {
+    "district_heat": "district heating (集中供热)",
+    "air_conditioning": "air conditioning or heat pumps (空调供暖)",
+    "boiler": "own gas or oil boiler (燃气/燃油锅炉); its gas counts as heating energy",
+}
 BUS_TYPES = ("serial", "tcp", "rtu-over-tcp")
 DEFAULT_OUTBOX = "/var/lib/metergate/outbox.sqlite"
 DEFAULT_OUTBOX_BYTES = DEFAULT_MAX_BYTES  # one number, measured in docs/outbox.md
@@ -142,6 +148,22 @@ class SiteSpec(_Strict):
     gateway_id: Slug | None = None  # default: "<site id>-gw1"
 
 
+Hour = Annotated[float, Field(ge=0, le=24)]
+
+
+class ScheduleSpec(_Strict):
+    """Occupied hours of a building in the site's local time, for the anomaly detectors (after-hours
+    waste, base load, night-flow leaks). Monday = 0."""
+
+    workdays: Annotated[list[Annotated[int, Field(ge=0, le=6)]], Field(max_length=7)] = [0, 1, 2, 3, 4]
+    open_h: Hour = 8.0
+    close_h: Hour = 18.0
+    night_start_h: Hour = 2.0  # the night window in which a leak's minimum flow is measured
+    night_end_h: Hour = 4.0
+    base_start_h: Hour = 1.0  # the window in which the base load is measured
+    base_end_h: Hour = 5.0
+
+
 class BuildingSpec(_Strict):
     id: Slug
     name: str
@@ -151,6 +173,13 @@ class BuildingSpec(_Strict):
     heated_area_m2: Annotated[float, Field(gt=0)] | None = None
     occupants: Annotated[int, Field(ge=0)]
     climate_zone: Annotated[str, AfterValidator(_choice(CLIMATE_ZONES, "climate zone"))] | None = None
+    # quota classification (docs/quotas.md): levels/classes as the standards name them, the standard's
+    # own climate sub-zone, heating type, beds (per-bed quotas)
+    level: Annotated[list[Slug], Field(max_length=8)] | Slug | None = None
+    quota_zone: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")] | None = None
+    heating_type: Annotated[str, AfterValidator(_choice(HEATING_TYPES, "heating type"))] | None = None
+    beds: Annotated[int, Field(ge=0)] | None = None
+    schedule: ScheduleSpec | None = None  # default: the detectors' (workdays 08:00-18:00)
 
 
 class _BusSpec(_Strict):
@@ -212,6 +241,7 @@ class MeterSpec(_Strict):
     ct: Annotated[float, Field(gt=0)] | None = None
     pt: Annotated[float, Field(gt=0)] | None = None
     poll: list[PollGroupSpec] | None = None
+    pair: Slug | None = None  # a heat meter: the electricity meter of its heat pump (COP detector)
 
 
 class DefaultsSpec(_Strict):

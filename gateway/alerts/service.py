@@ -1,0 +1,384 @@
+"""`metergate analytics CONFIG`: readings from MQTT in; alerts, interval aggregates and indicators out.
+
+Threads:
+- paho's network thread (gateway.ingest.consumer.Consumer, reused as it is: MQTT 5, shared
+  subscription `$share/{group}/{prefix}/v1/+/+/meters/+/readings`, persistent session, manual
+  acknowledgement) puts every message into an in-memory queue; this class also subscribes to the
+  ack command topic of each of its sites;
+- the main thread (`run`) takes messages in arrival order: checks each against the readings schema
+  (gateway.mqtt.schema.check_message), feeds the good readings of known meters to the site's
+  AlertEngine, evaluates every boundary the watermark has passed, records the changes in the alert
+  store, publishes them (retained; an empty retained message clears), and only then acknowledges
+  the message;
+- a writer thread sends interval aggregates and daily indicators to InfluxDB (LineWriter, retried
+  for ever; a full queue drops the oldest batch, counted).
+
+Semantics: at least once into memory. A message is acknowledged once its readings are in the
+engine's buffers and every boundary they made due has been evaluated and stored; a crash loses the
+readings of the current interval (already acknowledged) but never an alert change or a closed day
+(the store is written before the acknowledgement). A broken message is counted, logged (once per
+reason) and acknowledged: it never stops the service. Readings of a site this instance does not
+serve, or of a meter not in its site config, are counted and skipped: run one share group per set
+of sites (every member of a group with the same sites), since the engine keeps per-site state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import queue
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import paho.mqtt.client as paho
+from paho.mqtt.reasoncodes import ReasonCode
+
+from analytics.alert_engine import AlertEngine, DailyTotals, SiteContext, TickResult
+from analytics.alerts import AlertBook, Change
+from analytics.factors import FactorTable, load_factors
+from analytics.indicators import Scale, Usage, compute_indicators
+from analytics.quotas import QUOTAS_DIR, QuotaTable, load_quotas
+from gateway.alerts.config import AnalyticsConfig
+from gateway.alerts.detect import site_detectors
+from gateway.alerts.payloads import ack_topic, alert_payload, alert_topic, parse_ack
+from gateway.alerts.store import AlertStore
+from gateway.ingest.config import MqttSettings
+from gateway.ingest.consumer import Consumer, Delivery
+from gateway.ingest.writer import LineWriter, WriteError, line
+from gateway.mqtt.paho_adapter import TlsFiles
+from gateway.mqtt.payloads import encode
+from gateway.mqtt.schema import ContractError, check_message
+from gateway.sdnotify import notify, watchdog_interval
+
+log = logging.getLogger(__name__)
+
+HEALTH_SCHEMA = "metergate.analytics-health/1"
+WRITE_QUEUE_BATCHES = 10_000
+
+
+class AlertConsumer(Consumer):
+    """The ingest consumer plus non-shared subscriptions (the ack command topics)."""
+
+    def __init__(self, settings: MqttSettings, extra: list[str], **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        self.extra = extra
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode,
+                    properties: Any) -> None:
+        super()._on_connect(client, userdata, flags, reason, properties)
+        if not reason.is_failure and self.extra:
+            client.subscribe([(t, 1) for t in self.extra])
+
+
+@dataclass
+class _Site:
+    ctx: SiteContext
+    engine: AlertEngine
+    tz: ZoneInfo
+
+
+class AnalyticsService:
+    def __init__(self, cfg: AnalyticsConfig) -> None:
+        self.cfg = cfg
+        self.prefix = cfg.mqtt.topic_prefix
+        self.store = AlertStore(cfg.store_path)
+        self.factors: FactorTable = load_factors(cfg.factors_dir) if cfg.factors_dir else load_factors()
+        self.quotas: QuotaTable = load_quotas(cfg.quota_dir or QUOTAS_DIR, factors=self.factors)
+        self.sites: dict[str, _Site] = {}
+        for site in cfg.sites:
+            ctx = SiteContext.of(site)
+            daily = DailyTotals(ctx.timezone)
+            daily.load(self.store.load_daily(ctx.site))
+            closed = self.store.get_state(f"closed:{ctx.site}")
+            daily.closed = date.fromisoformat(closed) if closed else None
+            nxt = self.store.get_state(f"next_tick:{ctx.site}")
+            book = AlertBook(ctx.site, cfg.engine.lifecycle, active=self.store.active(ctx.site))
+            engine = AlertEngine(ctx, self.quotas, self.factors, cfg.engine,
+                                 detectors=site_detectors(site, cfg.detectors), book=book,
+                                 daily=daily, next_tick_ns=int(nxt) if nxt else None)
+            engine.refresh_quotas()  # the days closed before a restart
+            engine.restore(self.store.take_buffer(ctx.site))
+            self.sites[ctx.site] = _Site(ctx, engine, ZoneInfo(ctx.timezone))
+        m = cfg.mqtt
+        tls = None if m.tls is None else TlsFiles(m.tls.ca_file, m.tls.cert_file, m.tls.key_file,
+                                                  m.tls.insecure)
+        self.mqtt = MqttSettings(m.host, m.port or (8883 if tls else 1883), m.client_id, m.share_group,
+                                 m.topic_prefix, float(m.session_expiry), m.keepalive, 100, m.username,
+                                 cfg.password, tls)
+        self.inbox: queue.Queue[Delivery] = queue.Queue()
+        self.consumer = AlertConsumer(self.mqtt, [ack_topic(self.prefix, s) for s in self.sites],
+                                      on_message=self.inbox.put, on_connection=self._on_connection)
+        self.health_topic = f"{self.prefix}/analytics/{m.client_id}/health"
+        self.counts: Counter[str] = Counter()
+        self._logged: set[str] = set()
+        self._republish = threading.Event()
+        self._stop = threading.Event()
+        self._writes: queue.Queue[list[str]] = queue.Queue(WRITE_QUEUE_BATCHES)
+        self.writer = LineWriter(cfg.influx) if cfg.influx is not None else None
+        self._writer_thread: threading.Thread | None = None
+        self.started = time.time()
+
+    # -- life cycle ---------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        """Until stop(): take messages, evaluate, publish, acknowledge."""
+        if self.writer is not None:
+            self._writer_thread = threading.Thread(target=self._write_loop, name="analytics-writer",
+                                                   daemon=True)
+            self._writer_thread.start()
+        log.info("analytics for site(s) %s; %s on %s:%d; store %s; %s", ", ".join(self.sites),
+                 self.mqtt.subscription, self.mqtt.host, self.mqtt.port, self.cfg.store_path,
+                 f"aggregates to {self.cfg.influx.describe()}" if self.cfg.influx else "no InfluxDB")
+        self.consumer.start()
+        notify("READY=1")
+        watchdog = watchdog_interval()
+        next_health = 0.0
+        next_watchdog = 0.0
+        try:
+            while not self._stop.is_set():
+                try:
+                    delivery: Delivery | None = self.inbox.get(timeout=0.2)
+                except queue.Empty:
+                    delivery = None
+                if self._republish.is_set():
+                    self._republish.clear()
+                    self._publish_all()
+                if delivery is not None:
+                    self._handle(delivery)
+                now = time.monotonic()
+                if now >= next_health:
+                    next_health = now + self.cfg.health_interval_s
+                    self._publish_health()
+                if watchdog is not None and now >= next_watchdog:
+                    next_watchdog = now + watchdog
+                    notify("WATCHDOG=1")
+        finally:
+            notify("STOPPING=1")
+            self.consumer.stop()
+            for site in self.sites.values():
+                self.store.save_buffer(site.ctx.site, site.engine.buffered())
+            if self.writer is not None:
+                with contextlib.suppress(queue.Full):
+                    self._writes.put_nowait([])  # wake the writer: it drains the queue and stops
+                if self._writer_thread is not None:
+                    self._writer_thread.join(10)  # then a write still retrying is cut short
+                self.writer.close()
+            self.store.close()
+
+    def _on_connection(self, up: bool, reason: str) -> None:
+        if up:
+            self._republish.set()  # retained alerts again after every (re)connect
+
+    # -- messages -------------------------------------------------------------------------------------
+
+    def _handle(self, d: Delivery) -> None:
+        self.counts["messages"] += 1
+        try:
+            if d.topic.endswith("/alerts/ack"):
+                self._ack_command(d)
+            else:
+                self._readings(d)
+        except Exception as exc:  # one bad message never stops the service
+            self._problem("internal", f"message on {d.topic} failed: {type(exc).__name__}: {exc}")
+            log.debug("message on %s failed", d.topic, exc_info=True)
+        self.consumer.ack(d)
+
+    def _problem(self, kind: str, reason: str) -> None:
+        self.counts[f"refused_{kind}"] += 1
+        if reason not in self._logged and len(self._logged) < 1000:
+            self._logged.add(reason)
+            log.warning("%s (counted as refused_%s; logged once)", reason, kind)
+
+    def _readings(self, d: Delivery) -> None:
+        try:
+            checked = check_message(d.topic, d.payload, prefix=self.prefix)
+        except ContractError as exc:
+            self._problem("broken", f"broken message on {d.topic}: {exc.reason}")
+            return
+        if checked.topic.kind != "readings":
+            return
+        doc = checked.doc
+        site = self.sites.get(doc["site"])
+        if site is None:
+            self.counts["other_site"] += 1
+            return
+        meter = doc["meter"]
+        if meter not in site.engine.known_meters:
+            self._problem("unknown_meter", f"site {doc['site']}: meter {meter!r} is not in its site "
+                                           "config")
+            return
+        for item in doc["readings"]:
+            value = item["value"]
+            if item["quality"] != "ok" or value is None or not math.isfinite(value):
+                self.counts["readings_not_ok"] += 1
+                continue
+            ts = item.get("ts", doc["ts"])
+            site.engine.add(meter, item["quantity"], round(ts * 1e9), float(value))
+            self.counts["readings"] += 1
+        for boundary in site.engine.due():
+            self._after_tick(site, site.engine.tick(boundary))
+
+    def _after_tick(self, site: _Site, r: TickResult) -> None:
+        ctx = site.ctx
+        self.counts["ticks"] += 1
+        self.store.apply(r.changes)
+        day = datetime.fromtimestamp(r.boundary_ns / 1e9 - 1, site.tz).date().isoformat()
+        self.store.save_daily(ctx.site, [row for row in site.engine.daily.rows() if row[2] == day])
+        self.store.set_state(f"next_tick:{ctx.site}", str(r.boundary_ns + site.engine.step_ns))
+        if r.day_closed is not None:
+            self.store.set_state(f"closed:{ctx.site}", r.day_closed.isoformat())
+        for c in r.changes:
+            self._publish_change(c, site)
+        if self.writer is not None:
+            self._queue_lines(self._lines(site, r))
+
+    def _ack_command(self, d: Delivery) -> None:
+        site_id = d.topic.split("/")[-3]
+        site = self.sites.get(site_id)
+        try:
+            alert_id, by, note = parse_ack(d.payload)
+        except ContractError as exc:
+            self._problem("broken_ack", f"broken ack command on {d.topic}: {exc.reason}")
+            return
+        if site is None:
+            return
+        change = site.engine.book.ack(alert_id, by, time.time_ns(), note)
+        if change is None:
+            self._problem("ack_unknown", f"ack for {alert_id!r} on {d.topic}: no such active alert, "
+                                         "or already acknowledged")
+            return
+        self.store.apply([change])
+        self._publish_change(change, site)
+        self.counts["acks"] += 1
+
+    # -- publishing -----------------------------------------------------------------------------------
+
+    def _publish_change(self, c: Change, site: _Site) -> None:
+        topic = alert_topic(self.prefix, c.alert.site, c.alert.id)
+        payload = b"" if c.kind == "cleared" else alert_payload(c.alert, site.tz)
+        self.consumer.publish(topic, payload, qos=1, retain=True)
+        self.counts[f"alerts_{c.kind}"] += 1
+
+    def _publish_all(self) -> None:
+        """After a (re)connect: every active alert, and an empty retained message for every alert
+        cleared in the last day of readings (a clear published just before a stop may not have reached
+        the broker)."""
+        for site in self.sites.values():
+            since = (site.engine.watermark_ns or time.time_ns()) - 86_400 * 10**9  # in reading time
+            for a in self.store.recent(since_ns=since, site=site.ctx.site):
+                if a.state == "cleared":
+                    self.consumer.publish(alert_topic(self.prefix, a.site, a.id), b"", qos=1, retain=True)
+            for a in site.engine.book.active:
+                self.consumer.publish(alert_topic(self.prefix, a.site, a.id), alert_payload(a, site.tz),
+                                      qos=1, retain=True)
+
+    def health_doc(self) -> dict[str, Any]:
+        return {"schema": HEALTH_SCHEMA, "client_id": self.mqtt.client_id, "host": socket.gethostname(),
+                "ts": time.time(), "uptime_s": time.time() - self.started,
+                "sites": {s: {"active_alerts": len(site.engine.book.active),
+                              "watermark": None if site.engine.watermark_ns is None
+                              else site.engine.watermark_ns / 1e9,
+                              "next_tick": None if site.engine.next_tick_ns is None
+                              else site.engine.next_tick_ns / 1e9}
+                          for s, site in self.sites.items()},
+                "counts": dict(self.counts), "write_queue": self._writes.qsize(),
+                "influx_error": self.writer.last_error if self.writer is not None else None}
+
+    def _publish_health(self) -> None:
+        if self.consumer.connected and self.consumer.wait_subscribed(0):
+            self.consumer.publish(self.health_topic, encode(self.health_doc()), qos=1, retain=True)
+
+    # -- InfluxDB -------------------------------------------------------------------------------------
+
+    def _lines(self, site: _Site, r: TickResult) -> list[str]:
+        """`interval` points per meter and counter quantity; `indicators` per building when a day closes."""
+        ctx = site.ctx
+        where = {m.id: m.building for m in ctx.meters}
+        start = r.boundary_ns - site.engine.step_ns
+        out: list[str] = []
+        for quantity, res in r.intervals.items():
+            for i, meter in enumerate(res.meters):
+                c, cov = float(res.consumption[i, 0]), float(res.coverage[i, 0])
+                fields: dict[str, float | int] = {"coverage": cov, "flags": int(res.flags[i, 0])}
+                if not math.isnan(c):
+                    fields["consumption"] = c
+                out.append(line("interval", {"site": ctx.site, "building": where[str(meter)],
+                                             "meter": str(meter), "quantity": quantity}, fields, start))
+        if r.day_closed is not None:
+            out += self._indicator_lines(site, r.day_closed)
+        return out
+
+    def _indicator_lines(self, site: _Site, day: date) -> list[str]:
+        usage = site.engine.daily.usage(site.ctx.buildings, site.ctx.meters)
+        if usage is None:
+            return []
+        k = (day - usage.first_day).days
+        if not 0 <= k < usage.n_days:
+            return []
+        coal = self.factors.factor_set("calorific")
+        years = sorted(self.factors.series["national"].values)
+        grid = self.factors.carbon_series("national", max([y for y in years if y <= day.year] or years))
+        u = Usage(usage.electricity[:, k], usage.heat[:, k], usage.natural_gas[:, k], usage.water[:, k],
+                  usage.heating_electricity[:, k])
+        b = site.ctx.buildings
+        ind = compute_indicators(u, Scale(np.array([x.floor_area_m2 for x in b]),
+                                          np.array([x.heated_area_m2 or 0.0 for x in b]),
+                                          np.array([float(x.occupants) for x in b])), coal, grid)
+        ts = int(datetime(day.year, day.month, day.day, tzinfo=site.tz).timestamp()) * 10**9
+        out = []
+        for i, building in enumerate(usage.buildings):
+            fields = {k2: v for k2, v in ind.row(i).items() if v is not None}
+            fields.update({"electricity_kwh": float(u.electricity_kwh[i]),
+                           "water_m3": float(u.water_m3[i])})
+            out.append(line("indicators", {"site": site.ctx.site, "building": building, "period": "day",
+                                           "factor_set": coal.name}, fields, ts))
+        for s in site.engine.quota_status:
+            fields = {"ytd": s.ytd, "projected": s.projected, "share": s.share,
+                      **{f"tier_{t}": v for t, v in s.tiers.items()}}
+            out.append(line("quota", {"site": site.ctx.site, "building": s.building, "scope": s.scope},
+                            fields, ts))
+        return out
+
+    def _queue_lines(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        try:
+            self._writes.put_nowait(lines)
+        except queue.Full:
+            try:
+                self._writes.get_nowait()
+                self.counts["write_batches_dropped"] += 1
+            except queue.Empty:
+                pass
+            self._writes.put_nowait(lines)
+
+    def _write_loop(self) -> None:
+        assert self.writer is not None
+        while True:
+            lines = self._writes.get()
+            if not lines:
+                if self._stop.is_set():
+                    return
+                continue
+            try:
+                self.writer.write_lines(lines)
+                self.counts["points_written"] += len(lines)
+            except WriteError as exc:
+                self.counts["write_errors"] += 1
+                log.error("InfluxDB refused %d aggregate point(s): %s", len(lines), exc.message)
+                if not exc.permanent and self._stop.is_set():
+                    return
+
+
+__all__ = ["AlertConsumer", "AnalyticsService"]
