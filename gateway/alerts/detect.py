@@ -77,8 +77,7 @@ class SiteDetectors:
         self.roles = meter_roles(site)
         schedules = building_schedules(site)
         self.settings = detector_settings(overrides)
-        self.inner = StreamingDetectors(self.roles, settings=self.settings, schedules=schedules,
-                                        history_weeks=self.settings.history_weeks)
+        self.inner = StreamingDetectors(self.roles, settings=self.settings, schedules=schedules)
 
     def add(self, meter: str, quantity: str, ts_ns: int, value: float) -> None:
         self.inner.add(meter, quantity, ts_ns, value)
