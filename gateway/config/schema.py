@@ -125,7 +125,15 @@ def _health_interval(value: object) -> float:
     return ms / 1000
 
 
+def _gateway_id(value: str) -> str:
+    # `{prefix}/v1/{site}/alerts/...` carries the analytics service's alerts (docs/alerts.md)
+    if value == "alerts":
+        raise ValueError("'alerts' is reserved for the alert topics of the site; choose another gateway id")
+    return value
+
+
 Slug = Annotated[str, AfterValidator(_slug)]
+GatewayId = Annotated[str, AfterValidator(_slug), AfterValidator(_gateway_id)]
 PollInterval = Annotated[float, BeforeValidator(parse_poll_interval)]
 Millis = Annotated[float, Field(ge=0, le=60_000)]
 TimeoutMs = Annotated[float, Field(gt=0, le=60_000)]
@@ -145,7 +153,7 @@ class SiteSpec(_Strict):
     name: str
     institution: str = ""
     timezone: Annotated[str, AfterValidator(_timezone)] = "Asia/Shanghai"
-    gateway_id: Slug | None = None  # default: "<site id>-gw1"
+    gateway_id: GatewayId | None = None  # default: "<site id>-gw1"
 
 
 Hour = Annotated[float, Field(ge=0, le=24)]

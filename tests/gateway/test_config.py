@@ -342,6 +342,13 @@ def test_duplicate_ids(tmp_path: Path) -> None:
     assert "already the id of buildings[0]" in p.message
 
 
+def test_gateway_id_alerts_is_reserved_for_the_alert_topics(tmp_path: Path) -> None:
+    text = BASE.replace('name = "Test site"', 'name = "Test site"\ngateway_id = "alerts"')
+    p = only(problems(tmp_path, text), "site.gateway_id")
+    assert "reserved for the alert topics" in p.message
+    assert p.line == 5  # BASE starts with an empty line
+
+
 # ---------------------------------------------------------------------------------------------------
 # defaults, warnings and compiled values
 
