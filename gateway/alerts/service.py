@@ -3,7 +3,7 @@
 Threads:
 - paho's network thread (gateway.ingest.consumer.Consumer, reused as it is: MQTT 5, shared
   subscription `$share/{group}/{prefix}/v1/+/+/meters/+/readings`, persistent session, manual
-  acknowledgement) puts every message into an in-memory queue; this class also subscribes to the
+  acknowledgement) puts every message into an in-memory queue; it also subscribes (not shared) to the
   ack command topic of each of its sites;
 - the main thread (`run`) takes messages in arrival order: checks each against the readings schema
   (gateway.mqtt.schema.check_message), feeds the good readings of known meters to the site's
@@ -38,8 +38,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import paho.mqtt.client as paho
-from paho.mqtt.reasoncodes import ReasonCode
 
 from analytics.alert_engine import AlertEngine, DailyTotals, SiteContext, TickResult
 from analytics.alerts import AlertBook, Change
@@ -62,20 +60,6 @@ log = logging.getLogger(__name__)
 
 HEALTH_SCHEMA = "metergate.analytics-health/1"
 WRITE_QUEUE_BATCHES = 10_000
-
-
-class AlertConsumer(Consumer):
-    """The ingest consumer plus non-shared subscriptions (the ack command topics)."""
-
-    def __init__(self, settings: MqttSettings, extra: list[str], **kwargs: Any) -> None:
-        super().__init__(settings, **kwargs)
-        self.extra = extra
-
-    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode,
-                    properties: Any) -> None:
-        super()._on_connect(client, userdata, flags, reason, properties)
-        if not reason.is_failure and self.extra:
-            client.subscribe([(t, 1) for t in self.extra])
 
 
 @dataclass
@@ -114,8 +98,8 @@ class AnalyticsService:
                                  m.topic_prefix, float(m.session_expiry), m.keepalive, 100, m.username,
                                  cfg.password, tls)
         self.inbox: queue.Queue[Delivery] = queue.Queue()
-        self.consumer = AlertConsumer(self.mqtt, [ack_topic(self.prefix, s) for s in self.sites],
-                                      on_message=self.inbox.put, on_connection=self._on_connection)
+        self.consumer = Consumer(self.mqtt, on_message=self.inbox.put, on_connection=self._on_connection,
+                                 extra_topics=[ack_topic(self.prefix, s) for s in self.sites])
         self.health_topic = f"{self.prefix}/analytics/{m.client_id}/health"
         self.counts: Counter[str] = Counter()
         self._logged: set[str] = set()
@@ -381,4 +365,4 @@ class AnalyticsService:
                     return
 
 
-__all__ = ["AlertConsumer", "AnalyticsService"]
+__all__ = ["AnalyticsService"]

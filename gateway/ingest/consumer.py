@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,8 +52,12 @@ class Delivery:
 class Consumer:
     def __init__(self, settings: MqttSettings, on_message: Callable[[Delivery], None], *,
                  on_published: Callable[[int, bool, str], None] | None = None,
-                 on_connection: Callable[[bool, str], None] | None = None) -> None:
+                 on_connection: Callable[[bool, str], None] | None = None,
+                 extra_topics: Sequence[str] = ()) -> None:
+        """`extra_topics`: plain (not shared) subscriptions made beside the shared one on every
+        connection, e.g. the analytics service's alert acknowledgement topics."""
         self.settings = settings
+        self.extra_topics = list(extra_topics)
         self.on_message = on_message
         self.on_published = on_published
         self.on_connection = on_connection
@@ -140,6 +144,8 @@ class Consumer:
         log.info("connected to %s as %r (session %s); subscribing to %s", self.settings.endpoint,
                  self.settings.client_id, "resumed" if session else "new", self.settings.subscription)
         client.subscribe(self.settings.subscription, qos=1)
+        if self.extra_topics:
+            client.subscribe([(t, 1) for t in self.extra_topics])
         if self.on_connection is not None:
             self.on_connection(True, "")
 
