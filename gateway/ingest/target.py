@@ -42,6 +42,9 @@ Seconds = Annotated[float, BeforeValidator(seconds)]
 
 def _url(value: str) -> str:
     parts = urlsplit(value)
+    if "@" in parts.netloc:  # before any message that quotes the URL: it may hold a password
+        raise ValueError("url: give the server's URL without user or password (never echoed here); "
+                         "write `username` and `password_file` or `password_env` instead")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{value!r} is not an http(s) URL; write e.g. \"http://127.0.0.1:8086\"")
     if parts.query or parts.fragment:
@@ -56,7 +59,8 @@ def _url(value: str) -> str:
 class InfluxTarget(BaseModel):
     """A database to write line protocol to, and how to authenticate."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # hide_input_in_errors: str(ValidationError) must not print a URL carrying a password
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, hide_input_in_errors=True)
 
     api: Literal["v2", "v1"] = "v2"
     url: Annotated[str, BeforeValidator(lambda v: _url(v) if isinstance(v, str) else v)]

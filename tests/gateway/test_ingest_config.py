@@ -149,3 +149,16 @@ def test_an_unusable_tls_file_is_a_clear_error(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert f"[mqtt.tls]: TLS CA file {tmp_path / 'ca.pem'} cannot be used" in run.stderr, run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_credentials_in_the_influx_url_are_a_config_error_that_hides_them(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[mqtt]\nhost = "b"\nclient_id = "i"\n[influx]\napi = "v1"\n'
+                            'url = "http://admin:s3cret@127.0.0.1:8086"\ndatabase = "m"\n')
+    with pytest.raises(IngestConfigError) as caught:
+        load_ingest_config(path)
+    text = str(caught.value)
+    assert "influx.url" in text and "password_file" in text and "s3cret" not in text
+    run = subprocess.run([sys.executable, "-m", "gateway.cli", "ingest", "--check", str(path)],
+                         capture_output=True, text=True, cwd=ROOT, check=False)
+    assert run.returncode == 2 and "influx.url" in run.stderr
+    assert "s3cret" not in run.stderr + run.stdout

@@ -172,3 +172,14 @@ def test_v1_retention_policy(influxdb1: InfluxFactory) -> None:
         {"time": TS, "meter": "m1", "quality": 0, "value": 5}]
     assert db.points("power_active", "energy") == []  # not in the default policy
     writer.close()
+
+
+@pytest.mark.parametrize("url", ["http://admin:s3cret@127.0.0.1:8086", "https://admin:s3cret@db/",
+                                 "http://admin@127.0.0.1:8086", "ftp://admin:s3cret@db"])
+def test_target_refuses_credentials_in_the_url_without_echoing_them(url: str) -> None:
+    # v1 ignored them (401 for ever) and describe() put the password in the log
+    with pytest.raises(ValidationError) as caught:
+        InfluxTarget.model_validate({"api": "v1", "url": url, "database": "m"})
+    text = str(caught.value)
+    assert "s3cret" not in text and "admin" not in text
+    assert "url" in text and "username" in text and "password_file" in text
