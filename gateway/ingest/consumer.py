@@ -63,6 +63,7 @@ class Consumer:
         self.on_connection = on_connection
         self.generation = 0
         self.connected = False
+        self.session_present = False  # the broker resumed our session at the last connection
         self.connections = 0
         self.last_error: str | None = None
         self._logged: set[str] = set()
@@ -141,6 +142,7 @@ class Consumer:
         self.last_error = None
         self._logged.clear()
         session = bool(getattr(flags, "session_present", False))
+        self.session_present = session
         log.info("connected to %s as %r (session %s); subscribing to %s", self.settings.endpoint,
                  self.settings.client_id, "resumed" if session else "new", self.settings.subscription)
         client.subscribe(self.settings.subscription, qos=1)

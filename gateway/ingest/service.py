@@ -13,7 +13,7 @@ and the dead letter acknowledged by the broker. A message is never acknowledged 
 are written, so a database outage or a crash of this process loses nothing: the broker re-delivers
 what was not acknowledged, and re-delivered readings overwrite themselves (same series, same
 timestamp). Memory is bounded by the broker: it sends at most `receive_maximum` unacknowledged
-messages.
+messages; after a reconnect the old copies not yet written are dropped (the broker re-sends them).
 
 A batch the database refuses as data (HTTP 400/413/422, e.g. a field type conflict with points
 written by someone else) is split in halves and each half written again, down to single messages:
@@ -79,6 +79,7 @@ class IngestService:
         self._batch: list[_Message] = []
         self._batch_points = 0
         self._batch_since: float | None = None
+        self._writing: list[_Message] = []  # the batch the writer thread holds
         # our QoS 1 publications by mid: a dead letter's refused message, or None (health); and the
         # PUBACKs that arrived before publish() returned the mid (dead letters from the writer thread)
         self._published: dict[int, Delivery | None] = {}
@@ -138,6 +139,14 @@ class IngestService:
         return len(self._pending)
 
     @property
+    def held(self) -> int:
+        """Received messages still in memory: unacknowledged, or in the batch being written."""
+        with self._lock:
+            ids = {id(d) for d in self._pending}
+            ids.update(id(m.delivery) for m in self._writing)
+        return len(ids)
+
+    @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
@@ -194,6 +203,23 @@ class IngestService:
 
     def _on_connection(self, up: bool, reason: str) -> None:
         self.metrics.set_connected(up)
+        if up and self.consumer.session_present:
+            self._forget_old_deliveries(self.consumer.generation)
+
+    def _forget_old_deliveries(self, generation: int) -> None:
+        """After a reconnect that resumed the session the broker re-sends every message we did not
+        acknowledge, and the old copies can no longer be acknowledged (their connection is gone).
+        Keeping them would hold one more receive_maximum of messages per reconnect during a
+        database outage, so the ones not yet written are dropped: the re-sent copies take their
+        place, in the broker's order, and are acknowledged once written. A batch the writer
+        holds is still written (harmless: points overwrite themselves). With a new session the
+        broker re-sends nothing, so then the old copies are kept and written."""
+        with self._lock:
+            self._batch = [m for m in self._batch if m.delivery.generation == generation]
+            self._batch_points = sum(len(m.lines) for m in self._batch)
+            if not self._batch:
+                self._batch_since = None
+            self._pending = deque(d for d in self._pending if d.generation == generation)
 
     # -- dead letters -----------------------------------------------------------------------------
 
@@ -220,7 +246,7 @@ class IngestService:
                     self._wake.wait(self._until_due())
                 if self._stopping.is_set():
                     return
-                batch = self._take()
+                batch = self._writing = self._take()
             while not self._stopping.is_set():
                 try:
                     self._write(batch)
@@ -228,6 +254,8 @@ class IngestService:
                 except Exception:  # a bug must not lose the batch: write it again (idempotent)
                     log.exception("writing a batch failed unexpectedly; trying it again in 1 s")
                     self._stopping.wait(1.0)
+            with self._lock:
+                self._writing = []
             self._drain_acks()
 
     def _due(self) -> bool:
