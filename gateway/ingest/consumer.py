@@ -47,6 +47,7 @@ class Delivery:
     generation: int
     received_at: float  # time.time()
     done: bool = False  # written or dead-lettered: may be acknowledged
+    parts: int = 1  # what must finish before it is done: its write, and/or each of its dead letters
 
 
 class Consumer:

@@ -15,11 +15,16 @@ what was not acknowledged, and re-delivered readings overwrite themselves (same 
 timestamp). Memory is bounded by the broker: it sends at most `receive_maximum` unacknowledged
 messages; after a reconnect the old copies not yet written are dropped (the broker re-sends them).
 
+A message whose envelope is wrong is dead-lettered whole. A well-formed message with some bad
+readings (a reading's time out of range, a value beyond a float) has its good readings written and
+one dead letter with the refused readings, a reason each; it is done when both are.
+
 A batch the database refuses as data (HTTP 400/413/422, e.g. a field type conflict with points
-written by someone else) is split in halves and each half written again, down to single messages:
-the poison message is dead-lettered with the database's reason, every other one is written. A
-refused dead-letter publication (e.g. an ACL) is logged and counted, and the message is still
-acknowledged: it is garbage, and holding it would stall every acknowledgement behind it.
+written by someone else) is split in halves and each half written again, down to single lines:
+the refused lines' readings are dead-lettered (one dead letter per message) with the database's
+reason, every other line is written. A refused dead-letter publication (e.g. an ACL) is logged and
+counted, and the message is still acknowledged: it is garbage, and holding it would stall every
+acknowledgement behind it.
 """
 
 from __future__ import annotations
@@ -30,14 +35,15 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from drivers.errors import MetergateError
 from gateway.ingest.config import IngestConfig
 from gateway.ingest.consumer import Consumer, Delivery
 from gateway.ingest.health import IngestMetrics
-from gateway.ingest.validate import Refused, Validator
+from gateway.ingest.validate import Checked, Refused, RefusedReading, Validator
 from gateway.ingest.writer import LineWriter, WriteError
 from gateway.mqtt.paho_adapter import TlsFileError
 from gateway.sdnotify import notify, watchdog_interval
@@ -45,7 +51,6 @@ from gateway.sdnotify import notify, watchdog_interval
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_SCHEMA = "metergate.dead-letter/1"
-DEAD_LETTER_PAYLOAD_BYTES = 4096  # the refused payload is kept up to this size
 
 
 class StartError(MetergateError):
@@ -57,6 +62,15 @@ class _Message:
     delivery: Delivery
     lines: list[str]
     ts: float
+    index: tuple[int, ...] | None = None  # lines[i] is readings[index[i]]; None: readings[i]
+
+
+@dataclass(slots=True)
+class _Bisection:
+    """What halving a refused batch found: lines refused per message (batch position -> [(line
+    position, the database's error)]), and how many lines were written."""
+    refused: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    written: int = 0
 
 
 class IngestService:
@@ -168,15 +182,24 @@ class IngestService:
             self._dead_letter(delivery, "internal", f"ingest could not check this message: "
                                                     f"{type(exc).__name__}: {exc}")
             return
+        write = bool(checked.lines) or not checked.refused
         with self._lock:
             self._pending.append(delivery)
-            self._batch.append(_Message(delivery, checked.lines, checked.ts))
-            self._batch_points += len(checked.lines)
-            if self._batch_since is None:  # the first message: the writer starts its max_delay clock
-                self._batch_since = time.monotonic()
-                self._wake.notify()
-            elif self._batch_points >= self.config.max_points:
-                self._wake.notify()
+            delivery.parts = int(write) + int(bool(checked.refused))
+            if write:
+                self._add(_Message(delivery, checked.lines, checked.ts, checked.index))
+        if checked.refused:
+            self._dead_letter_readings(delivery, checked.refused, len(checked.lines), _trace(checked))
+
+    def _add(self, message: _Message) -> None:
+        """Append to the open batch (under the lock) and wake the writer when it should look."""
+        self._batch.append(message)
+        self._batch_points += len(message.lines)
+        if self._batch_since is None:  # the first message: the writer starts its max_delay clock
+            self._batch_since = time.monotonic()
+            self._wake.notify()
+        elif self._batch_points >= self.config.max_points:
+            self._wake.notify()
 
     def _on_published(self, mid: int, ok: bool, reason: str) -> None:
         with self._lock:
@@ -223,19 +246,41 @@ class IngestService:
 
     # -- dead letters -----------------------------------------------------------------------------
 
-    def _dead_letter(self, delivery: Delivery, kind: str, reason: str) -> None:
+    def _dead_letter(self, delivery: Delivery, kind: str, reason: str,
+                     extra: Mapping[str, object] | None = None) -> None:
         self.metrics.dead_letter(kind)
         log.debug("dead letter (%s) from %s: %s", kind, delivery.topic, reason)
-        body = dead_letter_document(delivery, kind, reason, self.config.mqtt.client_id)
+        body = dead_letter_document(delivery, kind, reason, self.config.mqtt.client_id,
+                                    max_bytes=self.config.max_payload_bytes, extra=extra)
         self._publish(self.config.dead_letter_topic, body, delivery)
+
+    def _dead_letter_readings(self, delivery: Delivery, refused: Sequence[RefusedReading],
+                              kept: int, trace: dict[str, object]) -> None:
+        """One dead letter for the refused readings of a well-formed message (`kept` others are
+        written): a reason each, the message's ids, and the whole payload."""
+        total = kept + len(refused)
+        shown = "; ".join(r.reason for r in refused[:3])
+        more = f"; and {len(refused) - 3} more" if len(refused) > 3 else ""
+        reason = f"{len(refused)} of {total} reading(s) refused: {shown}{more}"
+        trace["refused"] = [{"index": r.index, "kind": r.kind, "reason": r.reason, "reading": r.reading}
+                            for r in refused]
+        self._dead_letter(delivery, refused[0].kind, reason, trace)
 
     def _dead_lettered(self, delivery: Delivery, ok: bool, reason: str) -> None:
         if not ok:
             self.metrics.dead_letter_errors.inc()
             log.error("the broker refused the dead letter on %s (%s); the refused message from %s is "
                       "acknowledged anyway", self.config.dead_letter_topic, reason, delivery.topic)
-        delivery.done = True
+        self._finish((delivery,))
         self._drain_acks()
+
+    def _finish(self, deliveries: Iterable[Delivery]) -> None:
+        """One part of each delivery is finished (written, or a dead letter acknowledged)."""
+        with self._lock:
+            for delivery in deliveries:
+                delivery.parts -= 1
+                if delivery.parts <= 0:
+                    delivery.done = True
 
     # -- the writer thread ------------------------------------------------------------------------
 
@@ -285,24 +330,63 @@ class IngestService:
         return batch
 
     def _write(self, batch: list[_Message]) -> bool:
-        """Write `batch` (splitting it to find refused messages); False if the writer was closed."""
+        """Write `batch` (splitting it to find refused lines); False if the writer was closed."""
         lines = [text for message in batch for text in message.lines]
         try:
             self.writer.write_lines(lines)
         except WriteError as exc:
             if not exc.permanent:
                 return False  # closed while the database was unreachable: nothing is acknowledged
-            if len(batch) == 1:
-                log.warning("the database refused the message from %s: %s", batch[0].delivery.topic,
-                            exc.message)
-                self._dead_letter(batch[0].delivery, "database", exc.message)
-                return True
-            half = len(batch) // 2
-            return self._write(batch[:half]) and self._write(batch[half:])
+            return self._write_bisected(batch, exc)
         self.metrics.written(len(lines), max(m.ts for m in batch))
-        for message in batch:
-            message.delivery.done = True
+        self._finish(m.delivery for m in batch)
         return True
+
+    def _write_bisected(self, batch: list[_Message], exc: WriteError) -> bool:
+        """The database refused `batch` as data: write it in halves down to single lines, then
+        dead-letter the refused lines' readings (one dead letter per message) and finish the rest."""
+        found = _Bisection()
+        where = [(k, j) for k, message in enumerate(batch) for j in range(len(message.lines))]
+        if not self._write_part(batch, where, found, exc):
+            return False
+        if found.written:
+            self.metrics.written(found.written, max(m.ts for m in batch))
+        self._finish(m.delivery for k, m in enumerate(batch) if k not in found.refused)
+        for k, refused in found.refused.items():
+            self._dead_letter_lines(batch[k], refused)  # finished when the broker has it
+        return True
+
+    def _write_part(self, batch: list[_Message], where: list[tuple[int, int]], found: _Bisection,
+                    exc: WriteError) -> bool:
+        """`where` (batch position, line position) was refused with `exc`: halve it and write each
+        half, recording single refused lines in `found`. False if the writer was closed."""
+        if len(where) == 1:
+            k, j = where[0]
+            found.refused.setdefault(k, []).append((j, exc.message))
+            return True
+        half = len(where) // 2
+        for part in (where[:half], where[half:]):
+            try:
+                self.writer.write_lines([batch[k].lines[j] for k, j in part])
+            except WriteError as refused:
+                if not refused.permanent or not self._write_part(batch, part, found, refused):
+                    return False
+                continue
+            found.written += len(part)
+        return True
+
+    def _dead_letter_lines(self, message: _Message, refused: list[tuple[int, str]]) -> None:
+        """Dead-letter the readings behind the lines of `message` the database refused."""
+        doc = json.loads(message.delivery.payload)  # checked when it arrived
+        readings = doc["readings"]
+        bad = []
+        for j, error in refused:
+            i = message.index[j] if message.index is not None else j
+            bad.append(RefusedReading(i, "database", f"readings[{i}]: {error}", readings[i]))
+        log.warning("the database refused %d reading(s) of the message from %s: %s", len(bad),
+                    message.delivery.topic, refused[0][1])
+        trace = {"site": doc["site"], "gateway": doc["gateway"], "meter": doc["meter"], "seq": doc["seq"]}
+        self._dead_letter_readings(message.delivery, bad, len(readings) - len(bad), trace)
 
     def _drain_acks(self) -> None:
         """Acknowledge, in arrival order, every message from the head of `pending` that is done."""
@@ -337,13 +421,21 @@ class IngestService:
                           if self.metrics.last_write_error else ""))
 
 
-def dead_letter_document(delivery: Delivery, kind: str, reason: str, client_id: str) -> bytes:
-    """{schema, reason, kind, topic, payload | payload_base64, payload_bytes, truncated, received_at,
-    ingest}: the payload as text if it is UTF-8, else base64, cut to DEAD_LETTER_PAYLOAD_BYTES."""
+def _trace(checked: Checked) -> dict[str, object]:
+    return {"site": checked.site, "gateway": checked.gateway, "meter": checked.meter, "seq": checked.seq}
+
+
+def dead_letter_document(delivery: Delivery, kind: str, reason: str, client_id: str, *,
+                         max_bytes: int, extra: Mapping[str, object] | None = None) -> bytes:
+    """{schema, reason, kind, topic, [site, gateway, meter, seq, refused], payload | payload_base64,
+    payload_bytes, truncated, received_at, ingest}: the payload as text if it is UTF-8, else base64,
+    cut to `max_bytes` (the configured payload limit: only an oversized payload is cut). `extra`:
+    for refused readings, the message's ids and [{index, kind, reason, reading}]."""
     raw = delivery.payload
-    cut = raw[:DEAD_LETTER_PAYLOAD_BYTES]
+    cut = raw[:max_bytes]
     doc: dict[str, object] = {"schema": DEAD_LETTER_SCHEMA, "reason": reason, "kind": kind,
                               "topic": delivery.topic}
+    doc.update(extra or {})
     try:
         doc["payload"] = cut.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -7,6 +7,10 @@ jsonschema); site, gateway and meter in the topic equal those in the payload; ev
 (the message's `ts` and each reading's own `ts`) lies between `min_timestamp` and now +
 `max_future`; every value fits a float. NaN and infinities cannot pass: the JSON parser refuses
 their tokens, and values too large for a float are refused here rather than written as inf.
+
+What is refused whole (`Refused`): a message whose envelope is wrong (size, topic, JSON, schema,
+ids, the message's own `ts`). What is refused per reading (`Checked.refused`): a reading's own `ts`
+out of range, a value too large for a float; the message's other readings are written.
 """
 
 from __future__ import annotations
@@ -30,12 +34,23 @@ class Refused(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class RefusedReading:
+    index: int  # in the message's `readings`
+    kind: str  # timestamp | value | database
+    reason: str
+    reading: object  # the reading as the message carried it
+
+
+@dataclass(frozen=True, slots=True)
 class Checked:
-    lines: list[str]
+    lines: list[str]  # of the readings not refused, in order
     ts: float  # the message's ts (for the lag)
     site: str
     gateway: str
+    meter: str
     seq: int
+    refused: tuple[RefusedReading, ...] = ()
+    index: tuple[int, ...] | None = None  # lines[i] is readings[index[i]]; None: readings[i]
 
 
 def _iso(ts: float) -> str:
@@ -67,14 +82,26 @@ class Validator:
             raise Refused("topic", f"topic {topic!r} is a {message.topic.kind} topic, not readings")
         doc = message.doc
         latest = now + self.max_future
-        self._check_ts(doc["ts"], "ts", latest)
+        self._check_ts(doc["ts"], "ts", latest)  # the envelope's own time: all or nothing
+        refused: list[RefusedReading] = []
         for i, item in enumerate(doc["readings"]):
             if "ts" in item:
-                self._check_ts(item["ts"], f"readings[{i}].ts", latest)
+                try:
+                    self._check_ts(item["ts"], f"readings[{i}].ts", latest)
+                except Refused as exc:
+                    refused.append(RefusedReading(i, exc.kind, exc.reason, item))
+                    continue
             value = item["value"]
             if value is not None and type(value) is int and not math.isfinite(_as_float(value)):
-                raise Refused("value", f"readings[{i}].value {value} is too large for a float")
-        return Checked(reading_lines(doc), float(doc["ts"]), doc["site"], doc["gateway"], doc["seq"])
+                refused.append(RefusedReading(i, "value", f"readings[{i}].value {value} is too large "
+                                                          "for a float", item))
+        head = (float(doc["ts"]), doc["site"], doc["gateway"], doc["meter"], doc["seq"])
+        if not refused:  # the common case: every reading, lines[i] is readings[i]
+            return Checked(reading_lines(doc), *head)
+        bad = {r.index for r in refused}
+        index = tuple(i for i in range(len(doc["readings"])) if i not in bad)
+        good = {**doc, "readings": [doc["readings"][i] for i in index]}
+        return Checked(reading_lines(good), *head, refused=tuple(refused), index=index)
 
     def _check_ts(self, ts: float, where: str, latest: float) -> None:
         if ts > latest:

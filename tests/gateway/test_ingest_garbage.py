@@ -1,7 +1,7 @@
 """Acceptance (garbage): >= 1,000 malformed messages interleaved with good ones. Every bad one is
 dead-lettered with a reason, every good one is written, the service keeps running. Also: a batch the
-database refuses (a field type conflict in influxd) is bisected; only the poison message is
-dead-lettered."""
+database refuses (a field type conflict in influxd) is bisected down to single lines; only the
+refused reading is dead-lettered."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 
 from gateway.ingest.config import load_ingest_config
-from gateway.ingest.service import DEAD_LETTER_PAYLOAD_BYTES, IngestService
+from gateway.ingest.service import IngestService
 from tests.support.influxdb1 import InfluxFactory
 from tests.support.ingest import Publisher, ingest_toml, readings_doc, readings_payload, topic_for
 from tests.support.mosquitto import MosquittoFactory, RecorderFactory
 from tests.support.victoria import VictoriaFactory
 
 DEAD = "metergate/ingest/dead-letter"
+KEPT = 256 * 1024  # limits.max_payload_bytes (default): a dead letter keeps the payload up to it
 
 
 @pytest.fixture
@@ -109,15 +110,15 @@ def test_garbage_is_dead_lettered_and_good_is_written(
         f"{len(dead.snapshot())} dead letters for {len(sent_bad)} bad messages"
     letters = [json.loads(m.payload) for m in dead.snapshot()]
     assert len(letters) == len(sent_bad)
-    # every bad message is there once, with a reason and the payload as sent (cut at 4 KiB)
+    # every bad message is there once, with a reason and the whole payload (only an oversized one cut)
     got = Counter((d["topic"], _payload_of(d)) for d in letters)
-    want = Counter((topic, payload[:DEAD_LETTER_PAYLOAD_BYTES]) for _, topic, payload in sent_bad)
+    want = Counter((topic, payload[:KEPT]) for _, topic, payload in sent_bad)
     assert got == want
     for d in letters:
         assert d["schema"] == "metergate.dead-letter/1" and d["reason"] and d["kind"] and d["received_at"]
-        assert d["truncated"] == (d["payload_bytes"] > DEAD_LETTER_PAYLOAD_BYTES)
+        assert d["truncated"] == (d["payload_bytes"] > KEPT)
     reasons = {kind: next(d["reason"] for d in letters if (d["topic"], _payload_of(d)) ==
-                          (topic, payload[:DEAD_LETTER_PAYLOAD_BYTES]))
+                          (topic, payload[:KEPT]))
                for kind, topic, payload in sent_bad[: len(makers)]}
     assert "not JSON" in reasons["truncated"]
     assert "larger than the limit" in reasons["huge"]
@@ -127,6 +128,15 @@ def test_garbage_is_dead_lettered_and_good_is_written(
     assert "readings[0].ts" in reasons["reading ts in future"]
     assert "UTF-8" in reasons["not UTF-8"] and "twice" in reasons["duplicate key"]
     assert "too large for a float" in reasons["value beyond float"]
+    assert sum(d["truncated"] for d in letters) == sum(kind == "huge" for kind, _, _ in sent_bad)
+    # a well-formed message with bad readings: the refused readings with a reason each, its ids
+    per_reading = [d for d in letters if "refused" in d]
+    assert len(per_reading) == sum(kind in ("reading ts in future", "value beyond float")
+                                   for kind, _, _ in sent_bad)
+    for d in per_reading:
+        assert [r["index"] for r in d["refused"]] == [0] and d["refused"][0]["reason"]
+        assert (d["site"], d["gateway"], d["meter"]) == ("campus-a", "gw-1", "m1")
+        assert d["seq"] == json.loads(d["payload"])["seq"]
     assert "topic level" in reasons["bad topic level"]
     # every good message is written, the service still runs and takes more
     assert vm.wait_count('{__name__="power_active_value"}', good, timeout=30) == good
@@ -174,14 +184,18 @@ def test_database_refusal_is_bisected_to_the_poison_message(
     assert pub.flush(10)
     assert dead.wait_for(lambda m: len(m) >= 1, timeout=30)
     deadline = time.monotonic() + 10
-    while len(db.points("power_active", "energy")) < 39 and time.monotonic() < deadline:
+    while len(db.points("power_active", "energy")) < 40 and time.monotonic() < deadline:
         time.sleep(0.2)
     letters = [json.loads(m.payload) for m in dead.snapshot()]
     assert len(letters) == 1
-    assert letters[0]["kind"] == "database" and "field type conflict" in letters[0]["reason"]
-    assert json.loads(letters[0]["payload"])["seq"] == 23
-    # InfluxDB 1.x writes the rest of a "partial write": message 23's power_active point is stored,
-    # only its conflicting fan_state point was dropped (and the whole message is in the dead letter)
+    letter = letters[0]
+    assert letter["kind"] == "database" and "field type conflict" in letter["reason"]
+    assert json.loads(letter["payload"])["seq"] == 23 and letter["seq"] == 23
+    assert (letter["site"], letter["gateway"], letter["meter"]) == ("campus-a", "gw-1", "m3")
+    # bisected down to the one line: only the fan_state reading is refused, with the server's text
+    assert [(r["index"], r["reading"]["quantity"]) for r in letter["refused"]] == [(1, "fan_state")]
+    assert "field type conflict" in letter["refused"][0]["reason"]
+    # message 23's power_active point is written, only its conflicting fan_state point is refused
     written = sorted(p["value"] for p in db.points("power_active", "energy"))
     assert written == list(range(1, 41))
     assert [p["value"] for p in db.points("fan_state", "energy")] == [1]

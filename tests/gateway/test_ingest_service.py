@@ -11,7 +11,7 @@ import pytest
 
 from gateway.ingest.config import load_ingest_config
 from gateway.ingest.service import IngestService
-from tests.support.ingest import Publisher, ingest_toml, readings_payload, topic_for
+from tests.support.ingest import Publisher, ingest_toml, readings_doc, readings_payload, topic_for
 from tests.support.mosquitto import MosquittoFactory, RecorderFactory
 from tests.support.victoria import VictoriaFactory
 
@@ -166,3 +166,40 @@ def test_prometheus_text(tmp_path: Path, mosquitto: MosquittoFactory, victoria: 
                    "metergate_ingest_write_seconds_count", "metergate_ingest_lag_seconds",
                    "metergate_ingest_write_failures_total 0.0"):
         assert sample in text, f"{sample!r} not in\n{text}"
+
+
+def test_bad_readings_are_dead_lettered_alone_and_the_rest_written(
+        tmp_path: Path, mosquitto: MosquittoFactory, mqtt_recorder: RecorderFactory,
+        victoria: VictoriaFactory, services: list[IngestService]) -> None:
+    broker, vm = mosquitto(), victoria()
+    dead = mqtt_recorder(broker, "metergate/ingest/dead-letter", client_id="dead-letter-watch")
+    service = _start(ingest_toml(tmp_path, broker.port, influx_url=vm.url), services)
+    now = time.time()
+    values: dict[str, float | None] = {f"q_{i}": i + 0.5 for i in range(60)}
+    doc = readings_doc("m1", seq=7, ts=round(now - 30, 3), values=values)
+    doc["readings"][5]["ts"] = round(now + 86400, 3)  # a clock jump on one reading
+    doc["readings"][40]["value"] = 10**400  # does not fit a float
+    payload = json.dumps(doc).encode()
+    assert len(payload) > 4096  # a poll of 60 readings: the whole of it must be kept
+    pub = Publisher(broker.host, broker.port)
+    pub.send(topic_for("m1"), payload)
+    assert pub.flush(10)
+    assert dead.wait_for(lambda m: len(m) >= 1, timeout=20)
+    assert vm.wait_count('{__name__=~"q_.*_value"}', 58, timeout=20) == 58
+    written = {name for name, _, _ in vm.samples('{__name__=~"q_.*_value"}')}
+    assert written == {f"q_{i}_value" for i in range(60)} - {"q_5_value", "q_40_value"}
+    letters = [json.loads(m.payload) for m in dead.snapshot()]
+    assert len(letters) == 1
+    letter = letters[0]
+    assert [(r["index"], r["kind"]) for r in letter["refused"]] == [(5, "timestamp"), (40, "value")]
+    assert "readings[5].ts" in letter["refused"][0]["reason"]
+    assert "too large for a float" in letter["refused"][1]["reason"]
+    assert letter["refused"][1]["reading"]["quantity"] == "q_40"
+    assert (letter["site"], letter["gateway"], letter["meter"], letter["seq"]) == (
+        "campus-a", "gw-1", "m1", 7)
+    assert letter["payload"].encode() == payload and letter["truncated"] is False
+    assert letter["kind"] == "timestamp" and "2 of 60 reading(s) refused" in letter["reason"]
+    deadline = time.monotonic() + 10
+    while service.unacked and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert service.unacked == 0  # acknowledged once written and dead-lettered

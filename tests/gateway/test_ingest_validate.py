@@ -31,9 +31,12 @@ def _check(doc: Any) -> tuple[list[str] | None, str | None]:
     except (ValueError, TypeError):
         return None, "not serialisable"
     try:
-        return V.check(_topic(doc), payload, NOW).lines, None
+        checked = V.check(_topic(doc), payload, NOW)
     except Refused as exc:
         return None, exc.reason
+    if checked.refused:  # some readings refused: not accepted as a whole
+        return None, "; ".join(r.reason for r in checked.refused)
+    return checked.lines, None
 
 
 def _assert_lines_match(doc: dict[str, Any], lines: list[str]) -> None:
@@ -99,8 +102,39 @@ def test_size_limit_and_non_readings_topics() -> None:
 def test_integer_beyond_float_is_refused_not_inf() -> None:
     doc = _valid()
     doc["readings"][0].update(value=10**400, quality="ok")
-    with pytest.raises(Refused, match="too large for a float"):
+    checked = V.check(_topic(doc), json.dumps(doc).encode(), NOW)
+    assert checked.lines == []
+    assert [(r.index, r.kind) for r in checked.refused] == [(0, "value")]
+    assert "too large for a float" in checked.refused[0].reason
+
+
+def test_bad_readings_are_refused_one_by_one_and_the_rest_kept() -> None:
+    doc = _valid()
+    good = doc["readings"][0]
+    doc["readings"] = [dict(good, quantity=f"q{i}", value=float(i)) for i in range(6)]
+    doc["readings"][1]["ts"] = NOW + 3600  # too far ahead
+    doc["readings"][3]["ts"] = 946684799.0  # before the minimum
+    doc["readings"][4].update(value=10**400)
+    checked = V.check(_topic(doc), json.dumps(doc).encode(), NOW)
+    assert [(r.index, r.kind) for r in checked.refused] == [(1, "timestamp"), (3, "timestamp"),
+                                                             (4, "value")]
+    assert "readings[1].ts" in checked.refused[0].reason and "future" in checked.refused[0].reason
+    assert "before the minimum" in checked.refused[1].reason
+    assert checked.refused[2].reading == doc["readings"][4]
+    assert checked.index == (0, 2, 5)
+    assert [text.split(",")[0] for text in checked.lines] == ["q0", "q2", "q5"]
+    assert (checked.site, checked.gateway, checked.meter, checked.seq) == ("campus", "gw1", "m1", 1)
+
+
+def test_a_bad_message_timestamp_still_refuses_the_whole_message() -> None:
+    doc = _valid()
+    doc["readings"].append(dict(doc["readings"][0], quantity="q1", ts=TS))
+    from datetime import UTC, datetime
+    doc["ts"] = NOW + 3600
+    doc["time"] = datetime.fromtimestamp(NOW + 3600, UTC).isoformat(timespec="milliseconds")
+    with pytest.raises(Refused, match="in the future") as err:
         V.check(_topic(doc), json.dumps(doc).encode(), NOW)
+    assert err.value.kind == "timestamp"
 
 
 def _valid() -> dict[str, Any]:
