@@ -34,9 +34,15 @@ def robust_z(x: np.ndarray, hist: np.ndarray, floor: np.ndarray, rel_floor: floa
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(z, median, n) of x against the rows of hist (NaN = absent); sigma = 1.4826 MAD, at least
     `floor` and `rel_floor` × |median|."""
-    n = np.sum(np.isfinite(hist), axis=1)
     med = nanmedian(hist, axis=1)
     mad = nanmedian(np.abs(hist - med[:, None]), axis=1)
+    return _z(x, hist, med, mad, floor, rel_floor)
+
+
+def _z(x: np.ndarray, hist: np.ndarray, med: np.ndarray, mad: np.ndarray, floor: np.ndarray,
+       rel_floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """robust_z from the rows' median and MAD."""
+    n = np.sum(np.isfinite(hist), axis=1)
     with np.errstate(all="ignore"):
         sigma = np.maximum(np.maximum(MAD_TO_SIGMA * mad, floor), rel_floor * np.abs(med))
         z = (x - med) / sigma
@@ -74,9 +80,11 @@ class TimeOfWeekBaseline:
         x = c.value[rows]
         ok = np.isfinite(x) & (c.coverage[rows] >= 0.999) & ((c.flags[rows] & _BAD) == 0)
         level = np.where(self.level_n > 0, self.level_sum / np.maximum(self.level_n, 1), np.nan)
-        floor = np.maximum(0.02 * np.nan_to_num(level), 1e-12)
+        level0 = np.nan_to_num(level)
+        floor = np.maximum(0.02 * level0, 1e-12)
         hist = ctx.ring.at(self.week_lags, rows)
-        z, med, n = robust_z(x, hist, floor)
+        win = _Windows(ctx, rows, hist, self.win_now, self.win_lags, s)
+        z, med, n = _z(x, hist, win.med, win.mad, floor, 0.0)
         cold = n < s.baseline_min_weeks
         if cold.any():
             day_hist = ctx.ring.at(self.day_lags, rows)
@@ -90,12 +98,12 @@ class TimeOfWeekBaseline:
         else:
             judged = ok
         f = np.where(cold, s.cold_z_factor, 1.0)
-        scale = np.maximum(np.abs(med), np.nan_to_num(level))
+        scale = np.maximum(np.abs(med), level0)
         dev = np.abs(x - med)
         enter = judged & (np.abs(z) > s.z_enter * f) & (dev > s.min_rel_dev * f * scale)
         stay = judged & (np.abs(z) > s.z_exit * f) & (dev > 0.5 * s.min_rel_dev * f * scale)
         start = np.full(len(rows), c.start_ns, np.int64)
-        w_enter, w_stay, w_start = self._window(ctx, rows, ok, level)
+        w_enter, w_stay, w_start = self._window(ctx, win, ok, level0)
         start = np.where(enter, start, np.where(w_enter, w_start, start))
         enter |= w_enter
         stay |= w_stay
@@ -110,26 +118,23 @@ class TimeOfWeekBaseline:
         self.level_sum += np.where(clean, x, 0.0)
         self.level_n += clean
 
-    def _window(self, ctx: Context, rows: np.ndarray, ok: np.ndarray, level: np.ndarray
+    def _window(self, ctx: Context, win: _Windows, ok: np.ndarray, level0: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The slow scale: the sum of the last `window_intervals` intervals against the same window in
         the trailing weeks. Returns (enter, stay, start): start is where the deviation began inside
         the window (the oldest interval from which every interval deviates the same way)."""
         s = self.s
         w = s.window_intervals
-        now = ctx.ring.at(self.win_now, rows)[:, ::-1]  # oldest first
-        hist = ctx.ring.at(self.win_lags, rows).reshape(len(rows), s.baseline_weeks, w)[:, :, ::-1]
-        xw = now.sum(axis=1)  # NaN if any interval of the window is missing
-        hw = hist.sum(axis=2)
-        floor = np.maximum(s.window_rel_floor * w * np.nan_to_num(level), 1e-12)
-        z, med, n = robust_z(xw, hw, floor, s.window_rel_floor)
+        now, xw = win.now, win.xw
+        floor = np.maximum(s.window_rel_floor * w * level0, 1e-12)
+        z, med, n = _z(xw, win.hw, win.med_w, win.mad_w, floor, s.window_rel_floor)
         judged = ok & (n >= s.baseline_min_weeks) & np.isfinite(xw)
-        scale = np.maximum(np.abs(med), w * np.nan_to_num(level))
+        scale = np.maximum(np.abs(med), w * level0)
         dev = np.abs(xw - med)
         enter = judged & (np.abs(z) > s.z_window_enter) & (dev > s.window_min_rel_dev * scale)
         stay = judged & (np.abs(z) > s.z_window_exit) & (dev > 0.5 * s.window_min_rel_dev * scale)
         # where it began: per-interval deviations against each slot's own median
-        med_j = nanmedian(hist, axis=1)  # (rows, w)
+        med_j = win.slot_median  # (rows, w)
         sign = np.sign(xw - med)[:, None]
         same = (now - med_j) * sign > 0.5 * dev[:, None] / w
         suffix = np.cumprod(same[:, ::-1], axis=1)[:, ::-1].astype(bool)  # same from here to the newest
@@ -142,3 +147,25 @@ class TimeOfWeekBaseline:
         """(len(rows), days): is the same interval `d` days back a workday, per meter."""
         back = ctx.col.start_ns - self.cold_days * (86_400 * NS)
         return ctx.clock.workday(back)[:, rows].T
+
+
+class _Windows:
+    """One step's history for the baseline and its medians: the medians of the slot history, of the
+    window sums' history and of each window slot's history in one nanmedian call (all over the same
+    number of weeks), both MADs in a second; per row the same arithmetic as separate calls."""
+
+    def __init__(self, ctx: Context, rows: np.ndarray, hist: np.ndarray, win_now: np.ndarray,
+                 win_lags: np.ndarray, s: DetectorSettings) -> None:
+        n, w, weeks = len(rows), s.window_intervals, s.baseline_weeks
+        self.hist = hist  # the slot's history, (rows, weeks)
+        self.now = ctx.ring.at(win_now, rows)[:, ::-1]  # the window, oldest first
+        past = ctx.ring.at(win_lags, rows).reshape(n, weeks, w)[:, :, ::-1]
+        self.xw = self.now.sum(axis=1)  # NaN if any interval of the window is missing
+        self.hw = past.sum(axis=2)
+        slots = past.transpose(0, 2, 1).reshape(n * w, weeks)
+        med = nanmedian(np.concatenate([hist, self.hw, slots]), axis=1)
+        self.med, self.med_w = med[:n], med[n:2 * n]
+        self.slot_median = med[2 * n:].reshape(n, w)  # (rows, w)
+        both = np.concatenate([hist, self.hw])
+        mad = nanmedian(np.abs(both - med[:2 * n, None]), axis=1)
+        self.mad, self.mad_w = mad[:n], mad[n:]

@@ -63,6 +63,9 @@ class Episodes:
         i = np.asarray(idx, np.int64)
         if i.size == 0:
             return
+        if not np.any(enter) and not self.active[i].any():  # the usual step: nothing opens or holds
+            self.run[i] = 0
+            return
         b = np.broadcast_arrays(np.asarray(start_ns, np.int64), np.asarray(end_ns, np.int64), enter, stay,
                                 np.asarray(value, np.float64), np.asarray(threshold, np.float64),
                                 np.asarray(severity, np.int64), np.asarray(score, np.float64),

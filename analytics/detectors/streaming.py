@@ -138,6 +138,7 @@ class StreamingDetectors:
         n = (last_end - start) // self._step
         edges = start + self._step * np.arange(n + 1, dtype=np.int64)
         cells = streamed_cells(arrived, self.engine.roles, edges, self.settings.max_gap_s) if n else None
+        self.engine.clock.prefetch(edges[:-1])
         k = 0
         for t in ticks:
             if int(t) + late_ns < first_ts:  # nothing has arrived yet: evaluate() would return []
