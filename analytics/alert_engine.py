@@ -20,7 +20,7 @@ their boundary was evaluated are kept for later intervals but do not re-open ear
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -371,7 +371,8 @@ class ReadingColumnsLike(Protocol):
 
 def run_batch(readings: Mapping[str, ReadingColumnsLike], ctx: SiteContext, quotas: QuotaTable,
               factors: FactorTable, settings: EngineSettings | None = None, *,
-              detectors: StreamingDetectorsLike | None = None, tick_by_tick: bool = False) -> BatchResult:
+              detectors: StreamingDetectorsLike | None = None, tick_by_tick: bool = False,
+              progress: Callable[[int, int], None] | None = None) -> BatchResult:
     """Every tick of a readings file, as the service sees them.
 
     Interval consumption and the quotas are computed over the whole file at once (numpy, then
@@ -379,7 +380,8 @@ def run_batch(readings: Mapping[str, ReadingColumnsLike], ctx: SiteContext, quot
     service receives them — before boundary `b` is evaluated, every reading up to `b + lateness` —
     and asked at each boundary, so their episodes (backdated starts, hysteresis) reach the lifecycle
     exactly as in the service. Detectors that can `replay_ticks` compute the same evaluations with
-    their interval cells in one vectorised call; `tick_by_tick` forces the literal replay."""
+    their interval cells in one vectorised call; `tick_by_tick` forces the literal replay.
+    `progress(done, total)` is called after each tick."""
     settings = settings or EngineSettings()
     filled = [c for c in readings.values() if len(c.ts_ns)]
     if not filled:
@@ -418,7 +420,7 @@ def run_batch(readings: Mapping[str, ReadingColumnsLike], ctx: SiteContext, quot
     book = AlertBook(ctx.site, settings.lifecycle)
     changes: list[Change] = []
     latest: dict[str, Alert] = {}
-    for t in ticks:
+    for done, t in enumerate(ticks, 1):
         found_now = list(quota_found)
         if per_tick is not None:
             for d in next(per_tick):
@@ -428,6 +430,8 @@ def run_batch(readings: Mapping[str, ReadingColumnsLike], ctx: SiteContext, quot
         for change in book.update(t, settings.interval_s, found_now):
             changes.append(change)
             latest[change.alert.id] = change.alert
+        if progress is not None:
+            progress(done, len(ticks))
     for a in book.active:
         latest[a.id] = a
     alerts = sorted(latest.values(), key=lambda a: (a.start_ns, a.id))
