@@ -139,6 +139,8 @@ class StreamingDetectors:
         edges = start + self._step * np.arange(n + 1, dtype=np.int64)
         cells = streamed_cells(arrived, self.engine.roles, edges, self.settings.max_gap_s) if n else None
         self.engine.clock.prefetch(edges[:-1])
+        if cells is not None:
+            self.engine.prefetch(cells.value)
         k = 0
         for t in ticks:
             if int(t) + late_ns < first_ts:  # nothing has arrived yet: evaluate() would return []
