@@ -118,6 +118,8 @@ def replay(engine: Engine, readings: Mapping[str, Columns], edges: npt.NDArray[n
     """Cells of every interval between `edges` in one vectorised call, then one engine step each (each
     evaluated at its end + lag). Returns the episodes that closed."""
     cells = compute_cells(readings, engine.roles, edges, engine.settings.max_gap_s, temp)
+    if engine.ring.count == 0:
+        engine.prefetch(cells.value)
     lag = lag_ns(engine.settings)
     closed: list[Detection] = []
     for k in range(cells.n_intervals):
