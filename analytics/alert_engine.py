@@ -20,10 +20,10 @@ their boundary was evaluated are kept for later intervals but do not re-open ear
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -42,6 +42,7 @@ from analytics.quota_tracking import (
     track_quotas,
 )
 from analytics.quotas import QuotaSubject, QuotaTable, subjects_from_site
+from analytics.readings_io import Columns
 from analytics.rollup import CARRIER_QUANTITIES, BuildingInfo, MeterInfo, from_site_config
 from gateway.config import SiteConfig
 
@@ -56,6 +57,14 @@ class StreamingDetectorsLike(Protocol):
     def add_many(self, meter: NDArray[np.str_], quantity: str, ts_ns: NDArray[np.int64],
                  value: F64) -> None: ...
     def evaluate(self, boundary_ns: int) -> list[Detection]: ...
+
+
+@runtime_checkable
+class ReplayingDetectorsLike(StreamingDetectorsLike, Protocol):
+    """Detectors that can give the batch's per-tick evaluations in one go (StreamingDetectors)."""
+
+    def replay_ticks(self, readings: Mapping[str, Columns], ticks: Sequence[int],
+                     late_ns: int) -> Iterator[list[Detection]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,14 +371,17 @@ class ReadingColumnsLike(Protocol):
 
 def run_batch(readings: Mapping[str, ReadingColumnsLike], ctx: SiteContext, quotas: QuotaTable,
               factors: FactorTable, settings: EngineSettings | None = None, *,
-              detectors: StreamingDetectorsLike | None = None) -> BatchResult:
+              detectors: StreamingDetectorsLike | None = None, tick_by_tick: bool = False,
+              progress: Callable[[int, int], None] | None = None) -> BatchResult:
     """Every tick of a readings file, as the service sees them.
 
     Interval consumption and the quotas are computed over the whole file at once (numpy, then
     analytics.quota_tracking over every complete day). The anomaly detectors are fed the readings as the
     service receives them — before boundary `b` is evaluated, every reading up to `b + lateness` —
     and asked at each boundary, so their episodes (backdated starts, hysteresis) reach the lifecycle
-    exactly as in the service."""
+    exactly as in the service. Detectors that can `replay_ticks` compute the same evaluations with
+    their interval cells in one vectorised call; `tick_by_tick` forces the literal replay.
+    `progress(done, total)` is called after each tick."""
     settings = settings or EngineSettings()
     filled = [c for c in readings.values() if len(c.ts_ns)]
     if not filled:
@@ -402,26 +414,42 @@ def run_batch(readings: Mapping[str, ReadingColumnsLike], ctx: SiteContext, quot
             found = track_quotas(usage, ctx.subjects, quotas, factors, timezone=ctx.timezone,
                                  settings=settings.quotas)
             quota_found, status, notes = found.detections, found.status, found.notes
-    feed = _Arrivals(readings) if detectors is not None else None
+    per_tick = (None if detectors is None
+                else _detector_ticks(detectors, readings, ticks, late, tick_by_tick=tick_by_tick))
     episodes: dict[tuple[object, ...], Detection] = {}
     book = AlertBook(ctx.site, settings.lifecycle)
     changes: list[Change] = []
     latest: dict[str, Alert] = {}
-    for t in ticks:
+    for done, t in enumerate(ticks, 1):
         found_now = list(quota_found)
-        if detectors is not None and feed is not None:
-            feed.until(t + late, detectors)
-            for d in detectors.evaluate(t):
+        if per_tick is not None:
+            for d in next(per_tick):
                 episodes[(d.kind, d.subject, d.details.get("scope", ""), d.start_ns)] = d
             episodes = {k: d for k, d in episodes.items() if d.end_ns is None or d.end_ns > t - step}
             found_now += episodes.values()
         for change in book.update(t, settings.interval_s, found_now):
             changes.append(change)
             latest[change.alert.id] = change.alert
+        if progress is not None:
+            progress(done, len(ticks))
     for a in book.active:
         latest[a.id] = a
     alerts = sorted(latest.values(), key=lambda a: (a.start_ns, a.id))
     return BatchResult(alerts, changes, quota_found + list(episodes.values()), status, ticks, notes)
+
+
+def _detector_ticks(detectors: StreamingDetectorsLike, readings: Mapping[str, ReadingColumnsLike],
+                    ticks: list[int], late_ns: int, *, tick_by_tick: bool) -> Iterator[list[Detection]]:
+    """`detectors.evaluate(t)` for each tick, every reading up to t + late_ns fed before it."""
+    if isinstance(detectors, ReplayingDetectorsLike) and not tick_by_tick:
+        cols = {q: Columns(np.asarray(c.meter), np.asarray(c.ts_ns, np.int64),
+                           np.asarray(c.value, np.float64)) for q, c in readings.items()}
+        yield from detectors.replay_ticks(cols, ticks, late_ns)
+        return
+    feed = _Arrivals(readings)
+    for t in ticks:
+        feed.until(t + late_ns, detectors)
+        yield detectors.evaluate(t)
 
 
 class _Arrivals:

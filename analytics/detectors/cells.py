@@ -131,6 +131,12 @@ def compute_cells(readings: Mapping[str, Columns], roles: Sequence[MeterRole], e
                  _temp_cells(temp, edges, step))
 
 
+def select_window(c: Columns, lo: int, hi: int | None) -> Columns:
+    """The readings with lo <= ts (<= hi), in their order."""
+    sel = c.ts_ns >= lo if hi is None else (c.ts_ns >= lo) & (c.ts_ns <= hi)
+    return Columns(c.meter[sel], c.ts_ns[sel], c.value[sel])
+
+
 def _declared(roles: Sequence[MeterRole], rows: list[int], name: str) -> dict[int, float] | None:
     out = {r: float(getattr(roles[r], name)) for r in rows if getattr(roles[r], name) is not None}
     return out or None

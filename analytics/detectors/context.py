@@ -54,6 +54,29 @@ class Clock:
                 uniq.append(sch)
             idx[r] = uniq.index(sch)
         self.schedules, self.index, self.settings = uniq, idx, settings
+        self._ahead: dict[int, Facts] = {}  # facts worked out in advance by `prefetch`
+
+    def prefetch(self, starts_ns: npt.NDArray[np.int64]) -> None:
+        """Work out the facts of many intervals in one vectorised pass (the batch); `facts` hands each
+        out once. The same arithmetic as `facts`, element by element, so the same values."""
+        starts = np.asarray(starts_ns, np.int64)
+        if starts.size == 0:
+            return
+        per = [self._facts_of(sch, starts) for sch in self.schedules]  # each: name -> (n_starts,)
+        cols = {k: np.stack([p[k] for p in per], axis=1)[:, self.index] for k in per[0]}
+        for j, start in enumerate(starts.tolist()):
+            self._ahead[start] = Facts(**{k: v[j] for k, v in cols.items()})
+
+    def _facts_of(self, sch: Schedule, starts: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[np.generic]]:
+        eps = 1e-9
+        _, hour, work = sch.local(starts)
+        end = hour + self.settings.interval_s / 3600.0
+        return {"hour": hour, "workday": work,
+                "occupied": work & (sch.open_h - eps <= hour) & (hour < sch.close_h - eps),
+                "in_night": (sch.night_start_h - eps <= hour) & (hour < sch.night_end_h - eps),
+                "night_end": np.abs(end - sch.night_end_h) < eps,
+                "in_base": (sch.base_start_h - eps <= hour) & (hour < sch.base_end_h - eps),
+                "day_end": np.abs(end - sch.base_end_h) < eps}
 
     def workday(self, ts_ns: npt.NDArray[np.int64]) -> Bool:
         """(len(ts_ns), n_meters): is the local date of each instant a workday, per meter."""
@@ -62,6 +85,9 @@ class Clock:
         return per[:, self.index]
 
     def facts(self, start_ns: int) -> Facts:
+        ahead = self._ahead.pop(start_ns, None)
+        if ahead is not None:
+            return ahead
         step_h = self.settings.interval_s / 3600.0
         per: dict[str, list[float | bool]] = {k: [] for k in (
             "hour", "workday", "occupied", "in_night", "night_end", "in_base", "day_end")}

@@ -91,11 +91,14 @@ class DataFaults:
         seen = self.last_seen != NO_TS
         silence = np.where(seen, (c.end_ns - self.last_seen) / NS, 0.0)
         lost = seen & (silence > s.comm_loss_s)
-        step = s.step_ns
-        since = np.where(seen, -((-self.last_seen) // step) * step, c.start_ns)  # next boundary
-        sev = np.where(silence > s.comm_major_s, int(Severity.MAJOR), int(Severity.WARNING))
-        self.comm.step(self.all, since, c.end_ns, lost, lost, silence / 3600, s.comm_loss_s / 3600, sev,
-                       silence, now)
+        if self.comm.quiet(lost):  # the usual step of every fault below: nothing to work out
+            self.comm.idle(self.all)
+        else:
+            step = s.step_ns
+            since = np.where(seen, -((-self.last_seen) // step) * step, c.start_ns)  # next boundary
+            sev = np.where(silence > s.comm_major_s, int(Severity.MAJOR), int(Severity.WARNING))
+            self.comm.step(self.all, since, c.end_ns, lost, lost, silence / 3600, s.comm_loss_s / 3600, sev,
+                           silence, now)
 
         valid = c.n_valid > 0
         prev = self.last_value
@@ -104,10 +107,13 @@ class DataFaults:
         # that fell starts where the previous reading was); a counter returning from a spike is not a reset
         reset_flag = ((c.flags | self.prev_flags) & _RESET) != 0
         is_reset = reset_flag & valid & ~self.gauge & (c.vmin < self.level)
-        drop = np.where(is_reset, self.level - c.vmin, 0.0)
-        swap = is_reset & (c.vlast < 0.1 * self.level)
-        self.reset.step(self.all, c.start_ns, c.end_ns, is_reset, is_reset, drop, 0.0,
-                        np.where(swap, int(Severity.MAJOR), int(Severity.WARNING)), drop, now)
+        if self.reset.quiet(is_reset):
+            self.reset.idle(self.all)
+        else:
+            drop = np.where(is_reset, self.level - c.vmin, 0.0)
+            swap = is_reset & (c.vlast < 0.1 * self.level)
+            self.reset.step(self.all, c.start_ns, c.end_ns, is_reset, is_reset, drop, 0.0,
+                            np.where(swap, int(Severity.MAJOR), int(Severity.WARNING)), drop, now)
         # spike: the engine flags the step that rose faster than max_rate (in this interval or, when the
         # high reading opens this interval, in the one before); reported on the interval holding the
         # high reading, whose peak stands more than one interval's maximum rise above the level
@@ -115,15 +121,23 @@ class DataFaults:
         spike_flag = (c.flags & _SPIKE) != 0
         rise = c.vmax - self.level
         spike = (((c.flags | self.prev_flags) & _SPIKE) != 0) & valid & (rise > limit)
-        rise = np.where(spike, rise, 0.0)
-        self.spike.step(self.all, c.start_ns, c.end_ns, spike, spike, rise, limit, int(Severity.WARNING),
-                        rise, now)
+        if self.spike.quiet(spike):
+            self.spike.idle(self.all)
+        else:
+            rise = np.where(spike, rise, 0.0)
+            self.spike.step(self.all, c.start_ns, c.end_ns, spike, spike, rise, limit, int(Severity.WARNING),
+                            rise, now)
         # sentinel: invalid readings (NaN, ±inf); MAJOR when a whole hour has nothing but
         bad = c.n_bad > 0
         only_bad = bad & ~valid
         self.bad_run = np.where(only_bad, self.bad_run + 1, 0)
-        sev_bad = np.where(self.bad_run * ctx.interval_h >= 1.0, int(Severity.MAJOR), int(Severity.WARNING))
-        self.sentinel.step(self.all, c.start_ns, c.end_ns, bad, bad, c.n_bad, 0.0, sev_bad, c.n_bad, now)
+        if self.sentinel.quiet(bad):
+            self.sentinel.idle(self.all)
+        else:
+            sev_bad = np.where(self.bad_run * ctx.interval_h >= 1.0, int(Severity.MAJOR),
+                               int(Severity.WARNING))
+            self.sentinel.step(self.all, c.start_ns, c.end_ns, bad, bad, c.n_bad, 0.0, sev_bad, c.n_bad,
+                               now)
 
         # stuck: the value does not move (bit-identical) while it should
         flat = valid & (c.vmin == c.vmax) & (c.vmin == prev)
@@ -150,9 +164,12 @@ class DataFaults:
         limit = np.maximum(self.flat_limit, s.stuck_learn * self.longest)
         self.flat_h = np.where(moved, 0.0, self.flat_h + np.where(flat & should, ctx.interval_h, 0.0))
         stuck = self.flat_h >= limit
-        sev_stuck = np.where(self.flat_h >= 24.0, int(Severity.MAJOR), int(Severity.WARNING))
-        self.stuck.step(self.all, self.flat_since, c.end_ns, stuck, stuck, self.flat_h, limit,
-                        sev_stuck, self.flat_h, now)
+        if self.stuck.quiet(stuck):
+            self.stuck.idle(self.all)
+        else:
+            sev_stuck = np.where(self.flat_h >= 24.0, int(Severity.MAJOR), int(Severity.WARNING))
+            self.stuck.step(self.all, self.flat_since, c.end_ns, stuck, stuck, self.flat_h, limit,
+                            sev_stuck, self.flat_h, now)
 
         self.last_value = np.where(valid, c.vlast, self.last_value)
         self.level = np.where(valid & ~spike_flag & ~spike, c.vlast, self.level)

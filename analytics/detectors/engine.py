@@ -62,6 +62,7 @@ class Engine:
         baseline = TimeOfWeekBaseline(self.roles, settings, units)
         after_hours = AfterHours(self.roles, settings)
         baseline.explained_by.append(after_hours.open_for)
+        self.baseline = baseline
         self.detectors: list[Detector] = [
             DataFaults(self.roles, settings, units),
             baseline,
@@ -80,6 +81,13 @@ class Engine:
                     if role.pair is not None:
                         extra["pair"] = role.pair
                     ep.set_details(j, extra)
+
+    def prefetch(self, values: npt.NDArray[np.float64]) -> None:
+        """Batch: (meters, intervals) values of every interval about to be pushed, from the first
+        push on (so detectors can take history statistics for many steps at once)."""
+        if self.ring.count:
+            raise RuntimeError("prefetch needs an engine that has not been pushed yet")
+        self.baseline.prefetch(values)
 
     def push(self, col: Column, now_ns: int) -> list[Detection]:
         """Run every detector on one interval; returns the episodes that closed at this step."""
@@ -110,6 +118,8 @@ def replay(engine: Engine, readings: Mapping[str, Columns], edges: npt.NDArray[n
     """Cells of every interval between `edges` in one vectorised call, then one engine step each (each
     evaluated at its end + lag). Returns the episodes that closed."""
     cells = compute_cells(readings, engine.roles, edges, engine.settings.max_gap_s, temp)
+    if engine.ring.count == 0:
+        engine.prefetch(cells.value)
     lag = lag_ns(engine.settings)
     closed: list[Detection] = []
     for k in range(cells.n_intervals):

@@ -55,6 +55,16 @@ class Episodes:
         self.details: list[dict[str, float | int | str]] = [{} for _ in range(n)]
         self.closed: list[Detection] = []  # episodes closed by the last step
 
+    def idle(self, idx: npt.ArrayLike) -> None:
+        """What `step` does when none of `idx` enters and none is active: no episode opens or closes,
+        the runs of enter steps restart. For callers that can tell cheaply, before working out values."""
+        self.closed = []
+        self.run[np.asarray(idx, np.int64)] = 0
+
+    def quiet(self, enter: Bool) -> bool:
+        """True when a step with these enter verdicts (for every subject) would be `idle`."""
+        return not enter.any() and not self.active.any()
+
     def step(self, idx: npt.ArrayLike, start_ns: npt.ArrayLike, end_ns: npt.ArrayLike, enter: Bool,
              stay: Bool, value: npt.ArrayLike, threshold: npt.ArrayLike, severity: npt.ArrayLike,
              score: npt.ArrayLike, now_ns: int) -> None:
@@ -62,6 +72,9 @@ class Episodes:
         self.closed = []
         i = np.asarray(idx, np.int64)
         if i.size == 0:
+            return
+        if not np.any(enter) and not self.active[i].any():  # the usual step: nothing opens or holds
+            self.idle(i)
             return
         b = np.broadcast_arrays(np.asarray(start_ns, np.int64), np.asarray(end_ns, np.int64), enter, stay,
                                 np.asarray(value, np.float64), np.asarray(threshold, np.float64),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -78,12 +79,9 @@ class Schedule:
         """UTC offset in ns at each instant."""
         if not isinstance(self.tz, str):
             return np.full(np.shape(ts_ns), round(float(self.tz) * 3600) * NS, np.int64)
-        zone = ZoneInfo(self.tz)
         hours = np.asarray(ts_ns, np.int64) // (3600 * NS)
         uniq, inv = np.unique(hours, return_inverse=True)
-        offs = np.array([int(datetime.fromtimestamp(int(h) * 3600, UTC).astimezone(zone)
-                             .utcoffset().total_seconds())  # type: ignore[union-attr]
-                         for h in uniq.tolist()], np.int64) * NS
+        offs = np.array([_offset_s(self.tz, h) for h in uniq.tolist()], np.int64) * NS
         return offs[inv].reshape(np.shape(ts_ns))
 
     def local(self, ts_ns: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64],
@@ -94,6 +92,13 @@ class Schedule:
         hour = (loc - day * _DAY_NS) / (3600 * NS)
         workday = np.isin((day + 3) % 7, self.workdays)  # 1970-01-01 was a Thursday (3)
         return day, hour, workday
+
+
+@lru_cache(maxsize=65_536)
+def _offset_s(tz: str, hour: int) -> int:
+    """UTC offset (s) of a zone during one UTC hour since the epoch; cached: every tick asks again."""
+    local = datetime.fromtimestamp(hour * 3600, UTC).astimezone(ZoneInfo(tz))
+    return int(local.utcoffset().total_seconds())  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ raises DetectorConfigError naming it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from analytics.detectors import DetectorSettings, MeterRole, Schedule, StreamingDetectors
 from analytics.events import Detection
+from analytics.readings_io import Columns
 from gateway.config import SiteConfig
 from gateway.config.model import Occupancy
 
@@ -89,6 +90,10 @@ class SiteDetectors:
 
     def evaluate(self, boundary_ns: int) -> list[Detection]:
         return self.inner.evaluate(boundary_ns)
+
+    def replay_ticks(self, readings: Mapping[str, Columns], ticks: Sequence[int],
+                     late_ns: int) -> Iterator[list[Detection]]:
+        return self.inner.replay_ticks(readings, ticks, late_ns)
 
 
 def building_schedules(site: SiteConfig) -> dict[str, Schedule]:

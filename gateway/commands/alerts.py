@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def alerts(
             if config is None:
                 raise _Fail("--from needs --config SITE (the site config of the readings)")
             result, tz = _batch(readings, config, interval, lateness, standard, reduction, raise_after,
-                                clear_after)
+                                clear_after, show_progress=not json_out and sys.stderr.isatty())
             _output(result.alerts, tz, json_out, notes=result.notes, status=result.quota_status)
             return
         found, tz = _list(config, store, show_all)
@@ -78,7 +79,8 @@ def alerts(
 
 
 def _batch(readings_path: Path, config: Path, interval: int, lateness: int, standards: list[str] | None,
-           reduction: float | None, raise_after: int, clear_after: int) -> tuple[BatchResult, ZoneInfo]:
+           reduction: float | None, raise_after: int, clear_after: int, *,
+           show_progress: bool = False) -> tuple[BatchResult, ZoneInfo]:
     import numpy as np
 
     from analytics.alert_engine import EngineSettings, SiteContext, run_batch
@@ -116,12 +118,41 @@ def _batch(readings_path: Path, config: Path, interval: int, lateness: int, stan
         if unknown_meters:
             raise _Fail(f"{readings_path}: {quantity} readings of meter(s) not in {config}: "
                         f"{', '.join(unknown_meters[:10])}")
+    progress = _TickProgress() if show_progress else None
     try:
         result = run_batch(data, SiteContext.of(site), quotas, factors, settings,
-                           detectors=site_detectors(site))
+                           detectors=site_detectors(site), progress=progress)
     except ValueError as exc:
         raise _Fail(f"{readings_path}: {exc}") from None
+    finally:
+        if progress is not None:
+            progress.close()
     return result, ZoneInfo(site.site.timezone)
+
+
+class _TickProgress:
+    """A progress bar on stderr for the batch's ticks, shown only once the run has taken a moment
+    (a short run prints nothing extra); it disappears when done."""
+
+    def __init__(self, after_s: float = 1.0) -> None:
+        self.t0, self.after_s = time.monotonic(), after_s
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            if time.monotonic() - self.t0 < self.after_s or done >= total:
+                return
+            self.bar = Progress(*Progress.get_default_columns(), console=Console(stderr=True),
+                                transient=True)
+            self.task = self.bar.add_task("ticks", total=total)
+            self.bar.start()
+        if self.task is not None:
+            self.bar.update(self.task, completed=done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def _list(config: Path | None, store_path: Path | None, show_all: bool) -> tuple[list[Alert], ZoneInfo]:

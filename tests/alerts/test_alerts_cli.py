@@ -109,3 +109,33 @@ def test_listing_a_store(tmp_path: Path, files: tuple[Path, Path]) -> None:
     assert acked["acked"] and acked["acked_by"] == "ops-7" and acked["ack_note"] == "seen"
     table = runner.invoke(app, ["alerts", "--store", str(store_path), "--all"])
     assert table.exit_code == 0 and "ops-7" in table.output and "quota_projected_exceed" in table.output
+
+
+def test_tick_progress_only_after_a_moment() -> None:
+    from gateway.commands.alerts import _TickProgress
+
+    quick = _TickProgress(after_s=3600.0)
+    quick(1, 10)
+    assert quick.bar is None  # a short run shows nothing
+    slow = _TickProgress(after_s=0.0)
+    slow(1, 10)
+    slow(5, 10)
+    assert slow.bar is not None and slow.task is not None
+    assert slow.bar.tasks[0].completed == 5 and slow.bar.tasks[0].total == 10
+    slow.close()
+    assert not slow.bar.live.is_started
+
+
+def test_batch_progress_is_told_every_tick(files: tuple[Path, Path]) -> None:
+    from analytics.alert_engine import EngineSettings, SiteContext, run_batch
+    from analytics.factors import load_factors
+    from analytics.quotas import load_quotas
+    from analytics.readings_io import read_readings
+    from gateway.config import load_site_config
+
+    site, csv_path = files
+    seen: list[tuple[int, int]] = []
+    result = run_batch(read_readings(csv_path), SiteContext.of(load_site_config(site)), load_quotas(),
+                       load_factors(), EngineSettings(),
+                       progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(k + 1, len(result.ticks)) for k in range(len(result.ticks))]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.detectors.baseline import robust_z
+from analytics.detectors.settings import DetectorSettings
 from analytics.events import AlertKind
 from tests.analytics.detectors._data import DAY, T0, H, counter, elec, grid, of_kind, office_kw, readings, run
 
@@ -95,3 +97,30 @@ def test_robust_z_is_invariant_to_shift_and_scale(hist: list[float], x: float, a
 def test_robust_z_ignores_nan_history() -> None:
     z, med, n = robust_z(np.array([10.0]), np.array([[1.0, np.nan, 1.0, 3.0, np.nan]]), np.array([0.0]))
     assert n[0] == 3 and med[0] == 1.0 and z[0] == np.inf
+
+
+@pytest.mark.parametrize("n_rows", [1, 2, 13])
+def test_history_of_a_block_of_steps_equals_each_step_bit_for_bit(n_rows: int) -> None:
+    """The batch's block-wise history statistics are the ring reads of each step, to the last bit."""
+    from analytics.detectors.baseline import _Ahead, _windows
+    from analytics.detectors.history import IntervalRing
+
+    s = DetectorSettings()
+    weeks, w, per_week = s.baseline_weeks, s.window_intervals, 7 * s.per_day
+    rng = np.random.default_rng(n_rows)
+    n_k = weeks * per_week + 3 * w + _Ahead.BLOCK  # past the ring's start, over a block boundary
+    values = rng.lognormal(1.0, 1.5, (n_rows, n_k))
+    values[rng.random(values.shape) < 0.05] = np.nan
+    week_lags = per_week * np.arange(1, weeks + 1, dtype=np.int64)
+    win_now = np.arange(w, dtype=np.int64)
+    win_lags = (week_lags[:, None] + win_now[None, :]).ravel()
+    ahead = _Ahead(values, week_lags, win_now, win_lags, w)
+    ring = IntervalRing(n_rows, (weeks + 1) * per_week + w)
+    rows = np.arange(n_rows)
+    for k in sorted({*range(0, n_k, 97), weeks * per_week + w, _Ahead.BLOCK, n_k - 1}):
+        while ring.count <= k:
+            ring.push(values[:, ring.count])
+        one = _windows(ring.at(week_lags, rows), ring.at(win_now, rows), ring.at(win_lags, rows), w)
+        block = ahead.at(k)
+        for name in ("hist", "now", "xw", "hw", "med", "mad", "med_w", "mad_w", "slot_median"):
+            np.testing.assert_array_equal(getattr(block, name), getattr(one, name), err_msg=name)

@@ -76,3 +76,27 @@ def test_subjects_not_evaluated_keep_their_state() -> None:
 def test_invalid_settings() -> None:
     with pytest.raises(ValueError):
         Episodes(AlertKind.SPIKE, ["a"], "", min_steps=0)
+
+
+def test_idle_when_quiet_is_the_same_as_stepping() -> None:
+    """Skipping a quiet step's values (data_faults does) leaves every field as `step` would."""
+    rng = np.random.default_rng(3)
+    full = Episodes(AlertKind.SPIKE, ["a", "b", "c"], "kWh", min_steps=2, clear_steps=2)
+    lazy = Episodes(AlertKind.SPIKE, ["a", "b", "c"], "kWh", min_steps=2, clear_steps=2)
+    idx = np.arange(3)
+    quiet_steps = closed = 0
+    for k in range(400):
+        enter = rng.random(3) < 0.08
+        stay = enter | (rng.random(3) < 0.5)
+        args = (idx, k * 10, k * 10 + 10, enter, stay, rng.random(3), 1.0, 2, rng.random(3), k * 10 + 20)
+        full.step(*args)
+        if lazy.quiet(enter):
+            lazy.idle(idx)
+            quiet_steps += 1
+        else:
+            lazy.step(*args)
+        assert [repr(d) for d in lazy.closed] == [repr(d) for d in full.closed]
+        closed += len(full.closed)
+        for name in ("active", "run", "cand_start", "start", "last_end", "clear", "severity", "score"):
+            np.testing.assert_array_equal(getattr(lazy, name), getattr(full, name), err_msg=name)
+    assert 50 < quiet_steps < 350 and closed > 3  # both kinds of step, and episodes came and went

@@ -27,3 +27,14 @@ def test_nanmedian_equals_numpy(a: np.ndarray, axis: int) -> None:
 def test_all_nan_and_empty() -> None:
     assert np.isnan(nanmedian(np.full((2, 3), np.nan), axis=1)).all()
     assert nanmedian(np.zeros((2, 0)), axis=1).shape == (2,)
+
+
+def test_nanmedian_is_the_mean_of_the_middle_pair_bit_for_bit() -> None:
+    rng = np.random.default_rng(4)
+    a = rng.normal(0, 1e3, (50, 9))
+    a[rng.random(a.shape) < 0.3] = np.nan
+    got = nanmedian(a)
+    for row, m in zip(a, got, strict=True):
+        s = np.sort(row[~np.isnan(row)])
+        want = 0.5 * (s[(len(s) - 1) // 2] + s[len(s) // 2]) if len(s) else np.nan
+        assert m == want or (np.isnan(m) and np.isnan(want))
