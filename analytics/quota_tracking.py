@@ -278,7 +278,8 @@ def _follow(usage: DailyUsage, t: _Track, last: int, tz: ZoneInfo,
         n_year = len(cum)
         scale = denom * (n_year if t.indicator.per_day else 1.0)  # quota value x scale = year amount
         recent_from = max(start, i - settings.recent_days + 1)
-        share_before = float(cum[recent_from - start - 1]) if recent_from - start - 1 >= 0 else 0.0
+        before = doy - (i - recent_from) - 1  # day of year before the recent window (not a data index)
+        share_before = float(cum[before]) if before >= 0 else 0.0
         recent_share = share - share_before
         recent_num = float(np.sum(daily[recent_from:i + 1]))
         rate = recent_num / recent_share if recent_share > 0 else ytd_num / share

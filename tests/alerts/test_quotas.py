@@ -242,3 +242,15 @@ def test_heating_is_pro_rated_over_the_heating_season_without_a_year_of_data() -
     # after the season nothing more is due and nothing is used: the share stands still, and so does
     # the finding (the year's heating already ran 10 % over the pro-rated constraint)
     assert status.tier == "constraint"
+
+
+def test_projection_of_data_starting_mid_year_uses_the_day_of_year() -> None:
+    """The recent share is looked up by day of year, not by position in the data: an office running
+    exactly at its constraint from 1 June is projected at its rate for the rest of the year."""
+    usage = _usage({2024: _kwh_for(25.5)}, first=date(2024, 6, 1), days=60, shape=np.ones(12), noise=0.0)
+    r = track_quotas(usage, [OFFICE], load_quotas(), load_factors(),
+                     settings=QuotaSettings(standards=("db37-t-2672-2019",)))
+    status = next(s for s in r.status if s.scope == SCOPE)
+    assert status.profile == "flat" and status.day == date(2024, 7, 30)
+    # 60 days measured plus the rest of the year (154 days) at the constraint rate; Jan-May unmeasured
+    assert status.projected == pytest.approx(25.5 * (60 + 154) / 366, rel=1e-6)
