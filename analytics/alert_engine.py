@@ -20,6 +20,7 @@ their boundary was evaluated are kept for later intervals but do not re-open ear
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -257,13 +258,15 @@ class AlertEngine:
         return self.settings.interval_s * 10**9
 
     def add(self, meter: str, quantity: str, ts_ns: int, value: float) -> None:
-        """One good reading (a finite value of quality ok). Unknown meters are the caller's to refuse."""
+        """One reading; an invalid one (not quality ok, no value) as NaN: it moves the watermark and
+        reaches the detectors (sentinels) but not the interval buffers. Unknown meters are the
+        caller's to refuse, as are timestamps outside the service's limits."""
         if self.next_tick_ns is None:
             check_alignment(self.ctx.timezone, self.settings.interval_s, ts_ns)
             self.next_tick_ns = (ts_ns // self.step_ns + 1) * self.step_ns
         if self.watermark_ns is None or ts_ns > self.watermark_ns:
             self.watermark_ns = ts_ns
-        if quantity in CARRIER_QUANTITIES:
+        if quantity in CARRIER_QUANTITIES and not math.isnan(value):  # interval_consumption drops NaN
             buf = self.buffers.get((quantity, meter))
             if buf is None:
                 buf = self.buffers[(quantity, meter)] = ReadingBuffer()

@@ -50,6 +50,8 @@ from gateway.alerts.payloads import ack_topic, alert_payload, alert_topic, parse
 from gateway.alerts.store import AlertStore
 from gateway.ingest.config import MqttSettings
 from gateway.ingest.consumer import Consumer, Delivery
+from gateway.ingest.lineproto import ts_to_ns
+from gateway.ingest.validate import Refused, Validator
 from gateway.ingest.writer import LineWriter, WriteError, line
 from gateway.mqtt.paho_adapter import TlsFiles
 from gateway.mqtt.payloads import encode
@@ -74,6 +76,9 @@ class AnalyticsService:
         self.cfg = cfg
         self.prefix = cfg.mqtt.topic_prefix
         self.store = AlertStore(cfg.store_path)
+        lim = cfg.limits
+        self.validator = Validator(prefix=self.prefix, max_payload_bytes=lim.max_payload_bytes,
+                                   max_future=lim.max_future, min_timestamp=lim.min_timestamp)
         self.factors: FactorTable = load_factors(cfg.factors_dir) if cfg.factors_dir else load_factors()
         self.quotas: QuotaTable = load_quotas(cfg.quota_dir or QUOTAS_DIR, factors=self.factors)
         self.sites: dict[str, _Site] = {}
@@ -83,11 +88,11 @@ class AnalyticsService:
             daily.load(self.store.load_daily(ctx.site))
             closed = self.store.get_state(f"closed:{ctx.site}")
             daily.closed = date.fromisoformat(closed) if closed else None
-            nxt = self.store.get_state(f"next_tick:{ctx.site}")
+            nxt = self._next_tick(ctx.site)
             book = AlertBook(ctx.site, cfg.engine.lifecycle, active=self.store.active(ctx.site))
             engine = AlertEngine(ctx, self.quotas, self.factors, cfg.engine,
                                  detectors=site_detectors(site, cfg.detectors), book=book,
-                                 daily=daily, next_tick_ns=int(nxt) if nxt else None)
+                                 daily=daily, next_tick_ns=nxt)
             engine.refresh_quotas()  # the days closed before a restart
             engine.restore(self.store.take_buffer(ctx.site))
             self.sites[ctx.site] = _Site(ctx, engine, ZoneInfo(ctx.timezone))
@@ -109,6 +114,20 @@ class AnalyticsService:
         self.writer = LineWriter(cfg.influx) if cfg.influx is not None else None
         self._writer_thread: threading.Thread | None = None
         self.started = time.time()
+
+    def _next_tick(self, site: str) -> int | None:
+        """The stored next tick, unless it lies beyond now + max_future + one interval (saved from a
+        reading with a clock far ahead before readings were time-checked): then the next reading
+        starts the ticks again, instead of every real reading being late for good."""
+        saved = self.store.get_state(f"next_tick:{site}")
+        if not saved:
+            return None
+        ceiling = int((time.time() + self.cfg.limits.max_future + self.cfg.engine.interval_s) * 1e9)
+        if int(saved) > ceiling:
+            log.warning("site %s: the saved next tick %s is in the future; starting again from the next "
+                        "reading", site, datetime.fromtimestamp(int(saved) / 1e9).isoformat())
+            return None
+        return int(saved)
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -186,13 +205,19 @@ class AnalyticsService:
 
     def _readings(self, d: Delivery) -> None:
         try:
-            checked = check_message(d.topic, d.payload, prefix=self.prefix)
+            checked = check_message(d.topic, d.payload, prefix=self.prefix,
+                                    max_bytes=self.validator.max_payload_bytes)
         except ContractError as exc:
             self._problem("broken", f"broken message on {d.topic}: {exc.reason}")
             return
         if checked.topic.kind != "readings":
             return
         doc = checked.doc
+        try:  # ingest's time limits: a clock far ahead or unset must not move the watermark
+            self.validator.check_times(doc, time.time())
+        except Refused as exc:
+            self._problem(exc.kind, f"message on {d.topic} refused: {exc.reason}")
+            return
         site = self.sites.get(doc["site"])
         if site is None:
             self.counts["other_site"] += 1
@@ -204,11 +229,14 @@ class AnalyticsService:
             return
         for item in doc["readings"]:
             value = item["value"]
+            ts_ns = ts_to_ns(item.get("ts", doc["ts"]))
             if item["quality"] != "ok" or value is None or not math.isfinite(value):
+                # to the detectors as NaN (the sentinel fault), as batch sees an invalid reading;
+                # never as 0, and the engine keeps it out of the interval buffers
                 self.counts["readings_not_ok"] += 1
+                site.engine.add(meter, item["quantity"], ts_ns, math.nan)
                 continue
-            ts = item.get("ts", doc["ts"])
-            site.engine.add(meter, item["quantity"], round(ts * 1e9), float(value))
+            site.engine.add(meter, item["quantity"], ts_ns, float(value))
             self.counts["readings"] += 1
         for boundary in site.engine.due():
             self._after_tick(site, site.engine.tick(boundary))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from gateway.ingest.lineproto import reading_lines
 from gateway.mqtt.schema import ContractError, check_message
@@ -66,15 +67,21 @@ class Validator:
         if message.topic.kind != "readings":
             raise Refused("topic", f"topic {topic!r} is a {message.topic.kind} topic, not readings")
         doc = message.doc
+        self.check_times(doc, now)
+        for i, item in enumerate(doc["readings"]):
+            value = item["value"]
+            if value is not None and type(value) is int and not math.isfinite(_as_float(value)):
+                raise Refused("value", f"readings[{i}].value {value} is too large for a float")
+        return Checked(reading_lines(doc), float(doc["ts"]), doc["site"], doc["gateway"], doc["seq"])
+
+    def check_times(self, doc: dict[str, Any], now: float) -> None:
+        """Refused("timestamp") unless the message's `ts` and every reading's own `ts` lie between
+        `min_timestamp` and `now` + `max_future` (a schema-checked readings document)."""
         latest = now + self.max_future
         self._check_ts(doc["ts"], "ts", latest)
         for i, item in enumerate(doc["readings"]):
             if "ts" in item:
                 self._check_ts(item["ts"], f"readings[{i}].ts", latest)
-            value = item["value"]
-            if value is not None and type(value) is int and not math.isfinite(_as_float(value)):
-                raise Refused("value", f"readings[{i}].value {value} is too large for a float")
-        return Checked(reading_lines(doc), float(doc["ts"]), doc["site"], doc["gateway"], doc["seq"])
 
     def _check_ts(self, ts: float, where: str, latest: float) -> None:
         if ts > latest:

@@ -1,0 +1,160 @@
+"""The analytics service in process, without a broker: messages go straight to its handler and a fake
+consumer records acknowledgements and publications. Time limits on readings, invalid readings reach
+the detectors, the store is written in one transaction per tick, and a store error is not acked."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from drivers.reader import Quality
+from gateway.alerts.config import load_analytics_config
+from gateway.alerts.service import AnalyticsService
+from gateway.ingest.consumer import Delivery
+from gateway.mqtt.payloads import readings_payload
+from gateway.outbox.codec import StoredReading
+from tests.alerts.sites import readings, site_toml
+
+SITE = "alerts-site"
+UNITS = {"energy_active_import": "kWh", "water_volume": "m³"}
+
+
+@dataclass(frozen=True)
+class _Msg:
+    seq: int
+    meter: str
+    ts: float
+    readings: tuple[StoredReading, ...]
+
+
+class FakeConsumer:
+    def __init__(self) -> None:
+        self.acked: list[int] = []
+        self.published: list[tuple[str, bytes, bool]] = []
+        self.connected = False
+
+    def ack(self, d: Delivery) -> bool:
+        self.acked.append(d.mid)
+        return True
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
+        self.published.append((topic, payload, retain))
+        return len(self.published)
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        return False
+
+
+def service(tmp_path: Path, extra: str = "") -> tuple[AnalyticsService, FakeConsumer]:
+    site_toml(tmp_path)
+    cfg = tmp_path / "analytics.toml"
+    cfg.write_text(f"""sites = ["site.toml"]
+
+[mqtt]
+host = "127.0.0.1"
+client_id = "analytics-test"
+
+[store]
+path = "state/alerts.sqlite"
+
+[engine]
+interval = "1h"
+lateness = "15m"
+{extra}""", encoding="utf-8")
+    svc = AnalyticsService(load_analytics_config(cfg))
+    fake = FakeConsumer()
+    svc.consumer = fake  # type: ignore[assignment]
+    return svc, fake
+
+
+class Feeder:
+    def __init__(self, svc: AnalyticsService) -> None:
+        self.svc, self.mid = svc, 0
+
+    def send(self, meter: str, ts: float, quantity: str, value: float | None,
+             quality: Quality = Quality.OK) -> int:
+        self.mid += 1
+        reading = StoredReading(quantity, value, UNITS[quantity], quality, ts, "")
+        payload = readings_payload(SITE, "gw", _Msg(self.mid, meter, ts, (reading,)))
+        self.svc._handle(Delivery(f"metergate/v1/{SITE}/gw/meters/{meter}/readings", payload, self.mid, 1,
+                                  0, time.time()))
+        return self.mid
+
+    def rows(self, rows: list[tuple[int, str, str, float]]) -> None:
+        for ts, meter, quantity, value in rows:
+            self.send(meter, ts / 1e9, quantity, value)
+
+
+def test_a_reading_from_the_future_is_refused_and_moves_nothing(tmp_path: Path) -> None:
+    svc, fake = service(tmp_path)
+    feed = Feeder(svc)
+    rows = readings(days=2)
+    feed.rows(rows)
+    engine = svc.sites[SITE].engine
+    watermark, next_tick, ticks = engine.watermark_ns, engine.next_tick_ns, svc.counts["ticks"]
+    active = {a.id for a in engine.book.active}
+    mid = feed.send("gov-main", time.time() + 365 * 86_400, "energy_active_import", 1e6)
+    old = feed.send("gov-main", 946_000_000.0, "energy_active_import", 1.0)  # an unset clock: 1999
+    assert svc.counts["refused_timestamp"] == 2
+    assert mid in fake.acked and old in fake.acked  # input errors: counted, acked, never applied
+    assert (engine.watermark_ns, engine.next_tick_ns, svc.counts["ticks"]) == (watermark, next_tick, ticks)
+    assert {a.id for a in engine.book.active} == active
+    assert svc.store.get_state(f"next_tick:{SITE}") == str(next_tick)
+    # the next real reading is not late
+    ts, meter, quantity, value = rows[-1]
+    feed.send(meter, ts / 1e9 + 3600, quantity, value + 1)
+    assert svc.counts["ticks"] == ticks + 1
+
+
+def test_a_next_tick_saved_in_the_future_is_not_kept_across_a_restart(tmp_path: Path) -> None:
+    svc, _ = service(tmp_path)
+    svc.store.set_state(f"next_tick:{SITE}", str(int((time.time() + 10 * 365 * 86_400) * 1e9)))
+    svc.store.close()
+    svc2, _ = service(tmp_path)
+    assert svc2.sites[SITE].engine.next_tick_ns is None
+
+
+def test_time_limits_come_from_the_limits_section(tmp_path: Path) -> None:
+    svc, _ = service(tmp_path, '\n[limits]\nmin_timestamp = "2023-06-01T00:00:00Z"\nmax_future = "1h"\n')
+    feed = Feeder(svc)
+    feed.send("gov-main", 1_672_531_200.0, "energy_active_import", 1.0)  # 2023-01-01
+    feed.send("gov-main", time.time() + 1800, "energy_active_import", 1.0)  # within the hour: accepted
+    assert svc.counts["refused_timestamp"] == 1 and svc.counts["readings"] == 1
+
+
+def test_invalid_readings_reach_the_detectors_as_a_sentinel_alert(tmp_path: Path) -> None:
+    svc, fake = service(tmp_path)
+    feed = Feeder(svc)
+    rows = readings(days=3)
+    bad_from = rows[0][0] + 2 * 86_400 * 10**9
+    for ts, meter, quantity, value in rows:
+        if meter == "school-main" and ts >= bad_from:
+            feed.send(meter, ts / 1e9, quantity, None, Quality.INVALID)
+        else:
+            feed.send(meter, ts / 1e9, quantity, value)
+    assert svc.counts["readings_not_ok"] > 0
+    kinds = {(a.kind.value, a.subject) for a in svc.sites[SITE].engine.book.active}
+    assert ("sentinel", "school-main") in kinds
+    published = [json.loads(p) for t, p, _ in fake.published if p]
+    assert any(d["kind"] == "sentinel" and d["subject"] == "school-main" for d in published)
+    # the invalid readings never count as 0: the school's last day has no electricity total
+    cells = svc.sites[SITE].engine.daily.cells
+    last_day = max(d for q, m, d in cells if m == "school-main")
+    assert cells[("energy_active_import", "school-main", last_day)][1] == 0.0
+
+
+def test_timestamps_are_converted_as_ingest_does(tmp_path: Path) -> None:
+    svc, _ = service(tmp_path)
+    feed = Feeder(svc)
+    feed.send("gov-main", 1710208800.001, "energy_active_import", 1.0)
+    ts, _ = svc.sites[SITE].engine.buffers[("energy_active_import", "gov-main")].view()
+    assert int(ts[0]) == 1710208800001000000  # round(ts * 1e9) gives ...000999936
+
+
+@pytest.fixture(autouse=True)
+def _no_sdnotify(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
