@@ -17,9 +17,12 @@ Semantics: at least once into memory. A message is acknowledged once its reading
 engine's buffers and every boundary they made due has been evaluated and stored; a crash loses the
 readings of the current interval (already acknowledged) but never an alert change or a closed day
 (the store is written before the acknowledgement). A broken message is counted, logged (once per
-reason) and acknowledged: it never stops the service. Readings of a site this instance does not
-serve, or of a meter not in its site config, are counted and skipped: run one share group per set
-of sites (every member of a group with the same sites), since the engine keeps per-site state.
+reason) and acknowledged: it never stops the service. Any other error (the alert store above all)
+is not acknowledged: run() stops, `metergate analytics` exits 1 and systemd restarts it; the broker
+re-sends the message, and each tick's changes, day totals and next tick are one store transaction.
+Readings of a site this instance does not serve, or of a meter not in its site config, are counted
+and skipped: run one share group per set of sites (every member of a group with the same sites),
+since the engine keeps per-site state.
 """
 
 from __future__ import annotations
@@ -110,6 +113,7 @@ class AnalyticsService:
         self._logged: set[str] = set()
         self._republish = threading.Event()
         self._stop = threading.Event()
+        self.failed: str | None = None  # why run() stopped on its own (exit non-zero)
         self._writes: queue.Queue[list[str]] = queue.Queue(WRITE_QUEUE_BATCHES)
         self.writer = LineWriter(cfg.influx) if cfg.influx is not None else None
         self._writer_thread: threading.Thread | None = None
@@ -158,7 +162,11 @@ class AnalyticsService:
                     self._republish.clear()
                     self._publish_all()
                 if delivery is not None:
-                    self._handle(delivery)
+                    try:
+                        self._handle(delivery)
+                    except Exception as exc:
+                        self._fail(delivery, exc)
+                        break
                 now = time.monotonic()
                 if now >= next_health:
                     next_health = now + self.cfg.health_interval_s
@@ -169,8 +177,9 @@ class AnalyticsService:
         finally:
             notify("STOPPING=1")
             self.consumer.stop()
-            for site in self.sites.values():
-                self.store.save_buffer(site.ctx.site, site.engine.buffered())
+            if self.failed is None:  # after a failure the buffers may hold an unacknowledged message
+                for site in self.sites.values():
+                    self.store.save_buffer(site.ctx.site, site.engine.buffered())
             if self.writer is not None:
                 with contextlib.suppress(queue.Full):
                     self._writes.put_nowait([])  # wake the writer: it drains the queue and stops
@@ -179,6 +188,12 @@ class AnalyticsService:
                 self.writer.close()
             self.store.close()
 
+    def _fail(self, d: Delivery, exc: Exception) -> None:
+        """Not acknowledged: stop, so systemd restarts the service from its store and the broker
+        re-delivers the message (a store error lost no alert change, closed day or next tick)."""
+        self.failed = f"message on {d.topic}: {type(exc).__name__}: {exc}"
+        log.critical("stopping without acknowledging the %s", self.failed, exc_info=True)
+
     def _on_connection(self, up: bool, reason: str) -> None:
         if up:
             self._republish.set()  # retained alerts again after every (re)connect
@@ -186,15 +201,13 @@ class AnalyticsService:
     # -- messages -------------------------------------------------------------------------------------
 
     def _handle(self, d: Delivery) -> None:
+        """Input errors are counted and acknowledged inside; anything else (a store error above all)
+        propagates without an acknowledgement: run() stops and the broker keeps the message."""
         self.counts["messages"] += 1
-        try:
-            if d.topic.endswith("/alerts/ack"):
-                self._ack_command(d)
-            else:
-                self._readings(d)
-        except Exception as exc:  # one bad message never stops the service
-            self._problem("internal", f"message on {d.topic} failed: {type(exc).__name__}: {exc}")
-            log.debug("message on %s failed", d.topic, exc_info=True)
+        if d.topic.endswith("/alerts/ack"):
+            self._ack_command(d)
+        else:
+            self._readings(d)
         self.consumer.ack(d)
 
     def _problem(self, kind: str, reason: str) -> None:
@@ -244,12 +257,12 @@ class AnalyticsService:
     def _after_tick(self, site: _Site, r: TickResult) -> None:
         ctx = site.ctx
         self.counts["ticks"] += 1
-        self.store.apply(r.changes)
         day = datetime.fromtimestamp(r.boundary_ns / 1e9 - 1, site.tz).date().isoformat()
-        self.store.save_daily(ctx.site, [row for row in site.engine.daily.rows() if row[2] == day])
-        self.store.set_state(f"next_tick:{ctx.site}", str(r.boundary_ns + site.engine.step_ns))
+        state = {f"next_tick:{ctx.site}": str(r.boundary_ns + site.engine.step_ns)}
         if r.day_closed is not None:
-            self.store.set_state(f"closed:{ctx.site}", r.day_closed.isoformat())
+            state[f"closed:{ctx.site}"] = r.day_closed.isoformat()
+        self.store.commit_tick(ctx.site, r.changes,
+                               [row for row in site.engine.daily.rows() if row[2] == day], state)
         for c in r.changes:
             self._publish_change(c, site)
         if self.writer is not None:

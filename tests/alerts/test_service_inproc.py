@@ -5,6 +5,7 @@ the detectors, the store is written in one transaction per tick, and a store err
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,3 +159,44 @@ def test_timestamps_are_converted_as_ingest_does(tmp_path: Path) -> None:
 @pytest.fixture(autouse=True)
 def _no_sdnotify(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+
+
+def _delivery(svc: AnalyticsService, row: tuple[int, str, str, float], mid: int) -> Delivery:
+    ts, meter, quantity, value = row
+    reading = StoredReading(quantity, value, UNITS[quantity], Quality.OK, ts / 1e9, "")
+    payload = readings_payload(SITE, "gw", _Msg(mid, meter, ts / 1e9, (reading,)))
+    return Delivery(f"metergate/v1/{SITE}/gw/meters/{meter}/readings", payload, mid, 1, 0, time.time())
+
+
+def test_a_store_error_is_not_acknowledged_and_stops_the_service(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    svc, fake = service(tmp_path)
+    rows = readings(days=1)
+    Feeder(svc).rows(rows)
+    daily_before = sorted(svc.store.load_daily(SITE))
+    svc.store.db.execute("DROP TABLE state")  # the tick's last write fails
+    ts, meter, quantity, value = rows[-1]
+    bad = _delivery(svc, (ts + 3600 * 10**9, meter, quantity, value + 1), 10**6)
+    with pytest.raises(sqlite3.OperationalError):
+        svc._handle(bad)
+    assert bad.mid not in fake.acked
+    # one transaction: the day's totals of that tick were not stored either (no double count on
+    # re-delivery)
+    assert sorted(svc.store.load_daily(SITE)) == daily_before
+
+
+def test_run_stops_without_ack_on_a_store_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc, fake = service(tmp_path)
+    rows = readings(days=1)
+    Feeder(svc).rows(rows[:-1])
+
+    def broken(*args: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(svc.store, "commit_tick", broken)
+    monkeypatch.setattr(fake, "start", lambda: None, raising=False)
+    monkeypatch.setattr(fake, "stop", lambda: None, raising=False)
+    ts, meter, quantity, value = rows[-1]
+    svc.inbox.put(_delivery(svc, (ts + 3600 * 10**9, meter, quantity, value), 10**6))
+    svc.run()  # returns by itself
+    assert svc.failed is not None and "disk I/O error" in svc.failed and 10**6 not in fake.acked
