@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from analytics.events import AlertKind, Detection, Severity
 from analytics.factors import FactorSet, FactorTable
 from analytics.indicators import period_index, sum_periods
-from analytics.quotas import INDICATORS, IndicatorDef, QuotaSubject, QuotaTable
+from analytics.quotas import INDICATORS, IndicatorDef, QuotaSubject, QuotaTable, lower_confidence
 from analytics.rollup import BuildingInfo, IntervalLike, MeterInfo, building_series
 
 F64 = NDArray[np.float64]
@@ -230,7 +230,10 @@ def track_quotas(usage: DailyUsage, subjects: Sequence[QuotaSubject], table: Quo
                 notes.append(f"{s.id}: {q.scope} not tracked: the building has no {what}")
                 continue
             coal = factors.factor_set(q.standard.factor_set) if q.standard.factor_set else None
-            tracks.append(_Track(s, pos[s.id], ind, q.scope, q.tiers, q.unit, q.confidence, q.standard.title,
+            confidence = q.confidence
+            if ind.kgce and coal is not None:  # a kgce result rests on the standard's factor set too
+                confidence = lower_confidence(confidence, q.standard.factor_set_confidence)
+            tracks.append(_Track(s, pos[s.id], ind, q.scope, q.tiers, q.unit, confidence, q.standard.title,
                                  coal, q.standard.heating_season))
         if settings.reduction is not None:
             coal = factors.factor_set(settings.reduction_factor_set)

@@ -254,3 +254,24 @@ def test_projection_of_data_starting_mid_year_uses_the_day_of_year() -> None:
     assert status.profile == "flat" and status.day == date(2024, 7, 30)
     # 60 days measured plus the rest of the year (154 days) at the constraint rate; Jan-May unmeasured
     assert status.projected == pytest.approx(25.5 * (60 + 154) / 366, rel=1e-6)
+
+
+def test_kgce_results_carry_the_weaker_of_row_and_factor_set_confidence() -> None:
+    """DB37/T 2673 rows are [S], but the standard's factor set is an assumption [R]: its kgce results
+    are reported [R]; its electricity (kWh) results keep the row's confidence."""
+    table = load_quotas()
+    assert table.standards["db37-t-2673-2019"].factor_set_confidence == "R"
+    hospital = QuotaSubject("h", "hospital", 20_000, 900, levels=("level_2",), quota_zone="A", beds=300)
+    days = 120
+    e = np.full((1, days), 20_000 * 100 / 366)
+    zeros = np.zeros((1, days))
+    usage = DailyUsage(("h",), date(2024, 1, 1), e, zeros, zeros, zeros, zeros, np.ones((1, days), bool))
+    r = track_quotas(usage, [hospital], table, load_factors(),
+                     settings=QuotaSettings(standards=("db37-t-2673-2019",)))
+    rows = {q.scope: q.confidence for q in table.for_building(hospital, ["db37-t-2673-2019"])}
+    got = {s.scope: s.confidence for s in r.status}
+    assert set(got) == set(rows) and any(c == "S" for c in rows.values())
+    for scope, conf in got.items():
+        want = "R" if "kgce" in scope else rows[scope]
+        assert conf == want, scope
+    assert all(d.details["confidence"] == "R" for d in r.detections if "kgce" in d.details["scope"])
