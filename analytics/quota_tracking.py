@@ -113,14 +113,18 @@ def month_lengths(year: int) -> NDArray[np.int64]:
 
 def monthly_shape(daily: F64, known: NDArray[np.bool_], year: int, min_known: float = 0.9) -> F64 | None:
     """Twelve monthly totals of one calendar year of daily values, or None unless every month has
-    data on at least `min_known` of its days (the "12 months known" rule)."""
+    data on at least `min_known` of its days (the "12 months known" rule). A month's total is its
+    known days' sum scaled by days / known days: a missing day is not 0, or last year's total (and a
+    reduction target from it) would be up to 1 − `min_known` too low."""
     lengths = month_lengths(year)
     if len(daily) != int(lengths.sum()):
         raise ValueError(f"expected {int(lengths.sum())} days of {year}, got {len(daily)}")
     edges = np.concatenate([[0], np.cumsum(lengths)])
-    totals = np.add.reduceat(np.where(known, daily, 0.0), edges[:-1])
-    share_known = np.add.reduceat(known.astype(float), edges[:-1]) / lengths
-    if np.any(share_known < min_known) or not totals.sum() > 0 or np.any(totals < 0):
+    known_days = np.add.reduceat(known.astype(float), edges[:-1])
+    if np.any(known_days / lengths < min_known):
+        return None
+    totals = np.add.reduceat(np.where(known, daily, 0.0), edges[:-1]) * lengths / known_days
+    if not totals.sum() > 0 or np.any(totals < 0):
         return None
     return totals
 

@@ -275,3 +275,24 @@ def test_kgce_results_carry_the_weaker_of_row_and_factor_set_confidence() -> Non
         want = "R" if "kgce" in scope else rows[scope]
         assert conf == want, scope
     assert all(d.details["confidence"] == "R" for d in r.detections if "kgce" in d.details["scope"])
+
+
+def test_last_year_months_with_missing_days_are_scaled_not_counted_as_zero() -> None:
+    """Last year known on 28 of each month's days (above the 90 % rule), this year the same use
+    and a 0 % target: on track. Missing days counted as 0 made last year ~10 % low: off track."""
+    hospital = QuotaSubject("h", "hospital", 20_000, 900, levels=("level_2",), beds=300)
+    days = 366 + 365
+    first = date(2024, 1, 1)  # last year a leap year: this year's February is not stretched
+    water = np.full((1, days), 180.0)
+    known = np.ones((1, days), bool)
+    for i in range(366):
+        if (first + timedelta(days=i)).day > 28:
+            known[0, i], water[0, i] = False, 0.0
+    zeros = np.zeros((1, days))
+    usage = DailyUsage(("h",), first, zeros, zeros, zeros, water, zeros, known)
+    r = track_quotas(usage, [hospital], load_quotas(), load_factors(),
+                     settings=QuotaSettings(standards=("db37-t-4452-2021",), reduction=0.0,
+                                            reduction_indicators=("water_m3_per_person",)))
+    assert [d for d in r.detections if d.kind == AlertKind.REDUCTION_TARGET] == []
+    status = next(s for s in r.status if s.scope == "reduction:water_m3_per_person")
+    assert status.tiers["target"] == pytest.approx(180.0 * 366 / 900)
