@@ -362,12 +362,16 @@ class AnalyticsService:
                                           np.array([float(x.occupants) for x in b])), coal, grid)
         ts = int(datetime(day.year, day.month, day.day, tzinfo=site.tz).timestamp()) * 10**9
         out = []
+        coverage = _day_coverage(site, day)
         for i, building in enumerate(usage.buildings):
+            tags = {"site": site.ctx.site, "building": building, "period": "day", "factor_set": coal.name}
+            if not usage.known[i, k]:  # meters offline all day: no indicator is 0, only the coverage
+                out.append(line("indicators", tags, {"coverage": 0.0}, ts))
+                continue
             fields = {k2: v for k2, v in ind.row(i).items() if v is not None}
             fields.update({"electricity_kwh": float(u.electricity_kwh[i]),
-                           "water_m3": float(u.water_m3[i])})
-            out.append(line("indicators", {"site": site.ctx.site, "building": building, "period": "day",
-                                           "factor_set": coal.name}, fields, ts))
+                           "water_m3": float(u.water_m3[i]), "coverage": coverage.get(building, 0.0)})
+            out.append(line("indicators", tags, fields, ts))
         for s in site.engine.quota_status:
             fields = {"ytd": s.ytd, "projected": s.projected, "share": s.share,
                       **{f"tier_{t}": v for t, v in s.tiers.items()}}
@@ -404,6 +408,16 @@ class AnalyticsService:
                 log.error("InfluxDB refused %d aggregate point(s): %s", len(lines), exc.message)
                 if not exc.permanent and self._stop.is_set():
                     return
+
+
+def _day_coverage(site: _Site, day: date) -> dict[str, float]:
+    """Per building: the share of its counter series (meter, quantity) with data on `day`."""
+    where = {m.id: m.building for m in site.ctx.meters}
+    seen: dict[str, list[float]] = {}
+    for (_, meter, d), (_, covered) in site.engine.daily.cells.items():
+        if d == day and meter in where:
+            seen.setdefault(where[meter], []).append(covered)
+    return {b: sum(c) / len(c) for b, c in seen.items()}
 
 
 __all__ = ["AnalyticsService"]

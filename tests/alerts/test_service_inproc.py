@@ -8,6 +8,7 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,23 @@ def test_run_stops_without_ack_on_a_store_error(tmp_path: Path, monkeypatch: pyt
     svc.inbox.put(_delivery(svc, (ts + 3600 * 10**9, meter, quantity, value), 10**6))
     svc.run()  # returns by itself
     assert svc.failed is not None and "disk I/O error" in svc.failed and 10**6 not in fake.acked
+
+
+def test_a_day_without_data_is_not_written_as_zero(tmp_path: Path) -> None:
+    svc, _ = service(tmp_path)
+    feed = Feeder(svc)
+    rows = readings(days=4)
+    t0 = rows[0][0]
+    day2 = (t0 + 86_400 * 10**9, t0 + 2 * 86_400 * 10**9)
+    # the school's meter is offline the whole second day
+    feed.rows([r for r in rows if not (r[1] == "school-main" and day2[0] - 10**9 * 1800 < r[0]
+                                       < day2[1] + 10**9 * 1800)])
+    site = svc.sites[SITE]
+    offline = date(2024, 1, 2)
+    assert site.engine.daily.closed is not None and site.engine.daily.closed > offline
+    lines = svc._indicator_lines(site, offline)
+    school = [ln for ln in lines if ln.startswith("indicators,") and "building=school" in ln]
+    gov = [ln for ln in lines if ln.startswith("indicators,") and "building=gov" in ln]
+    assert len(school) == 1 and " coverage=0" in school[0] and "electricity_kwh" not in school[0]
+    assert "kgce" not in school[0]
+    assert len(gov) == 1 and "electricity_kwh=" in gov[0] and "coverage=1" in gov[0]
