@@ -1,10 +1,10 @@
 """`metergate analytics CONFIG`: readings from MQTT in; alerts, interval aggregates and indicators out.
 
 Threads:
-- paho's network thread (gateway.ingest.consumer.Consumer, reused as it is: MQTT 5, shared
-  subscription `$share/{group}/{prefix}/v1/+/+/meters/+/readings`, persistent session, manual
-  acknowledgement) puts every message into an in-memory queue; it also subscribes (not shared) to the
-  ack command topic of each of its sites;
+- paho's network thread (gateway.ingest.consumer.Consumer, reused as it is: MQTT 5, one shared
+  subscription per site served, `$share/{group}/{prefix}/v1/{site}/+/meters/+/readings`, persistent
+  session, manual acknowledgement) puts every message into an in-memory queue; it also subscribes
+  (not shared) to the ack command topic of each of its sites;
 - the main thread (`run`) takes messages in arrival order: checks each against the readings schema
   (gateway.mqtt.schema.check_message), feeds the good readings of known meters to the site's
   AlertEngine, evaluates every boundary the watermark has passed, records the changes in the alert
@@ -20,9 +20,11 @@ readings of the current interval (already acknowledged) but never an alert chang
 reason) and acknowledged: it never stops the service. Any other error (the alert store above all)
 is not acknowledged: run() stops, `metergate analytics` exits 1 and systemd restarts it; the broker
 re-sends the message, and each tick's changes, day totals and next tick are one store transaction.
-Readings of a site this instance does not serve, or of a meter not in its site config, are counted
-and skipped: run one share group per set of sites (every member of a group with the same sites),
-since the engine keeps per-site state.
+Analytics scales out by site: the engine keeps per-site state, so partition the sites across
+instances. Two active instances must never serve the same site: as members of one share group they
+would each receive about half of every meter's readings and keep diverging alert books on the same
+retained topics. Readings of other sites are never received; a meter not in its site config is
+counted and skipped.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from gateway.ingest.writer import LineWriter, WriteError, line
 from gateway.mqtt.paho_adapter import TlsFiles
 from gateway.mqtt.payloads import encode
 from gateway.mqtt.schema import ContractError, check_message
+from gateway.mqtt.topics import readings_filter
 from gateway.sdnotify import notify, watchdog_interval
 
 log = logging.getLogger(__name__)
@@ -106,8 +109,10 @@ class AnalyticsService:
                                  m.topic_prefix, float(m.session_expiry), m.keepalive, 100, m.username,
                                  cfg.password, tls)
         self.inbox: queue.Queue[Delivery] = queue.Queue()
+        self.subscriptions = [site_subscription(m.share_group, self.prefix, s) for s in self.sites]
         self.consumer = Consumer(self.mqtt, on_message=self.inbox.put, on_connection=self._on_connection,
-                                 extra_topics=[ack_topic(self.prefix, s) for s in self.sites])
+                                 extra_topics=[ack_topic(self.prefix, s) for s in self.sites],
+                                 shared_topics=self.subscriptions)
         self.health_topic = f"{self.prefix}/analytics/{m.client_id}/health"
         self.counts: Counter[str] = Counter()
         self._logged: set[str] = set()
@@ -145,7 +150,7 @@ class AnalyticsService:
                                                    daemon=True)
             self._writer_thread.start()
         log.info("analytics for site(s) %s; %s on %s:%d; store %s; %s", ", ".join(self.sites),
-                 self.mqtt.subscription, self.mqtt.host, self.mqtt.port, self.cfg.store_path,
+                 ", ".join(self.subscriptions), self.mqtt.host, self.mqtt.port, self.cfg.store_path,
                  f"aggregates to {self.cfg.influx.describe()}" if self.cfg.influx else "no InfluxDB")
         self.consumer.start()
         notify("READY=1")
@@ -232,8 +237,9 @@ class AnalyticsService:
             self._problem(exc.kind, f"message on {d.topic} refused: {exc.reason}")
             return
         site = self.sites.get(doc["site"])
-        if site is None:
-            self.counts["other_site"] += 1
+        if site is None:  # not subscribed to: only a message whose payload names another site
+            self._problem("other_site", f"message on {d.topic} names site {doc['site']!r}, which this "
+                                        "instance does not serve")
             return
         meter = doc["meter"]
         if meter not in site.engine.known_meters:
@@ -408,6 +414,12 @@ class AnalyticsService:
                 log.error("InfluxDB refused %d aggregate point(s): %s", len(lines), exc.message)
                 if not exc.permanent and self._stop.is_set():
                     return
+
+
+def site_subscription(group: str, prefix: str, site: str) -> str:
+    """The shared subscription to one site's readings: an instance receives only its sites' readings
+    (analytics partitions by site), and a standby member of the same group takes them over."""
+    return f"$share/{group}/{readings_filter(prefix, site=site)}"
 
 
 def _day_coverage(site: _Site, day: date) -> dict[str, float]:

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from unittest.mock import MagicMock
 
 import pytest
 
@@ -221,3 +222,23 @@ def test_a_day_without_data_is_not_written_as_zero(tmp_path: Path) -> None:
     assert len(school) == 1 and " coverage=0" in school[0] and "electricity_kwh" not in school[0]
     assert "kgce" not in school[0]
     assert len(gov) == 1 and "electricity_kwh=" in gov[0] and "coverage=1" in gov[0]
+
+
+def test_the_service_subscribes_to_its_own_sites_readings_only(tmp_path: Path) -> None:
+    site_toml(tmp_path)
+    site_toml(tmp_path, name="b.toml")
+    text = (tmp_path / "b.toml").read_text().replace('id = "alerts-site"', 'id = "other-site"')
+    (tmp_path / "b.toml").write_text(text)
+    (tmp_path / "analytics.toml").write_text('sites = ["site.toml", "b.toml"]\n\n[mqtt]\nhost = "127.0.0.1"\n'
+                                             'share_group = "ana"\n\n[store]\npath = "s.sqlite"\n')
+    svc = AnalyticsService(load_analytics_config(tmp_path / "analytics.toml"))
+    want = ["$share/ana/metergate/v1/alerts-site/+/meters/+/readings",
+            "$share/ana/metergate/v1/other-site/+/meters/+/readings"]
+    assert svc.consumer.subscriptions == want
+    client = MagicMock()
+    svc.consumer._on_connect(client, None, MagicMock(session_present=False), MagicMock(is_failure=False),
+                             None)
+    subscribed = [t for call in client.subscribe.call_args_list for t, _ in call.args[0]]
+    assert subscribed == [*want, "metergate/v1/alerts-site/alerts/ack", "metergate/v1/other-site/alerts/ack"]
+    assert not any("/v1/+/" in t for t in subscribed)  # never every site's readings
+    svc.store.close()
