@@ -20,6 +20,7 @@ their boundary was evaluated are kept for later intervals but do not re-open ear
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -115,8 +116,9 @@ def check_alignment(timezone: str, interval_s: int, near_ns: int) -> None:
 # -- per-meter buffers of recent readings -----------------------------------------------------------
 
 class ReadingBuffer:
-    """One meter's recent readings of one quantity: numpy arrays appended to and trimmed from the
-    front; capacity doubles when needed, the live part is compacted to the front when trimmed."""
+    """One meter's recent readings of one quantity, sorted by time: numpy arrays appended to (a late
+    reading is inserted in place) and trimmed from the front; capacity doubles when needed, the live
+    part is compacted to the front when trimmed."""
 
     __slots__ = ("_head", "_n", "ts", "value")
 
@@ -139,8 +141,16 @@ class ReadingBuffer:
                 self.ts[:live] = self.ts[self._head:self._n]
                 self.value[:live] = self.value[self._head:self._n]
             self._head, self._n = 0, live
-        self.ts[self._n] = ts_ns
-        self.value[self._n] = value
+        n = self._n
+        if n > self._head and ts_ns < self.ts[n - 1]:
+            # out of order (a re-delivery, a replay mixed with live): insert in place, so the live
+            # part stays sorted and trim() keeps working
+            at = self._head + int(np.searchsorted(self.ts[self._head:n], ts_ns, side="right"))
+            self.ts[at + 1:n + 1] = self.ts[at:n].copy()
+            self.value[at + 1:n + 1] = self.value[at:n].copy()
+            n = at
+        self.ts[n] = ts_ns
+        self.value[n] = value
         self._n += 1
 
     def view(self) -> tuple[NDArray[np.int64], F64]:
@@ -151,7 +161,7 @@ class ReadingBuffer:
         interpolates from it)."""
         ts, _ = self.view()
         older = np.flatnonzero(ts < before_ns)
-        if len(older) > 1 and np.all(np.diff(ts) >= 0):
+        if len(older) > 1:  # ts is sorted (add keeps it so)
             self._head += int(older[-1])
 
 
@@ -257,13 +267,15 @@ class AlertEngine:
         return self.settings.interval_s * 10**9
 
     def add(self, meter: str, quantity: str, ts_ns: int, value: float) -> None:
-        """One good reading (a finite value of quality ok). Unknown meters are the caller's to refuse."""
+        """One reading; an invalid one (not quality ok, no value) as NaN: it moves the watermark and
+        reaches the detectors (sentinels) but not the interval buffers. Unknown meters are the
+        caller's to refuse, as are timestamps outside the service's limits."""
         if self.next_tick_ns is None:
             check_alignment(self.ctx.timezone, self.settings.interval_s, ts_ns)
             self.next_tick_ns = (ts_ns // self.step_ns + 1) * self.step_ns
         if self.watermark_ns is None or ts_ns > self.watermark_ns:
             self.watermark_ns = ts_ns
-        if quantity in CARRIER_QUANTITIES:
+        if quantity in CARRIER_QUANTITIES and not math.isnan(value):  # interval_consumption drops NaN
             buf = self.buffers.get((quantity, meter))
             if buf is None:
                 buf = self.buffers[(quantity, meter)] = ReadingBuffer()

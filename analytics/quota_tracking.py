@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from analytics.events import AlertKind, Detection, Severity
 from analytics.factors import FactorSet, FactorTable
 from analytics.indicators import period_index, sum_periods
-from analytics.quotas import INDICATORS, IndicatorDef, QuotaSubject, QuotaTable
+from analytics.quotas import INDICATORS, IndicatorDef, QuotaSubject, QuotaTable, lower_confidence
 from analytics.rollup import BuildingInfo, IntervalLike, MeterInfo, building_series
 
 F64 = NDArray[np.float64]
@@ -113,14 +113,18 @@ def month_lengths(year: int) -> NDArray[np.int64]:
 
 def monthly_shape(daily: F64, known: NDArray[np.bool_], year: int, min_known: float = 0.9) -> F64 | None:
     """Twelve monthly totals of one calendar year of daily values, or None unless every month has
-    data on at least `min_known` of its days (the "12 months known" rule)."""
+    data on at least `min_known` of its days (the "12 months known" rule). A month's total is its
+    known days' sum scaled by days / known days: a missing day is not 0, or last year's total (and a
+    reduction target from it) would be up to 1 − `min_known` too low."""
     lengths = month_lengths(year)
     if len(daily) != int(lengths.sum()):
         raise ValueError(f"expected {int(lengths.sum())} days of {year}, got {len(daily)}")
     edges = np.concatenate([[0], np.cumsum(lengths)])
-    totals = np.add.reduceat(np.where(known, daily, 0.0), edges[:-1])
-    share_known = np.add.reduceat(known.astype(float), edges[:-1]) / lengths
-    if np.any(share_known < min_known) or not totals.sum() > 0 or np.any(totals < 0):
+    known_days = np.add.reduceat(known.astype(float), edges[:-1])
+    if np.any(known_days / lengths < min_known):
+        return None
+    totals = np.add.reduceat(np.where(known, daily, 0.0), edges[:-1]) * lengths / known_days
+    if not totals.sum() > 0 or np.any(totals < 0):
         return None
     return totals
 
@@ -230,7 +234,10 @@ def track_quotas(usage: DailyUsage, subjects: Sequence[QuotaSubject], table: Quo
                 notes.append(f"{s.id}: {q.scope} not tracked: the building has no {what}")
                 continue
             coal = factors.factor_set(q.standard.factor_set) if q.standard.factor_set else None
-            tracks.append(_Track(s, pos[s.id], ind, q.scope, q.tiers, q.unit, q.confidence, q.standard.title,
+            confidence = q.confidence
+            if ind.kgce and coal is not None:  # a kgce result rests on the standard's factor set too
+                confidence = lower_confidence(confidence, q.standard.factor_set_confidence)
+            tracks.append(_Track(s, pos[s.id], ind, q.scope, q.tiers, q.unit, confidence, q.standard.title,
                                  coal, q.standard.heating_season))
         if settings.reduction is not None:
             coal = factors.factor_set(settings.reduction_factor_set)
@@ -278,7 +285,8 @@ def _follow(usage: DailyUsage, t: _Track, last: int, tz: ZoneInfo,
         n_year = len(cum)
         scale = denom * (n_year if t.indicator.per_day else 1.0)  # quota value x scale = year amount
         recent_from = max(start, i - settings.recent_days + 1)
-        share_before = float(cum[recent_from - start - 1]) if recent_from - start - 1 >= 0 else 0.0
+        before = doy - (i - recent_from) - 1  # day of year before the recent window (not a data index)
+        share_before = float(cum[before]) if before >= 0 else 0.0
         recent_share = share - share_before
         recent_num = float(np.sum(daily[recent_from:i + 1]))
         rate = recent_num / recent_share if recent_share > 0 else ytd_num / share

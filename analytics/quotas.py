@@ -30,6 +30,12 @@ QUOTAS_DIR = Path(__file__).resolve().parents[1] / "config" / "quotas"
 TIERS = ("guide", "baseline", "constraint")  # low to high
 HEATING_TYPES = ("district_heat", "air_conditioning", "boiler")
 Confidence = Literal["V", "S", "R"]
+_RANK = {"V": 0, "S": 1, "R": 2}  # checked, secondary source, assumed
+
+
+def lower_confidence(a: str, b: str) -> str:
+    """The weaker of two confidence marks: a result is no better than what it rests on."""
+    return a if _RANK.get(a, 2) >= _RANK.get(b, 2) else b
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,4 +334,5 @@ def subjects_from_site(site: SiteConfig) -> tuple[QuotaSubject, ...]:
 
 
 __all__ = ["HEATING_TYPES", "INDICATORS", "QUOTAS_DIR", "TIERS", "IndicatorDef", "Quota", "QuotaError",
-           "QuotaSubject", "QuotaTable", "Standard", "load_quotas", "subjects_from_site"]
+           "QuotaSubject", "QuotaTable", "Standard", "load_quotas", "lower_confidence",
+           "subjects_from_site"]

@@ -23,6 +23,7 @@ from gateway.config.load import check_model
 from gateway.config.problems import Findings
 from gateway.config.secrets import Secret, SecretUnavailable
 from gateway.config.units import parse_duration_ms
+from gateway.ingest.config import LimitsSpec
 from gateway.ingest.target import InfluxTarget
 from gateway.mqtt.topics import check_prefix, check_segment
 
@@ -107,6 +108,7 @@ class AnalyticsSpec(_Strict):
     quotas: QuotasSpec = QuotasSpec()
     detectors: dict[str, Any] = {}  # overrides of the detectors' settings, passed on as they are
     health: HealthSpec = HealthSpec()
+    limits: LimitsSpec = LimitsSpec()  # the same [limits] as ingest: readings outside are refused
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ class AnalyticsConfig:
     factors_dir: Path | None
     detectors: dict[str, Any] = field(default_factory=dict)
     health_interval_s: int = 30
+    limits: LimitsSpec = field(default_factory=LimitsSpec)
 
 
 class AnalyticsConfigError(ValueError):
@@ -202,7 +205,7 @@ def load_analytics_config(path: str | Path, *, require_secrets: bool = True) -> 
                            _rel(base, spec.store.path), engine,
                            _rel(base, q.directory) if q.directory else None,
                            _rel(base, q.factors) if q.factors else None, dict(spec.detectors),
-                           spec.health.interval)
+                           spec.health.interval, spec.limits)
 
 
 def _rel(base: Path, name: str) -> Path:

@@ -1,10 +1,10 @@
 """`metergate analytics CONFIG`: readings from MQTT in; alerts, interval aggregates and indicators out.
 
 Threads:
-- paho's network thread (gateway.ingest.consumer.Consumer, reused as it is: MQTT 5, shared
-  subscription `$share/{group}/{prefix}/v1/+/+/meters/+/readings`, persistent session, manual
-  acknowledgement) puts every message into an in-memory queue; it also subscribes (not shared) to the
-  ack command topic of each of its sites;
+- paho's network thread (gateway.ingest.consumer.Consumer, reused as it is: MQTT 5, one shared
+  subscription per site served, `$share/{group}/{prefix}/v1/{site}/+/meters/+/readings`, persistent
+  session, manual acknowledgement) puts every message into an in-memory queue; it also subscribes
+  (not shared) to the ack command topic of each of its sites;
 - the main thread (`run`) takes messages in arrival order: checks each against the readings schema
   (gateway.mqtt.schema.check_message), feeds the good readings of known meters to the site's
   AlertEngine, evaluates every boundary the watermark has passed, records the changes in the alert
@@ -17,9 +17,14 @@ Semantics: at least once into memory. A message is acknowledged once its reading
 engine's buffers and every boundary they made due has been evaluated and stored; a crash loses the
 readings of the current interval (already acknowledged) but never an alert change or a closed day
 (the store is written before the acknowledgement). A broken message is counted, logged (once per
-reason) and acknowledged: it never stops the service. Readings of a site this instance does not
-serve, or of a meter not in its site config, are counted and skipped: run one share group per set
-of sites (every member of a group with the same sites), since the engine keeps per-site state.
+reason) and acknowledged: it never stops the service. Any other error (the alert store above all)
+is not acknowledged: run() stops, `metergate analytics` exits 1 and systemd restarts it; the broker
+re-sends the message, and each tick's changes, day totals and next tick are one store transaction.
+Analytics scales out by site: the engine keeps per-site state, so partition the sites across
+instances. Two active instances must never serve the same site: as members of one share group they
+would each receive about half of every meter's readings and keep diverging alert books on the same
+retained topics. Readings of other sites are never received; a meter not in its site config is
+counted and skipped.
 """
 
 from __future__ import annotations
@@ -50,10 +55,13 @@ from gateway.alerts.payloads import ack_topic, alert_payload, alert_topic, parse
 from gateway.alerts.store import AlertStore
 from gateway.ingest.config import MqttSettings
 from gateway.ingest.consumer import Consumer, Delivery
+from gateway.ingest.lineproto import ts_to_ns
+from gateway.ingest.validate import Refused, Validator
 from gateway.ingest.writer import LineWriter, WriteError, line
 from gateway.mqtt.paho_adapter import TlsFiles
 from gateway.mqtt.payloads import encode
 from gateway.mqtt.schema import ContractError, check_message
+from gateway.mqtt.topics import readings_filter
 from gateway.sdnotify import notify, watchdog_interval
 
 log = logging.getLogger(__name__)
@@ -74,6 +82,9 @@ class AnalyticsService:
         self.cfg = cfg
         self.prefix = cfg.mqtt.topic_prefix
         self.store = AlertStore(cfg.store_path)
+        lim = cfg.limits
+        self.validator = Validator(prefix=self.prefix, max_payload_bytes=lim.max_payload_bytes,
+                                   max_future=lim.max_future, min_timestamp=lim.min_timestamp)
         self.factors: FactorTable = load_factors(cfg.factors_dir) if cfg.factors_dir else load_factors()
         self.quotas: QuotaTable = load_quotas(cfg.quota_dir or QUOTAS_DIR, factors=self.factors)
         self.sites: dict[str, _Site] = {}
@@ -83,11 +94,11 @@ class AnalyticsService:
             daily.load(self.store.load_daily(ctx.site))
             closed = self.store.get_state(f"closed:{ctx.site}")
             daily.closed = date.fromisoformat(closed) if closed else None
-            nxt = self.store.get_state(f"next_tick:{ctx.site}")
+            nxt = self._next_tick(ctx.site)
             book = AlertBook(ctx.site, cfg.engine.lifecycle, active=self.store.active(ctx.site))
             engine = AlertEngine(ctx, self.quotas, self.factors, cfg.engine,
                                  detectors=site_detectors(site, cfg.detectors), book=book,
-                                 daily=daily, next_tick_ns=int(nxt) if nxt else None)
+                                 daily=daily, next_tick_ns=nxt)
             engine.refresh_quotas()  # the days closed before a restart
             engine.restore(self.store.take_buffer(ctx.site))
             self.sites[ctx.site] = _Site(ctx, engine, ZoneInfo(ctx.timezone))
@@ -98,17 +109,34 @@ class AnalyticsService:
                                  m.topic_prefix, float(m.session_expiry), m.keepalive, 100, m.username,
                                  cfg.password, tls)
         self.inbox: queue.Queue[Delivery] = queue.Queue()
+        self.subscriptions = [site_subscription(m.share_group, self.prefix, s) for s in self.sites]
         self.consumer = Consumer(self.mqtt, on_message=self.inbox.put, on_connection=self._on_connection,
-                                 extra_topics=[ack_topic(self.prefix, s) for s in self.sites])
+                                 extra_topics=[ack_topic(self.prefix, s) for s in self.sites],
+                                 shared_topics=self.subscriptions)
         self.health_topic = f"{self.prefix}/analytics/{m.client_id}/health"
         self.counts: Counter[str] = Counter()
         self._logged: set[str] = set()
         self._republish = threading.Event()
         self._stop = threading.Event()
+        self.failed: str | None = None  # why run() stopped on its own (exit non-zero)
         self._writes: queue.Queue[list[str]] = queue.Queue(WRITE_QUEUE_BATCHES)
         self.writer = LineWriter(cfg.influx) if cfg.influx is not None else None
         self._writer_thread: threading.Thread | None = None
         self.started = time.time()
+
+    def _next_tick(self, site: str) -> int | None:
+        """The stored next tick, unless it lies beyond now + max_future + one interval (saved from a
+        reading with a clock far ahead before readings were time-checked): then the next reading
+        starts the ticks again, instead of every real reading being late for good."""
+        saved = self.store.get_state(f"next_tick:{site}")
+        if not saved:
+            return None
+        ceiling = int((time.time() + self.cfg.limits.max_future + self.cfg.engine.interval_s) * 1e9)
+        if int(saved) > ceiling:
+            log.warning("site %s: the saved next tick %s is in the future; starting again from the next "
+                        "reading", site, datetime.fromtimestamp(int(saved) / 1e9).isoformat())
+            return None
+        return int(saved)
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -122,7 +150,7 @@ class AnalyticsService:
                                                    daemon=True)
             self._writer_thread.start()
         log.info("analytics for site(s) %s; %s on %s:%d; store %s; %s", ", ".join(self.sites),
-                 self.mqtt.subscription, self.mqtt.host, self.mqtt.port, self.cfg.store_path,
+                 ", ".join(self.subscriptions), self.mqtt.host, self.mqtt.port, self.cfg.store_path,
                  f"aggregates to {self.cfg.influx.describe()}" if self.cfg.influx else "no InfluxDB")
         self.consumer.start()
         notify("READY=1")
@@ -139,7 +167,11 @@ class AnalyticsService:
                     self._republish.clear()
                     self._publish_all()
                 if delivery is not None:
-                    self._handle(delivery)
+                    try:
+                        self._handle(delivery)
+                    except Exception as exc:
+                        self._fail(delivery, exc)
+                        break
                 now = time.monotonic()
                 if now >= next_health:
                     next_health = now + self.cfg.health_interval_s
@@ -150,8 +182,9 @@ class AnalyticsService:
         finally:
             notify("STOPPING=1")
             self.consumer.stop()
-            for site in self.sites.values():
-                self.store.save_buffer(site.ctx.site, site.engine.buffered())
+            if self.failed is None:  # after a failure the buffers may hold an unacknowledged message
+                for site in self.sites.values():
+                    self.store.save_buffer(site.ctx.site, site.engine.buffered())
             if self.writer is not None:
                 with contextlib.suppress(queue.Full):
                     self._writes.put_nowait([])  # wake the writer: it drains the queue and stops
@@ -160,6 +193,12 @@ class AnalyticsService:
                 self.writer.close()
             self.store.close()
 
+    def _fail(self, d: Delivery, exc: Exception) -> None:
+        """Not acknowledged: stop, so systemd restarts the service from its store and the broker
+        re-delivers the message (a store error lost no alert change, closed day or next tick)."""
+        self.failed = f"message on {d.topic}: {type(exc).__name__}: {exc}"
+        log.critical("stopping without acknowledging the %s", self.failed, exc_info=True)
+
     def _on_connection(self, up: bool, reason: str) -> None:
         if up:
             self._republish.set()  # retained alerts again after every (re)connect
@@ -167,15 +206,13 @@ class AnalyticsService:
     # -- messages -------------------------------------------------------------------------------------
 
     def _handle(self, d: Delivery) -> None:
+        """Input errors are counted and acknowledged inside; anything else (a store error above all)
+        propagates without an acknowledgement: run() stops and the broker keeps the message."""
         self.counts["messages"] += 1
-        try:
-            if d.topic.endswith("/alerts/ack"):
-                self._ack_command(d)
-            else:
-                self._readings(d)
-        except Exception as exc:  # one bad message never stops the service
-            self._problem("internal", f"message on {d.topic} failed: {type(exc).__name__}: {exc}")
-            log.debug("message on %s failed", d.topic, exc_info=True)
+        if d.topic.endswith("/alerts/ack"):
+            self._ack_command(d)
+        else:
+            self._readings(d)
         self.consumer.ack(d)
 
     def _problem(self, kind: str, reason: str) -> None:
@@ -186,16 +223,23 @@ class AnalyticsService:
 
     def _readings(self, d: Delivery) -> None:
         try:
-            checked = check_message(d.topic, d.payload, prefix=self.prefix)
+            checked = check_message(d.topic, d.payload, prefix=self.prefix,
+                                    max_bytes=self.validator.max_payload_bytes)
         except ContractError as exc:
             self._problem("broken", f"broken message on {d.topic}: {exc.reason}")
             return
         if checked.topic.kind != "readings":
             return
         doc = checked.doc
+        try:  # ingest's time limits: a clock far ahead or unset must not move the watermark
+            self.validator.check_times(doc, time.time())
+        except Refused as exc:
+            self._problem(exc.kind, f"message on {d.topic} refused: {exc.reason}")
+            return
         site = self.sites.get(doc["site"])
-        if site is None:
-            self.counts["other_site"] += 1
+        if site is None:  # not subscribed to: only a message whose payload names another site
+            self._problem("other_site", f"message on {d.topic} names site {doc['site']!r}, which this "
+                                        "instance does not serve")
             return
         meter = doc["meter"]
         if meter not in site.engine.known_meters:
@@ -204,11 +248,14 @@ class AnalyticsService:
             return
         for item in doc["readings"]:
             value = item["value"]
+            ts_ns = ts_to_ns(item.get("ts", doc["ts"]))
             if item["quality"] != "ok" or value is None or not math.isfinite(value):
+                # to the detectors as NaN (the sentinel fault), as batch sees an invalid reading;
+                # never as 0, and the engine keeps it out of the interval buffers
                 self.counts["readings_not_ok"] += 1
+                site.engine.add(meter, item["quantity"], ts_ns, math.nan)
                 continue
-            ts = item.get("ts", doc["ts"])
-            site.engine.add(meter, item["quantity"], round(ts * 1e9), float(value))
+            site.engine.add(meter, item["quantity"], ts_ns, float(value))
             self.counts["readings"] += 1
         for boundary in site.engine.due():
             self._after_tick(site, site.engine.tick(boundary))
@@ -216,12 +263,12 @@ class AnalyticsService:
     def _after_tick(self, site: _Site, r: TickResult) -> None:
         ctx = site.ctx
         self.counts["ticks"] += 1
-        self.store.apply(r.changes)
         day = datetime.fromtimestamp(r.boundary_ns / 1e9 - 1, site.tz).date().isoformat()
-        self.store.save_daily(ctx.site, [row for row in site.engine.daily.rows() if row[2] == day])
-        self.store.set_state(f"next_tick:{ctx.site}", str(r.boundary_ns + site.engine.step_ns))
+        state = {f"next_tick:{ctx.site}": str(r.boundary_ns + site.engine.step_ns)}
         if r.day_closed is not None:
-            self.store.set_state(f"closed:{ctx.site}", r.day_closed.isoformat())
+            state[f"closed:{ctx.site}"] = r.day_closed.isoformat()
+        self.store.commit_tick(ctx.site, r.changes,
+                               [row for row in site.engine.daily.rows() if row[2] == day], state)
         for c in r.changes:
             self._publish_change(c, site)
         if self.writer is not None:
@@ -321,12 +368,16 @@ class AnalyticsService:
                                           np.array([float(x.occupants) for x in b])), coal, grid)
         ts = int(datetime(day.year, day.month, day.day, tzinfo=site.tz).timestamp()) * 10**9
         out = []
+        coverage = _day_coverage(site, day)
         for i, building in enumerate(usage.buildings):
+            tags = {"site": site.ctx.site, "building": building, "period": "day", "factor_set": coal.name}
+            if not usage.known[i, k]:  # meters offline all day: no indicator is 0, only the coverage
+                out.append(line("indicators", tags, {"coverage": 0.0}, ts))
+                continue
             fields = {k2: v for k2, v in ind.row(i).items() if v is not None}
             fields.update({"electricity_kwh": float(u.electricity_kwh[i]),
-                           "water_m3": float(u.water_m3[i])})
-            out.append(line("indicators", {"site": site.ctx.site, "building": building, "period": "day",
-                                           "factor_set": coal.name}, fields, ts))
+                           "water_m3": float(u.water_m3[i]), "coverage": coverage.get(building, 0.0)})
+            out.append(line("indicators", tags, fields, ts))
         for s in site.engine.quota_status:
             fields = {"ytd": s.ytd, "projected": s.projected, "share": s.share,
                       **{f"tier_{t}": v for t, v in s.tiers.items()}}
@@ -363,6 +414,22 @@ class AnalyticsService:
                 log.error("InfluxDB refused %d aggregate point(s): %s", len(lines), exc.message)
                 if not exc.permanent and self._stop.is_set():
                     return
+
+
+def site_subscription(group: str, prefix: str, site: str) -> str:
+    """The shared subscription to one site's readings: an instance receives only its sites' readings
+    (analytics partitions by site), and a standby member of the same group takes them over."""
+    return f"$share/{group}/{readings_filter(prefix, site=site)}"
+
+
+def _day_coverage(site: _Site, day: date) -> dict[str, float]:
+    """Per building: the share of its counter series (meter, quantity) with data on `day`."""
+    where = {m.id: m.building for m in site.ctx.meters}
+    seen: dict[str, list[float]] = {}
+    for (_, meter, d), (_, covered) in site.engine.daily.cells.items():
+        if d == day and meter in where:
+            seen.setdefault(where[meter], []).append(covered)
+    return {b: sum(c) / len(c) for b, c in seen.items()}
 
 
 __all__ = ["AnalyticsService"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -82,19 +82,33 @@ class AlertStore:
         if not changes:
             return
         with self._txn():
-            for c in changes:
-                a = c.alert
-                self.db.execute(
-                    f"INSERT OR REPLACE INTO alerts ({', '.join(_COLUMNS)}) VALUES "
-                    f"({', '.join('?' * len(_COLUMNS))})",
-                    (a.id, a.site, a.kind.value, a.subject, a.scope, a.state, int(a.severity), a.start_ns,
-                     a.raised_ns, a.updated_ns, a.cleared_ns, a.last_seen_ns, a.value, a.threshold, a.unit,
-                     a.message, json.dumps(dict(a.details), ensure_ascii=False), a.acked_ns, a.acked_by,
-                     a.ack_note))
-                by, note = (a.acked_by, a.ack_note) if c.kind == "acked" else (None, None)
-                self.db.execute("INSERT INTO events (at_ns, alert_id, change, severity, by, note) "
-                                "VALUES (?, ?, ?, ?, ?, ?)",
-                                (c.at_ns, a.id, c.kind, int(a.severity), by, note))
+            self._changes(changes)
+
+    def commit_tick(self, site: str, changes: Sequence[Change],
+                    daily: Iterable[tuple[str, str, str, float, bool]], state: Mapping[str, str]) -> None:
+        """A tick's effects in one transaction: its alert changes, its day's totals and the engine
+        state (next tick, closed day). Separately, a crash in between would re-run the tick on
+        re-delivery and count the day's totals twice."""
+        with self._txn():
+            self._changes(changes)
+            self._daily(site, daily)
+            for key, value in state.items():
+                self.set_state(key, value)
+
+    def _changes(self, changes: Sequence[Change]) -> None:
+        for c in changes:
+            a = c.alert
+            self.db.execute(
+                f"INSERT OR REPLACE INTO alerts ({', '.join(_COLUMNS)}) VALUES "
+                f"({', '.join('?' * len(_COLUMNS))})",
+                (a.id, a.site, a.kind.value, a.subject, a.scope, a.state, int(a.severity), a.start_ns,
+                 a.raised_ns, a.updated_ns, a.cleared_ns, a.last_seen_ns, a.value, a.threshold, a.unit,
+                 a.message, json.dumps(dict(a.details), ensure_ascii=False), a.acked_ns, a.acked_by,
+                 a.ack_note))
+            by, note = (a.acked_by, a.ack_note) if c.kind == "acked" else (None, None)
+            self.db.execute("INSERT INTO events (at_ns, alert_id, change, severity, by, note) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            (c.at_ns, a.id, c.kind, int(a.severity), by, note))
 
     def active(self, site: str | None = None) -> list[Alert]:
         return self._select("state = 'active'" + (" AND site = ?" if site else ""), (site,) if site else ())
@@ -128,8 +142,11 @@ class AlertStore:
 
     def save_daily(self, site: str, rows: Iterable[tuple[str, str, str, float, bool]]) -> None:
         with self._txn():
-            self.db.executemany("INSERT OR REPLACE INTO daily VALUES (?, ?, ?, ?, ?, ?)",
-                                [(site, q, m, d, v, int(c)) for q, m, d, v, c in rows])
+            self._daily(site, rows)
+
+    def _daily(self, site: str, rows: Iterable[tuple[str, str, str, float, bool]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO daily VALUES (?, ?, ?, ?, ?, ?)",
+                            [(site, q, m, d, v, int(c)) for q, m, d, v, c in rows])
 
     def load_daily(self, site: str) -> list[tuple[str, str, str, float, bool]]:
         rows = self.db.execute("SELECT quantity, meter, day, value, covered FROM daily WHERE site = ?",

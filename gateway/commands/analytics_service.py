@@ -46,3 +46,6 @@ def analytics(config: ConfigArg, check: CheckOpt = False, log_level: LogLevelOpt
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     signal.signal(signal.SIGINT, lambda *_: service.stop())
     service.run()
+    if service.failed is not None:  # a store error: exit non-zero so systemd restarts us
+        typer.echo(f"analytics stopped: {service.failed}", err=True)
+        raise typer.Exit(1)

@@ -54,11 +54,14 @@ class Consumer:
     def __init__(self, settings: MqttSettings, on_message: Callable[[Delivery], None], *,
                  on_published: Callable[[int, bool, str], None] | None = None,
                  on_connection: Callable[[bool, str], None] | None = None,
-                 extra_topics: Sequence[str] = ()) -> None:
+                 extra_topics: Sequence[str] = (), shared_topics: Sequence[str] = ()) -> None:
         """`extra_topics`: plain (not shared) subscriptions made beside the shared one on every
-        connection, e.g. the analytics service's alert acknowledgement topics."""
+        connection, e.g. the analytics service's alert acknowledgement topics. `shared_topics`: the
+        shared subscriptions to make instead of `settings.subscription` (the analytics service's, one
+        per site it serves)."""
         self.settings = settings
         self.extra_topics = list(extra_topics)
+        self.subscriptions = list(shared_topics) or [settings.subscription]
         self.on_message = on_message
         self.on_published = on_published
         self.on_connection = on_connection
@@ -145,8 +148,8 @@ class Consumer:
         session = bool(getattr(flags, "session_present", False))
         self.session_present = session
         log.info("connected to %s as %r (session %s); subscribing to %s", self.settings.endpoint,
-                 self.settings.client_id, "resumed" if session else "new", self.settings.subscription)
-        client.subscribe(self.settings.subscription, qos=1)
+                 self.settings.client_id, "resumed" if session else "new", ", ".join(self.subscriptions))
+        client.subscribe([(t, 1) for t in self.subscriptions])
         if self.extra_topics:
             client.subscribe([(t, 1) for t in self.extra_topics])
         if self.on_connection is not None:
@@ -156,7 +159,7 @@ class Consumer:
                       properties: Any) -> None:
         bad = [r for r in reasons if r.is_failure]
         if bad:
-            self._failed(f"the broker refused the subscription {self.settings.subscription}: "
+            self._failed(f"the broker refused the subscription {', '.join(self.subscriptions)}: "
                          f"{bad[0].getName()} (does it support MQTT 5 shared subscriptions, and may "
                          f"this user subscribe?)")
             return

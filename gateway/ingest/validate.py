@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from gateway.ingest.lineproto import reading_lines
 from gateway.mqtt.schema import ContractError, check_message
@@ -102,6 +103,16 @@ class Validator:
         index = tuple(i for i in range(len(doc["readings"])) if i not in bad)
         good = {**doc, "readings": [doc["readings"][i] for i in index]}
         return Checked(reading_lines(good), *head, refused=tuple(refused), index=index)
+
+    def check_times(self, doc: dict[str, Any], now: float) -> None:
+        """Refused("timestamp") unless the message's `ts` and every reading's own `ts` lie between
+        `min_timestamp` and `now` + `max_future` (a schema-checked readings document). For the
+        analytics service, which refuses such a message whole."""
+        latest = now + self.max_future
+        self._check_ts(doc["ts"], "ts", latest)
+        for i, item in enumerate(doc["readings"]):
+            if "ts" in item:
+                self._check_ts(item["ts"], f"readings[{i}].ts", latest)
 
     def _check_ts(self, ts: float, where: str, latest: float) -> None:
         if ts > latest:

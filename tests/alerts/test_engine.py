@@ -83,3 +83,18 @@ def test_reading_buffer_grows_trims_and_keeps_the_last_older_reading() -> None:
         buf.add(i * 10, float(i))
     buf.trim(3_995)
     assert list(buf.view()[0]) == [3_990]
+
+
+def test_reading_buffer_stays_sorted_and_trimmed_after_an_out_of_order_reading() -> None:
+    buf = ReadingBuffer(capacity=4)
+    for i in range(10):
+        buf.add(i * 10, float(i))
+    buf.add(35, 3.5)  # a re-delivered or replayed reading, late
+    buf.add(-5, -0.5)  # older than everything buffered
+    ts, value = buf.view()
+    assert list(ts) == [-5, 0, 10, 20, 30, 35, 40, 50, 60, 70, 80, 90]
+    assert list(value) == [-0.5, 0, 1, 2, 3, 3.5, 4, 5, 6, 7, 8, 9]
+    for i in range(10, 1000):
+        buf.add(i * 10, float(i))
+        buf.trim(i * 10 - 50)
+    assert len(buf) <= 7 and list(buf.view()[0])[:2] == [9_930, 9_940]

@@ -242,3 +242,57 @@ def test_heating_is_pro_rated_over_the_heating_season_without_a_year_of_data() -
     # after the season nothing more is due and nothing is used: the share stands still, and so does
     # the finding (the year's heating already ran 10 % over the pro-rated constraint)
     assert status.tier == "constraint"
+
+
+def test_projection_of_data_starting_mid_year_uses_the_day_of_year() -> None:
+    """The recent share is looked up by day of year, not by position in the data: an office running
+    exactly at its constraint from 1 June is projected at its rate for the rest of the year."""
+    usage = _usage({2024: _kwh_for(25.5)}, first=date(2024, 6, 1), days=60, shape=np.ones(12), noise=0.0)
+    r = track_quotas(usage, [OFFICE], load_quotas(), load_factors(),
+                     settings=QuotaSettings(standards=("db37-t-2672-2019",)))
+    status = next(s for s in r.status if s.scope == SCOPE)
+    assert status.profile == "flat" and status.day == date(2024, 7, 30)
+    # 60 days measured plus the rest of the year (154 days) at the constraint rate; Jan-May unmeasured
+    assert status.projected == pytest.approx(25.5 * (60 + 154) / 366, rel=1e-6)
+
+
+def test_kgce_results_carry_the_weaker_of_row_and_factor_set_confidence() -> None:
+    """DB37/T 2673 rows are [S], but the standard's factor set is an assumption [R]: its kgce results
+    are reported [R]; its electricity (kWh) results keep the row's confidence."""
+    table = load_quotas()
+    assert table.standards["db37-t-2673-2019"].factor_set_confidence == "R"
+    hospital = QuotaSubject("h", "hospital", 20_000, 900, levels=("level_2",), quota_zone="A", beds=300)
+    days = 120
+    e = np.full((1, days), 20_000 * 100 / 366)
+    zeros = np.zeros((1, days))
+    usage = DailyUsage(("h",), date(2024, 1, 1), e, zeros, zeros, zeros, zeros, np.ones((1, days), bool))
+    r = track_quotas(usage, [hospital], table, load_factors(),
+                     settings=QuotaSettings(standards=("db37-t-2673-2019",)))
+    rows = {q.scope: q.confidence for q in table.for_building(hospital, ["db37-t-2673-2019"])}
+    got = {s.scope: s.confidence for s in r.status}
+    assert set(got) == set(rows) and any(c == "S" for c in rows.values())
+    for scope, conf in got.items():
+        want = "R" if "kgce" in scope else rows[scope]
+        assert conf == want, scope
+    assert all(d.details["confidence"] == "R" for d in r.detections if "kgce" in d.details["scope"])
+
+
+def test_last_year_months_with_missing_days_are_scaled_not_counted_as_zero() -> None:
+    """Last year known on 28 of each month's days (above the 90 % rule), this year the same use
+    and a 0 % target: on track. Missing days counted as 0 made last year ~10 % low: off track."""
+    hospital = QuotaSubject("h", "hospital", 20_000, 900, levels=("level_2",), beds=300)
+    days = 366 + 365
+    first = date(2024, 1, 1)  # last year a leap year: this year's February is not stretched
+    water = np.full((1, days), 180.0)
+    known = np.ones((1, days), bool)
+    for i in range(366):
+        if (first + timedelta(days=i)).day > 28:
+            known[0, i], water[0, i] = False, 0.0
+    zeros = np.zeros((1, days))
+    usage = DailyUsage(("h",), first, zeros, zeros, zeros, water, zeros, known)
+    r = track_quotas(usage, [hospital], load_quotas(), load_factors(),
+                     settings=QuotaSettings(standards=("db37-t-4452-2021",), reduction=0.0,
+                                            reduction_indicators=("water_m3_per_person",)))
+    assert [d for d in r.detections if d.kind == AlertKind.REDUCTION_TARGET] == []
+    status = next(s for s in r.status if s.scope == "reduction:water_m3_per_person")
+    assert status.tiers["target"] == pytest.approx(180.0 * 366 / 900)
