@@ -1,4 +1,7 @@
-"""What `metergate watch` shows: the latest poll of every meter, kept in memory by the runtime."""
+"""What `metergate watch` shows: the latest poll of every meter, kept in memory by the runtime.
+
+`update` runs on a bus thread for every poll, so it only keeps a reference to the poll's readings
+(per poll group); `snapshot`, called a few times a second at most, merges them by quantity."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ class MeterView:
     failed: int = 0
     availability: str = "unknown"
     reason: str | None = None
+    groups: dict[float, list[Reading]] = field(default_factory=dict, repr=False)  # latest per group
 
 
 class LiveView:
@@ -46,8 +50,7 @@ class LiveView:
                 view.failed += 1
             else:
                 view.last_ok_ts = result.ts
-            for r in result.readings:
-                view.readings[r.quantity] = r
+            view.groups[result.group_interval_s] = result.readings
 
     def availability(self, meter_id: str, state: str, reason: str | None) -> None:
         with self._lock:
@@ -61,6 +64,8 @@ class LiveView:
 
     def snapshot(self) -> list[MeterView]:
         with self._lock:
-            return [MeterView(v.meter, v.profile, v.bus, v.unit, v.building, dict(v.readings),
-                              v.last_ts, v.last_ok_ts, v.polls, v.failed, v.availability, v.reason)
-                    for v in self.meters.values()]
+            views = [(v, list(v.groups.values())) for v in self.meters.values()]
+        return [MeterView(v.meter, v.profile, v.bus, v.unit, v.building,
+                          {r.quantity: r for readings in groups for r in readings},
+                          v.last_ts, v.last_ok_ts, v.polls, v.failed, v.availability, v.reason)
+                for v, groups in views]

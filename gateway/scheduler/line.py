@@ -214,7 +214,6 @@ class MeterLink:
         self.device = device
         self.stats = stats
         self.outcome = PollOutcome()
-        self._requests = metrics.requests.labels(line.bus_id, device)
         self._failures: dict[str, Any] = {}
         self._metrics = metrics
         self.window: LatencyWindow = metrics.window(device)
@@ -230,7 +229,6 @@ class MeterLink:
         """One request done in `rt` seconds (error None: answered with data)."""
         outcome = self.outcome
         outcome.requests += 1
-        self._requests.inc()
         if isinstance(error, ModbusExceptionResponse):
             reason = f"exception_{error.code}"
             if error.code in GATEWAY_SILENCE:
