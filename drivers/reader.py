@@ -100,6 +100,10 @@ class MeterReader:
     `keep_raw=False` leaves `Reading.raw` empty: the gateway's poll loop publishes values, not
     registers, and so saves a tuple per reading; commissioning tools keep them."""
 
+    # one reader per meter and poll group: slots instead of a __dict__ each
+    __slots__ = ("_judged", "_last_counter", "_layouts", "_scaled", "clock", "keep_raw", "plan",
+                 "points", "ratios", "source", "stats", "unit", "variant")
+
     def __init__(
         self,
         source: RegisterSource,

@@ -94,6 +94,7 @@ class Outbox:
         self._layouts: dict[tuple[str, Keys], int] = {}
         self._layout_by_id: dict[int, tuple[str, Keys]] = {}
         self._keys: dict[Keys, Keys] = {}  # one copy of equal layouts' keys (meters of one model)
+        self._hints: dict[str, list[int]] = {}  # meter -> value kinds to try first (codec.encode)
         self._full_errors = 0
         self._full_since: float | None = None  # set while appends fail for lack of space
         self._full_errors_before = 0
@@ -114,20 +115,23 @@ class Outbox:
 
     def append_many(self, items: Iterable[Item]) -> list[int]:
         """Store several polls in one transaction; their seqs, in order."""
-        rows = [(meter, layout_keys(readings), float(ts), encode(readings, ts))
-                for meter, ts, readings in items]
-        return self._append_rows(rows)
+        return self._append_rows([self._row(meter, ts, readings) for meter, ts, readings in items])
 
     def append_messages(self, items: Sequence[Item]) -> list[CommittedMessage]:
         """`append_many`, returning the committed messages themselves (seq, meter, ts, readings)
         so they can be published without reading them back."""
-        rows = [(meter, layout_keys(readings), float(ts), encode(readings, ts))
-                for meter, ts, readings in items]
+        rows = [self._row(meter, ts, readings) for meter, ts, readings in items]
         seqs = self._append_rows(rows)
         return [CommittedMessage(seq, meter, ts, readings if all(r.ts == ts for r in readings)
                                  else decode(body, keys, ts))
                 for seq, (meter, keys, ts, body), (_, _, readings)
                 in zip(seqs, rows, items, strict=True)]
+
+    def _row(self, meter: str, ts: float, readings: Sequence[ReadingLike]) -> Row:
+        hints = self._hints.get(meter)
+        if hints is None:
+            hints = self._hints.setdefault(meter, [])
+        return meter, layout_keys(readings), float(ts), encode(readings, ts, hints)
 
     def _append_rows(self, rows: list[Row]) -> list[int]:
         if not rows:

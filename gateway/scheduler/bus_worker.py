@@ -41,7 +41,7 @@ Sink = Callable[[PollResult], None]
 OnAvailability = Callable[[str, str, str | None], None]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Device:
     meter: Meter
     stats: DeviceStats

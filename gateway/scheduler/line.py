@@ -207,6 +207,8 @@ class MeterLink:
     """The RegisterSource one meter's readers use: requests go through the bus line and are
     counted for this device; `outcome` collects what the current poll met."""
 
+    __slots__ = ("_failures", "_lock", "_metrics", "device", "line", "outcome", "stats", "window")
+
     def __init__(self, line: BusLine, device: str, stats: DeviceStats,
                  metrics: GatewayMetrics, lock: threading.Lock) -> None:
         self.line = line
