@@ -623,10 +623,10 @@ def profile_gateway(pid: int, seconds: float, folder: Path) -> None:
 STAGES = (
     ("bus: pymodbus read (ModbusConnection.read_registers)", "ModbusConnection.read_registers"),
     ("bus: decode (MeterReader.read minus the read)", "MeterReader.read"),
-    ("bus: outbox append (encode, SQLite insert and commit)", "Outbox.append_many"),
+    ("outbox writer: append (encode, SQLite insert and commit)", "Outbox.append_messages"),
     ("bus: live view (LiveView.update)", "LiveView.update"),
     ("publisher: outbox read and decode (Outbox.pending)", "Outbox.pending"),
-    ("publisher: JSON payload (readings_payload)", "readings_payload"),
+    ("publisher: JSON payload (ReadingsRenderer.render)", "ReadingsRenderer.render"),
     ("publisher: paho publish (Link.publish)", "Link.publish"),
     ("publisher: paho network loop, PUBACKs (Link.poll)", "Link.poll"),
     ("publisher: delete acknowledged (Outbox.ack)", "Outbox.ack"),
