@@ -35,6 +35,7 @@ from gateway.threadname import name_this_thread
 log = logging.getLogger("metergate.scheduler")
 
 MAX_IDLE_S = 1.0  # wake at least this often (clock steps, busy ratio, stop)
+BUSY_EVERY_S = 1.0  # the busy ratio is recomputed at most this often
 RATIO_QUANTITIES = {"ct_ratio": "ct", "pt_ratio": "pt"}
 
 Sink = Callable[[PollResult], None]
@@ -83,6 +84,7 @@ class BusWorker:
         self._busy = metrics.busy.labels(bus.id)
         self.missed = 0
         self.busy_ratio = 0.0
+        self._busy_at = -BUSY_EVERY_S
         self.devices: dict[str, _Device] = {}
         self.tasks: list[PollTask] = []
         for meter in meters:
@@ -255,7 +257,11 @@ class BusWorker:
             self.missed += n
 
     def _update_busy(self) -> None:
-        ratio = self.line.busy.ratio(self._monotonic())
+        now = self._monotonic()
+        if now - self._busy_at < BUSY_EVERY_S:
+            return  # a one-minute ratio: once a second is plenty (this runs after every poll)
+        self._busy_at = now
+        ratio = self.line.busy.ratio(now)
         self._busy.set(ratio)
         with self._lock:
             self.busy_ratio = ratio
