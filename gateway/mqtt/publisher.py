@@ -149,6 +149,11 @@ class _Retained:
 
 _Inflight = int | str  # an outbox seq (readings) or a topic (retained)
 FRESH_MAX = 2000  # offered messages held for the pump at most; beyond, it reads the outbox again
+# Acknowledged messages are deleted from the outbox in batches: this many, or after this long, or
+# before the outbox is read. Every delete is a commit that writes whole pages to the WAL; deleting a
+# message a moment later only means it would be sent again after a crash (receivers de-duplicate).
+ACK_BATCH = 200
+ACK_DELAY_S = 0.1
 
 
 class Publisher:
@@ -176,6 +181,7 @@ class Publisher:
         self._window = options.window
         self._cursor = 0  # the highest seq sent on this connection
         self._to_ack: list[int] = []
+        self._ack_since: float | None = None  # when the oldest of _to_ack was acknowledged
         self._look = True  # look at the outbox at the next chance
         self._last_look = 0.0
         self._logged: dict[str, str] = {}  # topic of a problem -> message last logged
@@ -324,7 +330,7 @@ class Publisher:
         with self._lock:
             return bool(self._dirty)
 
-    def _handle_events(self) -> None:
+    def _handle_events(self, *, flush: bool = False) -> None:
         while self._events:
             event = self._events.popleft()
             if isinstance(event, Ack):
@@ -333,6 +339,15 @@ class Publisher:
                 self._on_connected(event)
             else:
                 self._on_lost(event)
+        if not self._to_ack:
+            return
+        now = time.monotonic()
+        if self._ack_since is None:
+            self._ack_since = now
+        if flush or len(self._to_ack) >= ACK_BATCH or now - self._ack_since >= ACK_DELAY_S:
+            self._delete_acked()
+
+    def _delete_acked(self) -> None:
         if self._to_ack:
             seqs, self._to_ack = self._to_ack, []
             try:
@@ -342,6 +357,7 @@ class Publisher:
                 self._problem("outbox-ack", f"MQTT publisher: cannot delete acknowledged messages from "
                                             f"the outbox ({exc}); retrying")
             else:
+                self._ack_since = None
                 self._solved("outbox-ack", "MQTT publisher: the outbox takes acknowledgements again")
 
     def _reset_fresh(self, open_: bool) -> None:
@@ -433,6 +449,7 @@ class Publisher:
         while (free := self._free()) > 0:
             self._look = False
             self._last_look = now
+            self._delete_acked()  # what is acknowledged is not read (and sent) again
             try:
                 batch = self.outbox.pending(after_seq=self._cursor, limit=free)
             except Exception as exc:
@@ -532,7 +549,7 @@ class Publisher:
             except LinkDown:
                 pass
         self.link.close(max(0.1, deadline - time.monotonic()))
-        self._handle_events()
+        self._handle_events(flush=True)
         log.info("MQTT publisher stopped: %d readings messages acknowledged, %d still in the outbox",
                  self._acked, _depth(self.outbox))
 

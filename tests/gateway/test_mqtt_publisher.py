@@ -425,13 +425,17 @@ class CountingOutbox:
     def __init__(self, box: Outbox) -> None:
         self.box = box
         self.read_back = 0
+        self.ack_calls = 0
+        self.returned: set[int] = set()
 
     def pending(self, after_seq: int = 0, limit: int = 100) -> list[Any]:
         batch = self.box.pending(after_seq, limit)
         self.read_back += len(batch)
+        self.returned.update(m.seq for m in batch)
         return batch
 
     def ack(self, seqs: Any) -> int:
+        self.ack_calls += 1
         return self.box.ack(seqs)
 
     def depth(self) -> int:
@@ -465,15 +469,21 @@ def test_handed_off_messages_in_flight_when_the_broker_dies_are_replayed_from_th
         assert wait_until(lambda: feeder.total >= 200 and pub.stats().acked >= 150, 10)
         steady = pub.stats().published
         assert counting.read_back < steady / 2  # taken from memory, not read back
+        assert counting.ack_calls <= pub.stats().acked / 4  # deleted in batches, not one by one
         broker.pause()  # sent (handed off) but never acknowledged
         assert wait_until(lambda: pub.stats().in_flight >= 20, 10)
-        in_flight = pub.stats().in_flight
-        read_before = counting.read_back
-        broker.stop()
+        time.sleep(0.5)  # PUBACKs the broker sent before it stopped have been taken in by now
+        in_flight = {seq for seq in list(pub._inflight.values()) if isinstance(seq, int)}
+        never_read = in_flight - counting.returned
+        proc, broker.proc = broker.proc, None  # killed while stopped: it never runs again, so what
+        assert proc is not None                # it had not acknowledged is gone with it
+        proc.kill()
+        proc.wait(10)
         broker.start()
         time.sleep(1.0)
     assert wait_until(lambda: outbox.depth() == 0, 30), f"{outbox.depth()} left in the outbox"
-    assert counting.read_back - read_before >= in_flight  # replayed from the outbox
+    assert len(never_read) >= 10  # handed over in memory, never read from the outbox ...
+    assert never_read & counting.returned  # ... until the broker died: then replayed from it
     assert_everything_arrived(rec, feeder.appended, 30)
 
 
@@ -501,3 +511,19 @@ def test_backlog_and_fresh_messages_go_out_in_seq_order(
     assert firsts == sorted(firsts)
     assert counting.read_back < len(firsts)  # some were taken from memory
     assert wait_until(lambda: outbox.depth() == 0, 10)
+
+
+def test_a_clean_stop_deletes_everything_acknowledged(mosquitto: MosquittoFactory, outbox: Outbox,
+                                                      publishers: Callable[..., Publisher],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gateway.mqtt.publisher.ACK_DELAY_S", 3600.0)  # only the stop deletes
+    broker = mosquitto()
+    pub = publishers(options(broker), outbox)
+    now = time.time()
+    committed = outbox.append_messages([(f"m{i % 5}", now, poll(f"m{i % 5}", i, now)) for i in range(30)])
+    pub.offer(committed)
+    pub.notify()
+    assert wait_until(lambda: pub.stats().acked == 30, 10)
+    assert outbox.depth() > 0  # acknowledged after the last outbox read: waiting for their batch
+    pub.stop(3.0)  # acknowledgements waiting for their batch are deleted on the way out
+    assert outbox.depth() == 0
