@@ -119,6 +119,23 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread group of a live process, by the names the gateway gives its threads
+    in the kernel (gateway.threadname): the bus threads together, then each named thread."""
+    out: dict[str, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                head, _, rest = f.read().rpartition(")")
+        except OSError:
+            continue  # the thread ended meanwhile
+        name = head.split("(", 1)[1]
+        fields = rest.split()
+        group = "bus threads" if name.startswith("bus-") else name
+        out[group] = out.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
 def proc_mem_mb(pid: int) -> tuple[float, float, int]:
     """(VmRSS MB, VmHWM MB, threads) of a live process."""
     rss = hwm = 0.0
@@ -384,6 +401,7 @@ class Step:
     configured: float  # polls per second asked for
     achieved: float = 0.0  # polls per second done (scheduler counters)
     published: float = 0.0  # readings messages per second reaching the subscriber
+    acked: float = 0.0  # readings messages per second the broker acknowledged (gateway counter)
     failed: float = 0.0  # polls per second that were not ok
     missed: float = 0.0  # deadlines skipped per second
     requests_per_poll: float = 0.0
@@ -399,6 +417,7 @@ class Step:
     broker_cores: float = 0.0
     bench_cores: float = 0.0
     machine_cores: float = 0.0  # busy cores of the whole machine
+    thread_cores: dict[str, float] = field(default_factory=dict)  # the gateway's, per thread group
 
     @property
     def other_cores(self) -> float:
@@ -429,7 +448,8 @@ class Step:
             why.append(f"polls {self.achieved / self.configured:.0%} of configured")
         if self.cores >= CORE_LIMIT:
             why.append(f"gateway at {self.cores:.2f} core")
-        if self.published < KEEP_UP * self.achieved or self.depth_growth > self.configured:
+        if (self.published < KEEP_UP * self.achieved or self.acked < KEEP_UP * self.achieved
+                or self.depth_growth > self.configured):
             why.append("publishing fell behind")
         return why
 
@@ -464,7 +484,8 @@ def scrape(port: int) -> dict[str, float]:
     """Sums of the gateway's poll, miss and request counters."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
         text = r.read().decode()
-    out = {"ok": 0.0, "partial": 0.0, "failed": 0.0, "skipped": 0.0, "missed": 0.0, "requests": 0.0}
+    out = {"ok": 0.0, "partial": 0.0, "failed": 0.0, "skipped": 0.0, "missed": 0.0, "requests": 0.0,
+           "acked": 0.0}
     for line in text.splitlines():
         if line.startswith("metergate_polls_total{"):
             result = line.split('result="', 1)[1].split('"', 1)[0]
@@ -473,6 +494,8 @@ def scrape(port: int) -> dict[str, float]:
             out["missed"] += float(line.rsplit(" ", 1)[1])
         elif line.startswith("metergate_modbus_requests_total{"):
             out["requests"] += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("metergate_mqtt_acked_total "):
+            out["acked"] = float(line.rsplit(" ", 1)[1])
     out["polls"] = out["ok"] + out["partial"] + out["failed"]
     return out
 
@@ -525,6 +548,7 @@ def run_step(meters: int, args: argparse.Namespace, folder: Path, layout: Layout
         gw0, sim0, br0, me0, mach0 = (proc_cpu(gw.pid), sims.cpu(), proc_cpu(broker.pid),
                                       self_cpu(), machine_busy())
         wr0 = proc_write_bytes(gw.pid)
+        th0 = thread_cpu(gw.pid)
         rx0, depth0 = subscriber.received(), outbox_depth(outbox)
         step.rss_start_mb = proc_mem_mb(gw.pid)[0]
         end = t0 + args.duration
@@ -537,6 +561,7 @@ def run_step(meters: int, args: argparse.Namespace, folder: Path, layout: Layout
         gw1, sim1, br1, me1, mach1 = (proc_cpu(gw.pid), sims.cpu(), proc_cpu(broker.pid),
                                       self_cpu(), machine_busy())
         wr1 = proc_write_bytes(gw.pid)
+        th1 = thread_cpu(gw.pid)
         rx1 = subscriber.received()
         step.rss_mb, step.hwm_mb, step.threads = proc_mem_mb(gw.pid)
         step.depth_end = outbox_depth(outbox)
@@ -552,7 +577,9 @@ def run_step(meters: int, args: argparse.Namespace, folder: Path, layout: Layout
         step.missed = (s1["missed"] - s0["missed"]) / span
         step.requests_per_poll = (s1["requests"] - s0["requests"]) / polls if polls else 0.0
         step.published = (rx1 - rx0) / wall
+        step.acked = (s1["acked"] - s0["acked"]) / span
         step.cores = (gw1 - gw0) / wall
+        step.thread_cores = {name: (cpu - th0.get(name, 0.0)) / wall for name, cpu in th1.items()}
         step.write_mb_s = (wr1 - wr0) / wall / 1e6
         step.sim_cores = (sim1 - sim0) / wall
         step.broker_cores = (br1 - br0) / wall
@@ -596,10 +623,10 @@ def profile_gateway(pid: int, seconds: float, folder: Path) -> None:
 STAGES = (
     ("bus: pymodbus read (ModbusConnection.read_registers)", "ModbusConnection.read_registers"),
     ("bus: decode (MeterReader.read minus the read)", "MeterReader.read"),
-    ("bus: outbox append (encode, SQLite insert and commit)", "Outbox.append_many"),
+    ("outbox writer: append (encode, SQLite insert and commit)", "Outbox.append_messages"),
     ("bus: live view (LiveView.update)", "LiveView.update"),
     ("publisher: outbox read and decode (Outbox.pending)", "Outbox.pending"),
-    ("publisher: JSON payload (readings_payload)", "readings_payload"),
+    ("publisher: JSON payload (ReadingsRenderer.render)", "ReadingsRenderer.render"),
     ("publisher: paho publish (Link.publish)", "Link.publish"),
     ("publisher: paho network loop, PUBACKs (Link.poll)", "Link.poll"),
     ("publisher: delete acknowledged (Outbox.ack)", "Outbox.ack"),
@@ -752,7 +779,8 @@ def main(argv: list[str] | None = None) -> int:
 
 COLUMNS = """\
   conf/s   polls asked for per second          polls/s  polls done (the gateway's own counters)
-  pub/s    readings messages at a subscriber   gw cores gateway CPU seconds per second, all threads
+  pub/s    readings messages at a subscriber   acked/s  readings messages the broker acknowledged
+  gw cores gateway CPU seconds per second, all threads
   µs/poll  gateway CPU per poll                bare µs  the bare read, measured before and after
   x bare   µs/poll / bare µs                   RSS, HWM resident memory at the end, and its peak
   outbox   depth at the end of the window      KB/poll  bytes the gateway wrote to storage per poll
@@ -761,7 +789,7 @@ COLUMNS = """\
 
 
 def print_table(rows: list[Step], ncpu: int) -> None:
-    head = (f"{'meters':>6} {'conf/s':>7} {'polls/s':>8} {'pub/s':>8} {'gw cores':>8} "
+    head = (f"{'meters':>6} {'conf/s':>7} {'polls/s':>8} {'pub/s':>8} {'acked/s':>8} {'gw cores':>8} "
             f"{'µs/poll':>8} {'bare µs':>7} {'x bare':>7} {'RSS MB':>7} {'HWM MB':>7} "
             f"{'outbox':>7} {'KB/poll':>7} {'sims':>5} {'broker':>6} {'bench':>5} {'other':>5}  note")
     print(head)
@@ -780,7 +808,7 @@ def print_table(rows: list[Step], ncpu: int) -> None:
         if step.machine_cores >= 0.95 * ncpu:
             notes.append("machine saturated")
         print(f"{step.meters:>6} {step.configured:>7.0f} {step.achieved:>8.1f} "
-              f"{step.published:>8.1f} {step.cores:>8.3f} {step.cpu_per_poll_us:>8.0f} "
+              f"{step.published:>8.1f} {step.acked:>8.1f} {step.cores:>8.3f} {step.cpu_per_poll_us:>8.0f} "
               f"{step.bare_us:>7.0f} {step.cpu_per_poll_us / step.bare_us:>6.2f}x "
               f"{step.rss_mb:>7.1f} {step.hwm_mb:>7.1f} {step.depth_end:>7} "
               f"{step.write_kb_per_poll:>7.1f} {step.sim_cores:>5.2f} {step.broker_cores:>6.2f} "
@@ -816,6 +844,12 @@ def report(rows: list[Step], base: Baseline, args: argparse.Namespace, ncpu: int
           f"request(s) per poll; {target.threads} threads; outbox depth "
           f"{target.depth_end} (change over the window {target.depth_growth:+d}); first readings "
           f"published {target.start_s:.1f} s after exec")
+    if target.thread_cores:
+        split = sorted(target.thread_cores.items(), key=lambda kv: -kv[1])
+        total = sum(target.thread_cores.values()) or 1.0
+        print(f"CPU by thread at {target.meters} meters: " + ", ".join(
+            f"{name} {cores:.3f} core ({cores / total:.0%}, {cores / target.achieved * 1e6:.0f} µs/poll)"
+            for name, cores in split if cores >= 0.0005))
     print(f"storage writes at {target.meters} meters: {target.write_mb_s:.1f} MB/s, "
           f"{target.write_kb_per_poll:.1f} KB per poll ({target.write_mb_s * 86400 / 1000:.0f} GB "
           "a day), for polls of about 0.13 KB in the outbox's encoding")

@@ -77,8 +77,32 @@ class ReadStats:
     failures: dict[str, int] = field(default_factory=dict)
 
 
+# per point: its spans and the (function, address) keys of its registers and of its fraction's
+_PointLayout = tuple[list[Span], list[tuple[int, int]], list[tuple[int, int]]]
+_POINT_LAYOUTS: dict[Point, _PointLayout] = {}
+
+
+def _point_layout(p: Point) -> _PointLayout:
+    """Computed once per distinct point and shared: a thousand meters of one model hold one copy
+    (per reader it was about 8 KB for 20 points)."""
+    found = _POINT_LAYOUTS.get(p)
+    if found is None:
+        fraction = ([(p.function, p.fraction_address + i) for i in range(p.fraction_codec.count)]
+                    if p.fraction_codec is not None and p.fraction_address is not None else [])
+        found = _POINT_LAYOUTS.setdefault(
+            p, (p.spans(), [(p.function, p.address + i) for i in range(p.codec.count)], fraction))
+    return found
+
+
 class MeterReader:
-    """Reads one meter (a unit id on a bus) through a compiled profile variant."""
+    """Reads one meter (a unit id on a bus) through a compiled profile variant.
+
+    `keep_raw=False` leaves `Reading.raw` empty: the gateway's poll loop publishes values, not
+    registers, and so saves a tuple per reading; commissioning tools keep them."""
+
+    # one reader per meter and poll group: slots instead of a __dict__ each
+    __slots__ = ("_judged", "_last_counter", "_layouts", "_scaled", "clock", "keep_raw", "plan",
+                 "points", "ratios", "source", "stats", "unit", "variant")
 
     def __init__(
         self,
@@ -89,6 +113,7 @@ class MeterReader:
         ratios: Mapping[str, float] | None = None,
         quantities: Iterable[str] | None = None,
         clock: Callable[[], float] = time.time,
+        keep_raw: bool = True,
     ) -> None:
         self.source = source
         self.variant = variant
@@ -96,15 +121,13 @@ class MeterReader:
         self.ratios = dict(ratios or {})
         wanted = set(quantities) if quantities is not None else None
         self.points = [p for p in variant.points if wanted is None or p.quantity in wanted]
-        self.plan = ReadPlan((s for p in self.points for s in p.spans()), variant.device)
-        # per point, computed once: its spans and the (function, address) keys of its registers
-        self._layout: dict[str, tuple[list[Span], list[tuple[int, int]], list[tuple[int, int]]]] = {
-            p.quantity: (p.spans(),
-                         [(p.function, p.address + i) for i in range(p.codec.count)],
-                         [(p.function, p.fraction_address + i)
-                          for i in range(p.fraction_codec.count)]
-                         if p.fraction_codec is not None and p.fraction_address is not None else [])
-            for p in self.points}
+        self._layouts = [_point_layout(p) for p in self.points]
+        self.plan = ReadPlan((s for layout in self._layouts for s in layout[0]), variant.device)
+        self.keep_raw = keep_raw
+        # ratios matter only if a point scales by one; judging only if a point has a range or a rate
+        self._scaled = any(p.ratio for p in self.points)
+        self._judged = [p.range is not None or (p.kind is Kind.COUNTER and p.max_rate is not None)
+                        for p in self.points]
         self.clock = clock
         self.stats = ReadStats()
         self._last_counter: dict[str, tuple[float, float]] = {}  # quantity -> (value, ts)
@@ -148,7 +171,9 @@ class MeterReader:
                 sent_at[span] = ts
         for span in self.plan.refused:
             failed.setdefault(span, "the device refuses this address (exception 2)")
-        readings = [self._reading(p, registers, sent_at, failed) for p in self.points]
+        reading = self._reading
+        readings = [reading(p, layout, registers, sent_at, failed)
+                    for p, layout in zip(self.points, self._layouts, strict=True)]
         return self._apply_ratios(readings)
 
     def _fail(self, block: Block, exc: ModbusError, failed: dict[Span, str]) -> None:
@@ -158,10 +183,10 @@ class MeterReader:
             failed[span] = str(exc)
 
     def _reading(
-        self, point: Point, registers: dict[tuple[int, int], int], sent_at: dict[Span, float],
-        failed: dict[Span, str],
+        self, point: Point, layout: _PointLayout, registers: dict[tuple[int, int], int],
+        sent_at: dict[Span, float], failed: dict[Span, str],
     ) -> Reading:
-        spans, keys, fraction_keys = self._layout[point.quantity]
+        spans, keys, fraction_keys = layout
         problems = [failed[s] for s in spans if s in failed] if failed else []
         ts = sent_at.get(spans[0])
         if ts is None:
@@ -177,13 +202,18 @@ class MeterReader:
             raw += fraw
             fraction = point.fraction_codec.decode(fraw)
             value = None if fraction is None else value + fraction
+        kept = tuple(raw) if self.keep_raw else ()
         if value is None:
             return Reading(point.quantity, None, point.unit, Quality.INVALID, ts,
-                           "the meter reports no valid value (NaN or sentinel)", tuple(raw))
-        return Reading(point.quantity, value, point.unit, Quality.OK, ts, "", tuple(raw))
+                           "the meter reports no valid value (NaN or sentinel)", kept)
+        return Reading(point.quantity, value, point.unit, Quality.OK, ts, "", kept)
 
     def _apply_ratios(self, readings: list[Reading]) -> list[Reading]:
         """Scale secondary-side values by CT/PT ratios, then judge plausibility."""
+        if not self._scaled:
+            judge = self._judge
+            return [judge(p, r) if j else r
+                    for p, r, j in zip(self.points, readings, self._judged, strict=True)]
         by_q = {r.quantity: r for r in readings}
         ratios = dict(self.ratios)
         for name in ("ct", "pt"):

@@ -1,4 +1,9 @@
-"""What `metergate watch` shows: the latest poll of every meter, kept in memory by the runtime."""
+"""What `metergate watch` shows: the latest poll of every meter, kept in memory by the runtime.
+
+`update` runs on a bus thread for every poll, so it only keeps a reference to the poll's readings
+(per poll group); `snapshot`, called a few times a second at most, merges them by quantity. The
+readings are kept only once someone has looked (the first `snapshot`, which `watch` takes as it
+starts): `metergate run` never does, and a thousand meters' latest readings are megabytes."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from gateway.config import SiteConfig
 from gateway.scheduler import PollResult
 
 
-@dataclass
+@dataclass(slots=True)
 class MeterView:
     meter: str
     profile: str
@@ -25,6 +30,7 @@ class MeterView:
     failed: int = 0
     availability: str = "unknown"
     reason: str | None = None
+    groups: dict[float, list[Reading]] = field(default_factory=dict, repr=False)  # latest per group
 
 
 class LiveView:
@@ -34,6 +40,7 @@ class LiveView:
             m.id: MeterView(m.id, m.variant.key, m.bus, m.unit, m.building) for m in config.meters
         }
         self.errors: list[tuple[float, str]] = []
+        self._watched = False
 
     def update(self, result: PollResult) -> None:
         with self._lock:
@@ -46,8 +53,8 @@ class LiveView:
                 view.failed += 1
             else:
                 view.last_ok_ts = result.ts
-            for r in result.readings:
-                view.readings[r.quantity] = r
+            if self._watched:
+                view.groups[result.group_interval_s] = result.readings
 
     def availability(self, meter_id: str, state: str, reason: str | None) -> None:
         with self._lock:
@@ -61,6 +68,9 @@ class LiveView:
 
     def snapshot(self) -> list[MeterView]:
         with self._lock:
-            return [MeterView(v.meter, v.profile, v.bus, v.unit, v.building, dict(v.readings),
-                              v.last_ts, v.last_ok_ts, v.polls, v.failed, v.availability, v.reason)
-                    for v in self.meters.values()]
+            self._watched = True
+            views = [(v, list(v.groups.values())) for v in self.meters.values()]
+        return [MeterView(v.meter, v.profile, v.bus, v.unit, v.building,
+                          {r.quantity: r for readings in groups for r in readings},
+                          v.last_ts, v.last_ok_ts, v.polls, v.failed, v.availability, v.reason)
+                for v, groups in views]

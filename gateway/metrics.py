@@ -4,26 +4,33 @@ the publisher, exposed as Prometheus text on a local port and summarised on the 
 prometheus_client does the bookkeeping and the text format; latency percentiles for the health
 topic come from a small per-device window of recent request times (Prometheus itself works from the
 histogram buckets).
+
+Per-device series (requests, polls by result, up) are not prometheus_client children: a thousand
+meters would hold six thousand of them (each with its own lock, a few hundred bytes) and pay a
+locked increment per request. The scheduler already counts the same things in plain ints for its
+snapshot, so those are turned into metric families when Prometheus scrapes (DeviceCollector).
 """
 
 from __future__ import annotations
 
 import threading
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 WINDOW = 256  # recent requests kept per device for percentiles
 
 
 class LatencyWindow:
-    """Recent request latencies of one device in a ring of C doubles (2 KiB, not 256 Python
+    """Recent request latencies of one device in a ring of C floats (1 KiB, not 256 Python
     floats: with a thousand devices that difference is megabytes); percentiles on demand."""
 
     def __init__(self, size: int = WINDOW) -> None:
-        self._ring = array("d", bytes(8 * size))
+        self._ring = array("f", bytes(4 * size))  # float32: microseconds are plenty
         self._count = 0
         self._lock = threading.Lock()
 
@@ -42,12 +49,82 @@ class LatencyWindow:
         return out
 
 
+class DeviceCounts(NamedTuple):
+    """One device's counters as its bus worker keeps them."""
+
+    bus: str
+    device: str
+    requests: int
+    polls: Mapping[str, int]  # result -> polls
+    up: bool | None  # None: not polled yet
+
+
+DeviceSource = Callable[[], Iterable[DeviceCounts]]
+
+
+class DeviceCollector:
+    """The per-device series, built at scrape time from the sources' plain counters."""
+
+    def __init__(self) -> None:
+        self._sources: list[DeviceSource] = []
+
+    def add(self, source: DeviceSource) -> None:
+        self._sources.append(source)
+
+    def describe(self) -> list[Metric]:
+        return []  # names are not known before the scheduler exists; nothing to check at register
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily("metergate_modbus_requests", "Modbus requests sent",
+                                       labels=["bus", "device"])
+        polls = CounterMetricFamily("metergate_polls", "Poll-group reads by result (ok, partial, "
+                                    "failed, skipped: circuit open)",
+                                    labels=["bus", "device", "result"])
+        up = GaugeMetricFamily("metergate_device_up",
+                               "1 if the device answered its last poll, 0 if not",
+                               labels=["device"])
+        for source in self._sources:
+            for c in source():
+                requests.add_metric([c.bus, c.device], c.requests)
+                for result, n in c.polls.items():
+                    polls.add_metric([c.bus, c.device, result], n)
+                up.add_metric([c.device], 1 if c.up else 0)
+        yield requests
+        yield polls
+        yield up
+
+
+class MqttCounts(NamedTuple):
+    connected: bool
+    published: int  # readings messages sent (re-sends included)
+    acked: int  # readings messages the broker acknowledged
+
+
+class MqttCollector:
+    """The publisher's counters (it keeps them anyway), read at scrape time."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], MqttCounts] | None = None
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        c = self.source() if self.source is not None else MqttCounts(False, 0, 0)
+        yield GaugeMetricFamily("metergate_mqtt_connected", "1 while connected to the broker",
+                                value=1 if c.connected else 0)
+        yield CounterMetricFamily("metergate_mqtt_published", "Reading messages published",
+                                  value=c.published)
+        yield CounterMetricFamily("metergate_mqtt_acked",
+                                  "Reading messages acknowledged by the broker", value=c.acked)
+
+
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.requests = Counter("metergate_modbus_requests", "Modbus requests sent",
-                                ["bus", "device"], registry=r)
+        self.devices = DeviceCollector()
+        r.register(self.devices)
         self.failures = Counter(
             "metergate_modbus_failures",
             "Failed Modbus requests by reason (timeout, crc_error, exception_N, connect_error)",
@@ -55,8 +132,6 @@ class GatewayMetrics:
         self.latency = Histogram("metergate_modbus_request_seconds",
                                  "Round trip of answered Modbus requests", ["bus"],
                                  buckets=LATENCY_BUCKETS, registry=r)
-        self.polls = Counter("metergate_polls", "Poll-group reads by result (ok, partial, failed, "
-                             "skipped: circuit open)", ["bus", "device", "result"], registry=r)
         self.missed = Counter("metergate_polls_missed",
                               "Poll deadlines skipped because the bus was busy", ["bus"],
                               registry=r)
@@ -66,9 +141,6 @@ class GatewayMetrics:
         self.busy = Gauge("metergate_bus_busy_ratio",
                           "Measured share of time the bus spent in requests (last minute)",
                           ["bus"], registry=r)
-        self.device_up = Gauge("metergate_device_up",
-                               "1 if the device answered its last poll, 0 if not", ["device"],
-                               registry=r)
         self.outbox_depth = Gauge("metergate_outbox_depth", "Messages waiting in the outbox",
                                   registry=r)
         self.outbox_bytes = Gauge("metergate_outbox_bytes", "Outbox size on disk", registry=r)
@@ -77,12 +149,8 @@ class GatewayMetrics:
         self.outbox_errors = Counter("metergate_outbox_errors",
                                      "Readings that could not be stored (disk full, I/O)",
                                      registry=r)
-        self.mqtt_connected = Gauge("metergate_mqtt_connected", "1 while connected to the broker",
-                                    registry=r)
-        self.mqtt_published = Counter("metergate_mqtt_published", "Reading messages published",
-                                      registry=r)
-        self.mqtt_acked = Counter("metergate_mqtt_acked",
-                                  "Reading messages acknowledged by the broker", registry=r)
+        self.mqtt = MqttCollector()
+        r.register(self.mqtt)
         self._windows: dict[str, LatencyWindow] = {}
         self._lock = threading.Lock()
 

@@ -7,6 +7,9 @@ both (benchmarks/gateway_throughput.py). There is no added delay: under light lo
 committed alone as soon as it arrives; under heavy load batches grow by themselves while the
 previous transaction runs. A poll is accepted once it is committed: a crash loses at most the polls
 still queued (milliseconds' worth), never a committed one.
+
+After each commit the committed messages are handed to `on_committed` (the publisher takes them
+from memory instead of reading them back; the outbox stays the source of truth).
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from gateway.outbox import Outbox, OutboxError
+from gateway.outbox import CommittedMessage, Outbox, OutboxError
 from gateway.scheduler import PollResult
+from gateway.threadname import name_this_thread
 
 log = logging.getLogger("metergate.outbox")
 
@@ -26,7 +30,8 @@ MAX_BATCH = 1_000
 
 
 class OutboxWriter:
-    def __init__(self, outbox: Outbox, *, on_committed: Callable[[], None],
+    def __init__(self, outbox: Outbox, *,
+                 on_committed: Callable[[Sequence[CommittedMessage]], None],
                  on_error: Callable[[int, OutboxError], None]) -> None:
         self.outbox = outbox
         self._on_committed = on_committed
@@ -52,6 +57,7 @@ class OutboxWriter:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        name_this_thread("outbox-writer")
         stopping = False
         while not stopping:
             first = self._queue.get()
@@ -71,7 +77,7 @@ class OutboxWriter:
 
     def _commit(self, batch: list[PollResult]) -> None:
         try:
-            self.outbox.append_many((p.meter_id, p.ts, p.readings) for p in batch)
+            committed = self.outbox.append_messages([(p.meter_id, p.ts, p.readings) for p in batch])
         except OutboxError as exc:
             self._on_error(len(batch), exc)
         except Exception:  # one malformed poll must not cost the batch: store them one by one
@@ -79,14 +85,15 @@ class OutboxWriter:
                           len(batch))
             self._commit_each(batch)
         else:
-            self._on_committed()
+            self._on_committed(committed)
 
     def _commit_each(self, batch: list[PollResult]) -> None:
+        committed: list[CommittedMessage] = []
         for p in batch:
             try:
-                self.outbox.append(p.meter_id, p.ts, p.readings)
+                committed += self.outbox.append_messages([(p.meter_id, p.ts, p.readings)])
             except Exception as exc:  # counted and reported; the writer goes on
                 error = exc if isinstance(exc, OutboxError) else OutboxError(
                     str(self.outbox.path), f"poll of {p.meter_id} not stored: {exc}")
                 self._on_error(1, error)
-        self._on_committed()
+        self._on_committed(committed)

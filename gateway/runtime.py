@@ -1,9 +1,10 @@
 """The gateway runtime: scheduler -> durable outbox -> MQTT publisher, with health and systemd.
 
 Data path and its guarantee: every poll the scheduler completes is committed to the outbox before
-anything else happens to it (the publisher reads from the outbox and deletes only after the broker's
-PUBACK). If the outbox cannot take it (disk full), the failure is counted and logged with the path,
-and polling goes on.
+anything else happens to it; the writer then hands the committed messages to the publisher in
+memory (it reads from the outbox after a reconnect or when it fell behind) and the publisher deletes
+a message only after the broker's PUBACK. If the outbox cannot take a poll (disk full), the failure
+is counted and logged with the path, and polling goes on.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +23,11 @@ from gateway.metrics import GatewayMetrics
 from gateway.mqtt import payloads
 from gateway.mqtt.paho_adapter import TlsFiles
 from gateway.mqtt.publisher import MqttOptions, Publisher
-from gateway.outbox import Outbox, OutboxError
+from gateway.outbox import CommittedMessage, Outbox, OutboxError
 from gateway.outbox_writer import OutboxWriter
 from gateway.scheduler import PollResult, Scheduler
 from gateway.sdnotify import notify, watchdog_interval
+from gateway.threadname import name_this_thread
 
 log = logging.getLogger("metergate.gateway")
 
@@ -52,6 +54,7 @@ class Gateway:
         self.publisher: Publisher | None = None
         if config.mqtt is not None and self.options.publish:
             self.publisher = Publisher(mqtt_options(config), self.outbox)
+            self.metrics.mqtt.source = self.publisher.counts
         self.writer = OutboxWriter(self.outbox, on_committed=self._committed,
                                    on_error=self._store_failed)
         kwargs: dict[str, Any] = {}
@@ -72,9 +75,9 @@ class Gateway:
         for hook in self.options.on_poll:
             hook(result)
 
-    def _committed(self) -> None:
+    def _committed(self, messages: Sequence[CommittedMessage]) -> None:
         if self.publisher is not None:
-            self.publisher.notify()
+            self.publisher.offer(messages)
 
     def _store_failed(self, polls: int, exc: OutboxError) -> None:
         self.metrics.outbox_errors.inc(polls)
@@ -140,6 +143,7 @@ class Gateway:
     # -- health ----------------------------------------------------------------------------------
 
     def _health_loop(self) -> None:
+        name_this_thread("health")
         interval = self.options.health_interval_s or self.config.health.interval_s
         ping = watchdog_interval()
         tick = min(interval, ping) if ping else interval

@@ -286,6 +286,7 @@ class Link:
         self._down_reason: str | None = None  # set by on_disconnect for a DISCONNECT from the broker
         self._down_seen = False  # set by on_disconnect when the socket failed
         self._paho_error: str | None = None  # paho's last error log line (e.g. a TLS alert)
+        self._paho_log = _error_logger(self)
         self._lost_logged: set[str] = set()  # losses logged at WARNING since the last stable connection
 
     # -- driving ----------------------------------------------------------------------------------
@@ -399,7 +400,7 @@ class Link:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
-        client.on_log = self._on_log
+        client.enable_logger(self._paho_log)
         if s.tls is not None:
             client.tls_set_context(tls_context(s.tls))
             client.tls_insecure_set(s.tls.insecure)
@@ -505,9 +506,8 @@ class Link:
         else:  # the socket failed or closed: poll() words it from paho's return code
             self._down_seen = True
 
-    def _on_log(self, client: paho.Client, userdata: Any, level: int, text: str) -> None:
-        if level == paho.MQTT_LOG_ERR and client is self._client:
-            self._paho_error = text
+    def paho_error(self, text: str) -> None:
+        self._paho_error = text
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: ReasonCode,
                     properties: Any) -> None:
@@ -515,6 +515,26 @@ class Link:
             return
         text = reason.getName() if hasattr(reason, "getName") else str(reason)
         self.listener.link_ack(Ack(int(mid), not reason.is_failure, text))
+
+
+class _LastError(logging.Handler):
+    def __init__(self, link: Link) -> None:
+        super().__init__(logging.ERROR)
+        self.link = link
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.link.paho_error(record.getMessage())
+
+
+def _error_logger(link: Link) -> logging.Logger:
+    """A logger of its own for paho's messages, passing on only errors (e.g. a TLS alert) to the
+    Link. Not paho's on_log callback: with one set, paho formats a debug line for every packet,
+    a few microseconds per message sent and per acknowledgement. Not registered with logging, so
+    a Link leaves nothing behind."""
+    logger = logging.Logger(f"{__name__}.paho", logging.ERROR)
+    logger.propagate = False
+    logger.addHandler(_LastError(link))
+    return logger
 
 
 _RC_WORDS = {

@@ -11,8 +11,15 @@ One thread of its own drives the MQTT connection (gateway.mqtt.paho_adapter.Link
 - Retained documents (status, meter meta and availability, health, discovery) are kept here, the
   latest per topic, and re-published after every reconnect, before the readings backlog.
 - The last will is the retained "offline" status; a clean stop publishes it too.
-- Appending to the outbox never waits for the network: the scheduler calls `notify()` after an
-  append (the pump also looks at the outbox on its own every `outbox_poll_s`).
+- Appending to the outbox never waits for the network: the appender calls `offer()` with the
+  messages it just committed, or `notify()` after an append (the pump also looks at the outbox on
+  its own every `outbox_poll_s` while it is not taking offers).
+- The hand-off (`offer`): in steady state the pump publishes freshly committed messages from
+  memory instead of reading them back. It reads from the outbox after every (re)connect until a
+  read comes back short (it has caught up); from then on it takes offered messages as long as
+  their seqs follow on without a gap. A gap (offers dropped because the pump fell `FRESH_MAX`
+  behind), `notify()` (an append without an offer) or a new connection sends it back to the
+  outbox, so order and completeness never depend on the hand-off.
 - Errors (TLS files, credentials, an unreachable broker, an outbox that cannot be read) are logged
   once per change with the reason and retried for ever; the password never reaches a log.
 """
@@ -28,6 +35,7 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gateway.metrics import MqttCounts
 from gateway.mqtt import discovery as ha_discovery
 from gateway.mqtt import payloads, schema
 from gateway.mqtt.paho_adapter import (
@@ -42,6 +50,7 @@ from gateway.mqtt.paho_adapter import (
     Will,
 )
 from gateway.mqtt.topics import Topics, check_prefix, check_segment
+from gateway.threadname import name_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +148,12 @@ class _Retained:
 
 
 _Inflight = int | str  # an outbox seq (readings) or a topic (retained)
+FRESH_MAX = 2000  # offered messages held for the pump at most; beyond, it reads the outbox again
+# Acknowledged messages are deleted from the outbox in batches: this many, or after this long, or
+# before the outbox is read. Every delete is a commit that writes whole pages to the WAL; deleting a
+# message a moment later only means it would be sent again after a crash (receivers de-duplicate).
+ACK_BATCH = 200
+ACK_DELAY_S = 0.1
 
 
 class Publisher:
@@ -166,10 +181,16 @@ class Publisher:
         self._window = options.window
         self._cursor = 0  # the highest seq sent on this connection
         self._to_ack: list[int] = []
+        self._ack_since: float | None = None  # when the oldest of _to_ack was acknowledged
         self._look = True  # look at the outbox at the next chance
         self._last_look = 0.0
         self._logged: dict[str, str] = {}  # topic of a problem -> message last logged
         self._bad_seqs: set[int] = set()
+        self._renderer = payloads.ReadingsRenderer(self.topics.site, self.topics.gateway, tz=self.tz)
+        # the hand-off: appended by the committing thread, taken by the pump
+        self._fresh: deque[payloads.MessageLike] = deque(maxlen=FRESH_MAX)
+        self._fresh_open = False  # offers are kept only while connected
+        self._synced = False  # pump: caught up with the outbox, taking offers
         # counters
         self._published = self._acked = self._max_in_flight = self._reconnects = 0
         self._retained_published = self._refused = self._repaired = self._unpublishable = 0
@@ -199,9 +220,20 @@ class Publisher:
         self._thread = None
 
     def notify(self) -> None:
-        """Tell the pump the outbox has something new (call after append; never blocks)."""
+        """Tell the pump the outbox has something new that was not offered (call after append;
+        never blocks): it reads the outbox next."""
         self._look = True
         self._wake.set()
+
+    def offer(self, messages: Iterable[payloads.MessageLike]) -> None:
+        """Hand over messages just committed to the outbox, in seq order (never blocks)."""
+        if self._fresh_open:
+            self._fresh.extend(messages)
+        self._wake.set()
+
+    def counts(self) -> MqttCounts:
+        """Connected, readings published and acknowledged (for Prometheus)."""
+        return MqttCounts(self.link.up, self._published, self._acked)
 
     def set_meta(self, meter: str, doc: Mapping[str, Any]) -> None:
         """Publish (retained) what the meter is: a document from payloads.meta_doc/meta_from_variant."""
@@ -261,6 +293,7 @@ class Publisher:
     # -- the pump ---------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        name_this_thread("mqtt-publisher")
         while not self._stopping.is_set():
             try:
                 self._turn()
@@ -292,12 +325,12 @@ class Publisher:
         """True when the window has room and something waits: a retained document or the outbox."""
         if len(self._inflight) >= self._window:
             return False
-        if self._look:
+        if self._look or (self._synced and self._fresh):
             return True
         with self._lock:
             return bool(self._dirty)
 
-    def _handle_events(self) -> None:
+    def _handle_events(self, *, flush: bool = False) -> None:
         while self._events:
             event = self._events.popleft()
             if isinstance(event, Ack):
@@ -306,6 +339,15 @@ class Publisher:
                 self._on_connected(event)
             else:
                 self._on_lost(event)
+        if not self._to_ack:
+            return
+        now = time.monotonic()
+        if self._ack_since is None:
+            self._ack_since = now
+        if flush or len(self._to_ack) >= ACK_BATCH or now - self._ack_since >= ACK_DELAY_S:
+            self._delete_acked()
+
+    def _delete_acked(self) -> None:
         if self._to_ack:
             seqs, self._to_ack = self._to_ack, []
             try:
@@ -315,13 +357,22 @@ class Publisher:
                 self._problem("outbox-ack", f"MQTT publisher: cannot delete acknowledged messages from "
                                             f"the outbox ({exc}); retrying")
             else:
+                self._ack_since = None
                 self._solved("outbox-ack", "MQTT publisher: the outbox takes acknowledgements again")
+
+    def _reset_fresh(self, open_: bool) -> None:
+        """On every new connection (and loss): forget offers and go back to the outbox. Whatever was
+        offered before this is committed, so the next outbox read finds it if it is still there."""
+        self._fresh_open = open_
+        self._fresh.clear()
+        self._synced = False
 
     def _on_connected(self, info: Connected) -> None:
         with self._lock:
             self._inflight.clear()
         self._cursor = 0
         self._look = True
+        self._reset_fresh(True)
         self._window = min(self.options.window, info.receive_maximum or self.options.window)
         if self._window < self.options.window:
             log.info("MQTT broker takes at most %d messages in flight (Receive Maximum); window %d",
@@ -336,6 +387,7 @@ class Publisher:
             self._inflight.clear()
         self._cursor = 0
         self._look = True
+        self._reset_fresh(False)
 
     def _on_ack(self, ack: Ack) -> None:
         with self._lock:
@@ -389,12 +441,15 @@ class Publisher:
                 self._retained_published += 1
 
     def _fill_readings(self) -> None:
+        if self._synced and not self._look and self._take_fresh():
+            return
         now = time.monotonic()
         if not (self._look or now - self._last_look >= self.options.outbox_poll_s):
             return
         while (free := self._free()) > 0:
             self._look = False
             self._last_look = now
+            self._delete_acked()  # what is acknowledged is not read (and sent) again
             try:
                 batch = self.outbox.pending(after_seq=self._cursor, limit=free)
             except Exception as exc:
@@ -402,17 +457,39 @@ class Publisher:
                 return
             self._solved("outbox-read", "MQTT publisher: the outbox can be read again")
             for message in batch:
-                self._cursor = message.seq
-                payload = self._render(message)
-                if payload is None:
-                    continue
-                token = self.link.publish(self.topics.readings(message.meter), payload, qos=1)
-                self._sent(token, message.seq)
-                with self._lock:
-                    self._published += 1
+                self._send(message)
             if len(batch) < free:
-                return  # the outbox is drained up to now
+                # caught up: what is committed from now on is offered (and what was offered
+                # before this read is in it, or was acknowledged already)
+                self._synced = self._fresh_open
+                return
             self._look = True  # a full batch: there may be more once the window frees up
+
+    def _take_fresh(self) -> bool:
+        """Publish offered messages while the window has room; False if the outbox must be read
+        (a gap in the seqs: something was not offered)."""
+        fresh = self._fresh
+        while fresh and self._free() > 0:
+            message = fresh.popleft()
+            seq = message.seq
+            if seq <= self._cursor:
+                continue  # committed before the last outbox read, which had it
+            if self._cursor and seq != self._cursor + 1:
+                self._synced = False
+                self._look = True
+                return False  # this one and the missing ones are read from the outbox
+            self._send(message)
+        return True
+
+    def _send(self, message: payloads.MessageLike) -> None:
+        self._cursor = message.seq
+        payload = self._render(message)
+        if payload is None:
+            return
+        token = self.link.publish(self.topics.readings(message.meter), payload, qos=1)
+        self._sent(token, message.seq)
+        with self._lock:
+            self._published += 1
 
     def _sent(self, token: int, what: _Inflight) -> None:
         with self._lock:
@@ -421,9 +498,8 @@ class Publisher:
 
     def _render(self, message: payloads.MessageLike) -> bytes | None:
         """The payload of an outbox message; None if it cannot be published (left in the outbox)."""
-        site, gateway = self.topics.site, self.topics.gateway
         try:
-            return payloads.readings_payload(site, gateway, message, tz=self.tz)
+            return self._renderer.render(message)
         except payloads.PayloadError as exc:
             problem = str(exc)
         if not message.readings:  # nothing to publish: an empty poll is acknowledged as it is
@@ -434,7 +510,7 @@ class Publisher:
         if notes:
             repaired = _Message(message.seq, message.meter, message.ts, tuple(r for r, _ in fixed))
             try:
-                payload = payloads.readings_payload(site, gateway, repaired, tz=self.tz)
+                payload = self._renderer.render(repaired)
             except payloads.PayloadError as exc:
                 problem = str(exc)
             else:
@@ -473,7 +549,7 @@ class Publisher:
             except LinkDown:
                 pass
         self.link.close(max(0.1, deadline - time.monotonic()))
-        self._handle_events()
+        self._handle_events(flush=True)
         log.info("MQTT publisher stopped: %d readings messages acknowledged, %d still in the outbox",
                  self._acked, _depth(self.outbox))
 

@@ -72,28 +72,44 @@ def layout_keys(readings: Sequence[ReadingLike]) -> Keys:
     return tuple((r.quantity, r.unit) for r in readings)
 
 
-def encode(readings: Sequence[ReadingLike], ts: float) -> bytes:
-    """The body for readings taken in a poll whose request time is `ts`."""
+def encode(readings: Sequence[ReadingLike], ts: float, hints: list[int] | None = None) -> bytes:
+    """The body for readings taken in a poll whose request time is `ts`.
+
+    `hints` (one list per meter, kept by the caller between polls) remembers, per reading
+    position, the scaled kind its last value needed, and tries that first next time: a meter's
+    value at one position is scaled the same way poll after poll, and the full search for a scaled
+    kind is most of the encoding's cost. The hint is checked like any kind (bit for bit); a value
+    that is both a short decimal and a scaled float32 may then be stored as the latter, which
+    costs up to three bytes more but decodes to the same float."""
     errors: dict[str, int] = {}
     out = bytearray()
     last, last_decoded = ts, ts  # readings of one request share its time: store only the changes
-    for r in readings:
+    if hints is not None and len(hints) < len(readings):
+        hints.extend([-1] * (len(readings) - len(hints)))
+    for n, r in enumerate(readings):
         flags = _QUALITY_CODE.get(r.quality)  # a StrEnum: "ok" finds Quality.OK too
         if flags is None:
             raise ValueError(f"{r.quantity}: unknown quality {r.quality!r}")
-        kind, payload = _encode_value(r.value)
+        if hints is None:
+            kind, payload = _encode_value(r.value)
+        else:
+            kind, payload = _encode_hinted(r.value, hints, n)
         flags |= kind << 3
-        tail = bytearray(payload)
-        if r.ts != last:
+        rts = r.ts
+        delta = 0
+        if rts != last:
             flags |= _HAS_TS
-            delta = round((r.ts - last_decoded) * 1e6)  # from what the decoder has, so no drift
-            _put_varint(tail, _zigzag(delta))
-            last, last_decoded = r.ts, last_decoded + delta / 1e6
-        if r.error:
+            delta = round((rts - last_decoded) * 1e6)  # from what the decoder has, so no drift
+            last, last_decoded = rts, last_decoded + delta / 1e6
+        error = r.error
+        if error:
             flags |= _HAS_ERROR
-            _put_varint(tail, errors.setdefault(r.error, len(errors)))
         out.append(flags)
-        out += tail
+        out += payload
+        if flags & _HAS_TS:
+            _put_varint(out, _zigzag(delta))
+        if error:
+            _put_varint(out, errors.setdefault(error, len(errors)))
     head = bytearray()
     _put_varint(head, len(errors))
     for text in errors:  # dicts keep insertion order, which is the index order
@@ -158,6 +174,34 @@ def _encode_value(value: float | None) -> tuple[int, bytes]:
         if scaled is not None:
             return _K_EXT, bytes([_SUB_F32 << 4 | i]) + scaled
     return _K_F64, _FLOAT64.pack(v)
+
+
+def _encode_hinted(value: float | None, hints: list[int], n: int) -> tuple[int, bytes]:
+    """_encode_value, trying the scaled kind in hints[n] right after the cheap kinds."""
+    hint = hints[n]
+    if hint >= 0 and value is not None:
+        v = float(value)
+        if math.isfinite(v) and v != 0.0 and not v.is_integer() and abs(v) <= _F32_MAX:
+            packed = _FLOAT32.pack(v)
+            if _FLOAT32.unpack(packed)[0] == v:
+                return _K_F32, packed
+            i = hint & 0x0F
+            if hint >> 4 == _SUB_F32:
+                scaled = _scaled_f32(v, SCALES[i])
+                if scaled is not None:
+                    return _K_EXT, bytes((hint,)) + scaled
+            elif abs(v) < _SMALL_VARINT:
+                m = round(v * _POWERS[i])
+                if abs(m) < _SMALL_VARINT and m * SCALES[i] == v:
+                    if i < 3:
+                        return _K_DEC + i, _varint(_zigzag(m))
+                    return _K_EXT, bytes((hint,)) + _varint(_zigzag(m))
+    kind, payload = _encode_value(value)
+    if kind == _K_EXT:
+        hints[n] = payload[0]
+    elif _K_DEC <= kind < _K_EXT:
+        hints[n] = _SUB_DEC << 4 | (kind - _K_DEC)
+    return kind, payload
 
 
 def _scaled_f32(v: float, scale: float) -> bytes | None:

@@ -51,6 +51,18 @@ class OutboxMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class CommittedMessage:
+    """A message just committed, as `pending` would give it back (the publisher's hand-off):
+    the poll's own readings, which encode and decode to equal values, or the decoded ones when a
+    reading has a time of its own (the outbox keeps reading times to the microsecond)."""
+
+    seq: int
+    meter: str
+    ts: float
+    readings: Sequence[ReadingLike]
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxStats:
     depth: int  # messages not yet acknowledged
     bytes_on_disk: int  # database, WAL and WAL-index files
@@ -81,6 +93,8 @@ class Outbox:
         self._db: sqlite3.Connection | None = schema.connect(self.path, sync, check=check_on_open)
         self._layouts: dict[tuple[str, Keys], int] = {}
         self._layout_by_id: dict[int, tuple[str, Keys]] = {}
+        self._keys: dict[Keys, Keys] = {}  # one copy of equal layouts' keys (meters of one model)
+        self._hints: dict[str, list[int]] = {}  # meter -> value kinds to try first (codec.encode)
         self._full_errors = 0
         self._full_since: float | None = None  # set while appends fail for lack of space
         self._full_errors_before = 0
@@ -101,8 +115,25 @@ class Outbox:
 
     def append_many(self, items: Iterable[Item]) -> list[int]:
         """Store several polls in one transaction; their seqs, in order."""
-        rows = [(meter, layout_keys(readings), float(ts), encode(readings, ts))
-                for meter, ts, readings in items]
+        return self._append_rows([self._row(meter, ts, readings) for meter, ts, readings in items])
+
+    def append_messages(self, items: Sequence[Item]) -> list[CommittedMessage]:
+        """`append_many`, returning the committed messages themselves (seq, meter, ts, readings)
+        so they can be published without reading them back."""
+        rows = [self._row(meter, ts, readings) for meter, ts, readings in items]
+        seqs = self._append_rows(rows)
+        return [CommittedMessage(seq, meter, ts, readings if all(r.ts == ts for r in readings)
+                                 else decode(body, keys, ts))
+                for seq, (meter, keys, ts, body), (_, _, readings)
+                in zip(seqs, rows, items, strict=True)]
+
+    def _row(self, meter: str, ts: float, readings: Sequence[ReadingLike]) -> Row:
+        hints = self._hints.get(meter)
+        if hints is None:
+            hints = self._hints.setdefault(meter, [])
+        return meter, layout_keys(readings), float(ts), encode(readings, ts, hints)
+
+    def _append_rows(self, rows: list[Row]) -> list[int]:
         if not rows:
             return []
         with self._locked() as db:
@@ -303,6 +334,7 @@ class Outbox:
         found = self._layouts.get(key) or txn.layouts.get(key)
         if found is not None:
             return found
+        key = (meter, self._keys.setdefault(keys, keys))
         text = json.dumps(keys, separators=(",", ":"))
         row = db.execute("SELECT id FROM layouts WHERE meter = ? AND keys = ?", (meter, text)).fetchone()
         if row is None:
@@ -349,7 +381,8 @@ class Outbox:
         found = self._layout_by_id.get(layout)
         if found is None:
             meter, text = db.execute("SELECT meter, keys FROM layouts WHERE id = ?", (layout,)).fetchone()
-            found = (meter, tuple((q, u) for q, u in json.loads(text)))
+            keys = tuple((q, u) for q, u in json.loads(text))
+            found = (meter, self._keys.setdefault(keys, keys))
             self._layout_by_id[layout] = found
         return found
 

@@ -27,6 +27,8 @@ _TOLERANCE_S = 1e-6  # deadlines are rounded to the microsecond
 
 
 class Breaker:
+    __slots__ = ("_random", "base_s", "cap_s", "failures", "jitter", "retry_at", "state")
+
     def __init__(self, base_s: float, *, cap_s: float = DEFAULT_CAP_S,
                  jitter: float = DEFAULT_JITTER,
                  random_unit: Callable[[], float] = random.random) -> None:

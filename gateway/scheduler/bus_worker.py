@@ -22,7 +22,7 @@ from typing import Any
 
 from drivers.reader import MeterReader, Quality, Reading
 from gateway.config.model import Bus, Meter
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import DeviceCounts, GatewayMetrics
 from gateway.scheduler.breaker import Breaker
 from gateway.scheduler.deadlines import Aligner
 from gateway.scheduler.fairness import BusLoad
@@ -30,25 +30,25 @@ from gateway.scheduler.line import BusLine, ConnectionFactory, MeterLink
 from gateway.scheduler.queue import PollQueue, PollTask
 from gateway.scheduler.result import PollResult
 from gateway.scheduler.stats import Availability, DeviceStats, PollOutcome
+from gateway.threadname import name_this_thread
 
 log = logging.getLogger("metergate.scheduler")
 
 MAX_IDLE_S = 1.0  # wake at least this often (clock steps, busy ratio, stop)
+BUSY_EVERY_S = 1.0  # the busy ratio is recomputed at most this often
 RATIO_QUANTITIES = {"ct_ratio": "ct", "pt_ratio": "pt"}
 
 Sink = Callable[[PollResult], None]
 OnAvailability = Callable[[str, str, str | None], None]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Device:
     meter: Meter
     stats: DeviceStats
     link: MeterLink
     breaker: Breaker
     readers: list[MeterReader] = field(default_factory=list)
-    polls: dict[str, Any] = field(default_factory=dict)  # result -> Prometheus counter child
-    up: Any = None  # Prometheus gauge child
 
 
 def classify(readings: Sequence[Reading]) -> str:
@@ -84,6 +84,7 @@ class BusWorker:
         self._busy = metrics.busy.labels(bus.id)
         self.missed = 0
         self.busy_ratio = 0.0
+        self._busy_at = -BUSY_EVERY_S
         self.devices: dict[str, _Device] = {}
         self.tasks: list[PollTask] = []
         for meter in meters:
@@ -94,13 +95,10 @@ class BusWorker:
         link = self.line.link(meter.id, stats)
         fastest = min((g.interval_s for g in meter.poll), default=1.0) * stretch
         dev = _Device(meter, stats, link, Breaker(max(1.0, fastest), random_unit=random_unit))
-        dev.polls = {r: self._metrics.polls.labels(self.bus.id, meter.id, r)
-                     for r in stats.polls}
-        dev.up = self._metrics.device_up.labels(meter.id)
         ratios = {k: v for k, v in (("ct", meter.ct), ("pt", meter.pt)) if v}
         for index, group in enumerate(meter.poll):
             reader = MeterReader(link, meter.variant, meter.unit, ratios=ratios,
-                                 quantities=group.quantities, clock=self._clock)
+                                 quantities=group.quantities, clock=self._clock, keep_raw=False)
             dev.readers.append(reader)
             self.tasks.append(PollTask(meter, index, group, group.interval_s * stretch,
                                        reader=reader))
@@ -128,6 +126,7 @@ class BusWorker:
     # -- the loop --------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        name_this_thread(f"bus-{self.bus.id}")
         queue = PollQueue(self.tasks, self._clock(), align=self._align)
         try:
             while not self._stop.is_set():
@@ -241,7 +240,6 @@ class BusWorker:
                 return
             previous = dev.stats.availability
             dev.stats.availability = state
-        dev.up.set(1 if state == "online" else 0)
         log.debug("meter %s: %s -> %s (%s)", dev.meter.id, previous, state, reason or "answered")
         if self._on_availability is not None:
             try:
@@ -250,7 +248,6 @@ class BusWorker:
                 log.exception("availability callback failed for %s", dev.meter.id)
 
     def _count_poll(self, dev: _Device, result: str) -> None:
-        dev.polls[result].inc()
         with self._lock:
             dev.stats.polls[result] += 1
 
@@ -260,12 +257,24 @@ class BusWorker:
             self.missed += n
 
     def _update_busy(self) -> None:
-        ratio = self.line.busy.ratio(self._monotonic())
+        now = self._monotonic()
+        if now - self._busy_at < BUSY_EVERY_S:
+            return  # a one-minute ratio: once a second is plenty (this runs after every poll)
+        self._busy_at = now
+        ratio = self.line.busy.ratio(now)
         self._busy.set(ratio)
         with self._lock:
             self.busy_ratio = ratio
 
     # -- snapshot --------------------------------------------------------------------------------
+
+    def counts(self) -> list[DeviceCounts]:
+        """Every device's counters, for Prometheus (gateway.metrics.DeviceCollector)."""
+        with self._lock:
+            return [DeviceCounts(self.bus.id, meter_id, d.stats.requests, dict(d.stats.polls),
+                                 None if d.stats.availability == "unknown"
+                                 else d.stats.availability == "online")
+                    for meter_id, d in self.devices.items()]
 
     def snapshot(self, now: float) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         """(this bus's entry, its devices' entries) for Scheduler.snapshot()."""

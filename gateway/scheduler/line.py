@@ -207,6 +207,8 @@ class MeterLink:
     """The RegisterSource one meter's readers use: requests go through the bus line and are
     counted for this device; `outcome` collects what the current poll met."""
 
+    __slots__ = ("_failures", "_lock", "_metrics", "device", "line", "outcome", "stats", "window")
+
     def __init__(self, line: BusLine, device: str, stats: DeviceStats,
                  metrics: GatewayMetrics, lock: threading.Lock) -> None:
         self.line = line
@@ -214,7 +216,6 @@ class MeterLink:
         self.device = device
         self.stats = stats
         self.outcome = PollOutcome()
-        self._requests = metrics.requests.labels(line.bus_id, device)
         self._failures: dict[str, Any] = {}
         self._metrics = metrics
         self.window: LatencyWindow = metrics.window(device)
@@ -230,7 +231,6 @@ class MeterLink:
         """One request done in `rt` seconds (error None: answered with data)."""
         outcome = self.outcome
         outcome.requests += 1
-        self._requests.inc()
         if isinstance(error, ModbusExceptionResponse):
             reason = f"exception_{error.code}"
             if error.code in GATEWAY_SILENCE:

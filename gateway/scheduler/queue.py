@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.config.model import Meter, PollGroup
@@ -43,12 +43,9 @@ class PollTask:
         return f"{self.meter.id}[{self.index}]"
 
 
-@dataclass(order=True, slots=True)
-class _Entry:
-    due: float
-    served: int
-    seq: int
-    task: PollTask = field(compare=False)
+# (due, served, seq, task): a plain tuple, compared in C (a dataclass with order=True built two
+# tuples per comparison, a few per push and pop); seq is unique, so a task is never compared
+_Entry = tuple[float, int, int, PollTask]
 
 
 class PollQueue:
@@ -68,24 +65,22 @@ class PollQueue:
         return len(self._heap)
 
     def _push(self, task: PollTask) -> None:
-        heapq.heappush(self._heap, _Entry(task.due, task.served, next(self._seq), task))
+        heapq.heappush(self._heap, (task.due, task.served, next(self._seq), task))
 
     def next_due(self) -> float | None:
         """The earliest pending deadline (None if the queue is empty)."""
-        return self._heap[0].due if self._heap else None
+        return self._heap[0][0] if self._heap else None
 
     def pop(self, now: float) -> tuple[PollTask | None, int]:
         """(the task to run now or None if nothing is due yet, deadlines missed while looking)."""
         missed = 0
         while self._heap:
-            entry = self._heap[0]
-            task = entry.task
+            task = self._heap[0][3]
             interval = task.interval_s
             if task.due > now:
                 if task.due - now > interval + 1.0:  # the clock stepped back: realign
                     task.due = next_deadline(interval, now, self._align(interval, now))
-                    heapq.heapreplace(self._heap, _Entry(task.due, task.served, next(self._seq),
-                                                         task))
+                    heapq.heapreplace(self._heap, (task.due, task.served, next(self._seq), task))
                     continue
                 break
             latest = latest_deadline(interval, now, self._align(interval, now))
@@ -93,7 +88,7 @@ class PollQueue:
                 missed += max(1, round((latest - task.due) / interval)) - (1 if task.starting else 0)
                 task.starting = False
                 task.due = latest
-                heapq.heapreplace(self._heap, _Entry(task.due, task.served, next(self._seq), task))
+                heapq.heapreplace(self._heap, (task.due, task.served, next(self._seq), task))
                 continue
             heapq.heappop(self._heap)
             self.missed += missed

@@ -19,7 +19,7 @@ from typing import Any
 
 from drivers.pymodbus_adapter import ModbusConnection
 from gateway.config.model import SiteConfig
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import DeviceCounts, GatewayMetrics
 from gateway.scheduler.bus_worker import BusWorker, OnAvailability, Sink
 from gateway.scheduler.deadlines import site_aligner
 from gateway.scheduler.fairness import BusLoad, describe, plan_load
@@ -59,6 +59,7 @@ class Scheduler:
                 bus, meters, load, sink=sink, metrics=metrics, on_availability=on_availability,
                 connection_factory=connection_factory, clock=clock, monotonic=monotonic,
                 align=align, random_unit=rng.random))
+        metrics.devices.add(self._device_counts)
 
     def load_report(self) -> list[BusLoad]:
         """Per bus: planned utilisation (airtime), verdict and the degradation applied."""
@@ -91,6 +92,9 @@ class Scheduler:
         if stuck:
             log.warning("bus thread(s) still finishing a request at stop: %s", ", ".join(stuck))
         self._stopped = True
+
+    def _device_counts(self) -> list[DeviceCounts]:
+        return [c for w in self._workers for c in w.counts()]
 
     def snapshot(self) -> dict[str, Any]:
         """{"ts", "buses": {bus id: {...}}, "devices": {meter id: {...}}}: plain JSON-able data."""

@@ -4,7 +4,7 @@ its lock."""
 
 from __future__ import annotations
 
-from collections import deque
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -44,24 +44,31 @@ class PollOutcome:
 
 
 class BusyWindow:
-    """Time spent inside requests over the last minute, as a share of wall time."""
+    """Time spent inside requests over the last minute, as a share of wall time.
+
+    Kept in one-second buckets on a ring, so its memory is constant: a list of every request of the
+    last minute was about 6 MB at a thousand requests a second."""
 
     def __init__(self, started: float, window_s: float = BUSY_WINDOW_S) -> None:
         self.started = started
         self.window_s = window_s
-        self._spans: deque[tuple[float, float]] = deque()  # (end, duration)
-        self._total = 0.0
+        size = max(1, math.ceil(window_s)) + 1
+        self._sums = [0.0] * size  # seconds spent in requests that ended in that second
+        self._second = [-1] * size  # which second each bucket holds
 
     def add(self, start: float, end: float) -> None:
-        duration = max(0.0, end - start)
-        self._spans.append((end, duration))
-        self._total += duration
+        second = int(end)
+        i = second % len(self._sums)
+        if self._second[i] != second:
+            self._second[i] = second
+            self._sums[i] = 0.0
+        self._sums[i] += max(0.0, end - start)
 
     def ratio(self, now: float) -> float:
         cutoff = now - self.window_s
-        while self._spans and self._spans[0][0] < cutoff:
-            self._total -= self._spans.popleft()[1]
+        total = sum(busy for busy, second in zip(self._sums, self._second, strict=True)
+                    if second >= 0 and cutoff < second + 1 and second <= now)
         wall = min(self.window_s, now - self.started)
-        if wall <= 0 or not self._spans:
+        if wall <= 0 or total <= 0:
             return 0.0
-        return min(1.0, max(0.0, self._total) / wall)
+        return min(1.0, total / wall)

@@ -30,12 +30,14 @@ def test_gateway_throughput_benchmark_runs_and_reports() -> None:
     assert run.returncode == 0, f"exit {run.returncode}\n{out}\n{run.stderr[-3000:]}"
     assert 'Baseline "bare read"' in out
     assert re.search(r"^\s+\d+ µs client CPU per read", out, re.MULTILINE), out
-    row = re.search(r"^\s+20\s+20\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)x\s+(\S+)\s+(\S+)",
-                    out, re.MULTILINE)
+    row = re.search(r"^\s+20\s+20\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)x\s+(\S+)"
+                    r"\s+(\S+)", out, re.MULTILINE)
     assert row is not None, out
-    polls, published, cores, us_per_poll, bare_us, ratio, rss, hwm = map(float, row.groups())
-    assert polls > 0 and published > 0 and cores > 0 and us_per_poll > 0 and bare_us > 0
+    polls, published, acked, cores, us_per_poll, bare_us, ratio, rss, hwm = map(float, row.groups())
+    assert polls > 0 and published > 0 and acked > 0 and cores > 0 and us_per_poll > 0
+    assert bare_us > 0
     assert ratio > 0 and 0 < rss <= hwm
     assert re.search(r"gateway path = [\d.]+x a bare pymodbus read", out), out
     assert "saturation:" in out and "resident memory at 20 meters" in out
+    assert re.search(r"CPU by thread at 20 meters: .*[\d.]+ core", out), out
     assert "targets not judged" in out  # a tiny run is not the target workload

@@ -144,3 +144,20 @@ def test_nothing_listening_is_retried_with_backoff(caplog: pytest.LogCaptureFixt
     assert 4 <= link.attempts <= 25  # backed off, not spinning
     assert [r.levelno for r in caplog.records].count(logging.ERROR) == 1
     assert "refused" in (link.last_error or "")
+
+
+def test_paho_errors_reach_the_link_and_its_debug_lines_are_never_formatted(
+        caplog: pytest.LogCaptureFixture) -> None:
+    link = Link(LinkSettings("127.0.0.1", free_port()), Listener())
+    client = link._new_client()
+    assert client.on_log is None  # an on_log callback would have paho format every packet's line
+
+    class Loud:
+        def __str__(self) -> str:
+            raise AssertionError("a debug line was formatted")
+
+    caplog.set_level(logging.DEBUG)
+    client._easy_log(16, "Sending PUBLISH %s", Loud())  # MQTT_LOG_DEBUG
+    client._easy_log(8, "ssl alert: %s", "certificate required")  # MQTT_LOG_ERR
+    assert link._paho_error == "ssl alert: certificate required"
+    assert not caplog.records  # kept for the Link's own wording, not logged as it is

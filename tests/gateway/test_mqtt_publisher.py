@@ -415,3 +415,115 @@ def test_options_check_themselves_and_hide_the_password() -> None:
         kwargs: dict[str, Any] = {"host": "h", "site": "s", "gateway": "g", **bad}
         with pytest.raises(ValueError):
             MqttOptions(**kwargs)
+
+
+# -- the hand-off: freshly committed messages published from memory ---------------------------------
+
+class CountingOutbox:
+    """The outbox, counting the messages the publisher reads back from it."""
+
+    def __init__(self, box: Outbox) -> None:
+        self.box = box
+        self.read_back = 0
+        self.ack_calls = 0
+        self.returned: set[int] = set()
+
+    def pending(self, after_seq: int = 0, limit: int = 100) -> list[Any]:
+        batch = self.box.pending(after_seq, limit)
+        self.read_back += len(batch)
+        self.returned.update(m.seq for m in batch)
+        return batch
+
+    def ack(self, seqs: Any) -> int:
+        self.ack_calls += 1
+        return self.box.ack(seqs)
+
+    def depth(self) -> int:
+        return self.box.depth()
+
+
+class OfferingFeeder(Feeder):
+    """A Feeder that commits as the outbox writer does: append, then offer what was committed."""
+
+    def _run(self) -> None:
+        i = 0
+        while not self._stop.is_set():
+            now = time.time()
+            committed = self.outbox.append_messages([(m, now, poll(m, i, now)) for m in self.appended])
+            for message in committed:
+                self.appended[message.meter].append(message.seq)
+            if self.publisher is not None:
+                self.publisher.offer(committed)
+            i += 1
+            self._stop.wait(self.every)
+
+
+def test_handed_off_messages_in_flight_when_the_broker_dies_are_replayed_from_the_outbox(
+        mosquitto: MosquittoFactory, mqtt_recorder: RecorderFactory, outbox: Outbox,
+        publishers: Callable[..., Publisher]) -> None:
+    broker = mosquitto()
+    rec = mqtt_recorder(broker, readings_filter(), client_id="ingest-test")
+    counting = CountingOutbox(outbox)
+    pub = publishers(options(broker), counting)
+    with OfferingFeeder(outbox, pub, meters=10, every=0.05) as feeder:
+        assert wait_until(lambda: feeder.total >= 200 and pub.stats().acked >= 150, 10)
+        steady = pub.stats().published
+        assert counting.read_back < steady / 2  # taken from memory, not read back
+        assert counting.ack_calls <= pub.stats().acked / 4  # deleted in batches, not one by one
+        broker.pause()  # sent (handed off) but never acknowledged
+        assert wait_until(lambda: pub.stats().in_flight >= 20, 10)
+        time.sleep(0.5)  # PUBACKs the broker sent before it stopped have been taken in by now
+        in_flight = {seq for seq in list(pub._inflight.values()) if isinstance(seq, int)}
+        never_read = in_flight - counting.returned
+        proc, broker.proc = broker.proc, None  # killed while stopped: it never runs again, so what
+        assert proc is not None                # it had not acknowledged is gone with it
+        proc.kill()
+        proc.wait(10)
+        broker.start()
+        time.sleep(1.0)
+    assert wait_until(lambda: outbox.depth() == 0, 30), f"{outbox.depth()} left in the outbox"
+    assert len(never_read) >= 10  # handed over in memory, never read from the outbox ...
+    assert never_read & counting.returned  # ... until the broker died: then replayed from it
+    assert_everything_arrived(rec, feeder.appended, 30)
+
+
+def test_backlog_and_fresh_messages_go_out_in_seq_order(
+        mosquitto: MosquittoFactory, mqtt_recorder: RecorderFactory, outbox: Outbox,
+        publishers: Callable[..., Publisher]) -> None:
+    """A backlog from before the start, fresh messages offered while it drains, and an append
+    nobody offered: every seq arrives, and the first copies arrive in seq order."""
+    broker = mosquitto()
+    rec = mqtt_recorder(broker, readings_filter(), client_id="ingest-test")
+    now = time.time()
+    backlog = [outbox.append(f"m{i % 10:02d}", now, poll(f"m{i % 10:02d}", i, now)) for i in range(600)]
+    counting = CountingOutbox(outbox)
+    pub = publishers(options(broker), counting)
+    with OfferingFeeder(outbox, pub, meters=10, every=0.02) as feeder:
+        time.sleep(1.5)
+        silent = outbox.append("m00", time.time(), poll("m00", 0))  # appended, never offered
+        time.sleep(1.0)
+    appended = {m: sorted(s + [b for j, b in enumerate(backlog) if f"m{j % 10:02d}" == m]
+                          + ([silent] if m == "m00" else []))
+                for m, s in feeder.appended.items()}
+    assert_everything_arrived(rec, appended, 30)
+    order = [c.doc["seq"] for c in checked(rec.snapshot()) if c.topic.kind == "readings"]
+    firsts = list(dict.fromkeys(order))
+    assert firsts == sorted(firsts)
+    assert counting.read_back < len(firsts)  # some were taken from memory
+    assert wait_until(lambda: outbox.depth() == 0, 10)
+
+
+def test_a_clean_stop_deletes_everything_acknowledged(mosquitto: MosquittoFactory, outbox: Outbox,
+                                                      publishers: Callable[..., Publisher],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gateway.mqtt.publisher.ACK_DELAY_S", 3600.0)  # only the stop deletes
+    broker = mosquitto()
+    pub = publishers(options(broker), outbox)
+    now = time.time()
+    committed = outbox.append_messages([(f"m{i % 5}", now, poll(f"m{i % 5}", i, now)) for i in range(30)])
+    pub.offer(committed)
+    pub.notify()
+    assert wait_until(lambda: pub.stats().acked == 30, 10)
+    assert outbox.depth() > 0  # acknowledged after the last outbox read: waiting for their batch
+    pub.stop(3.0)  # acknowledgements waiting for their batch are deleted on the way out
+    assert outbox.depth() == 0

@@ -124,6 +124,32 @@ def test_codec_gives_every_value_back_bit_for_bit(items: list[tuple[float | None
         assert same(stored, original), (stored, original)
 
 
+scaled_f32s = st.builds(lambda f, k: f * (0.1, 0.01, 10.0)[k], float32s, st.integers(0, 2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(finite_or_not | decimals | float32s | scaled_f32s, min_size=5, max_size=5),
+                min_size=1, max_size=8))
+def test_hinted_encoding_gives_every_value_back_bit_for_bit(polls: list[list[float | None]]) -> None:
+    """The kinds remembered from earlier polls (per meter, per position) never change a value."""
+    hints: list[int] = []
+    for values in polls:
+        readings = [Reading(f"q{i}", v, "u", Quality.OK, T0) for i, v in enumerate(values)]
+        back = decode(encode(readings, T0, hints), layout_keys(readings), T0)
+        for stored, original in zip(back, readings, strict=True):
+            assert same(stored, original), (stored, original)
+
+
+def test_hints_remember_the_scaled_kind_of_each_position() -> None:
+    values = [230.1 * 0.1, 0.5, 2301.0, float(1e38 * 5.0), 12.345]  # scaled, float32, integer, ...
+    readings = [Reading(f"q{i}", v, "u", Quality.OK, T0) for i, v in enumerate(values)]
+    hints: list[int] = []
+    first = encode(readings, T0, hints)
+    assert len(hints) == 5 and hints[1] == hints[2] == -1  # nothing to remember for cheap kinds
+    assert first == encode(readings, T0)  # the first poll is encoded as without hints
+    assert encode(readings, T0, hints) == first
+
+
 def test_realistic_poll_is_small(outbox: Outbox) -> None:
     body = encode(poll(5), T0 + 300)
     # 20 flags + 10 float32 + 9 short decimals + one time change + one error text (17)

@@ -1,12 +1,12 @@
-"""The group-commit writer: batches, keeps order, isolates a malformed poll, counts failures."""
+"""The group-commit writer: batches, keeps order, isolates a malformed poll, counts failures, hands
+what it committed on."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from drivers.reader import Reading
-from gateway.outbox import Outbox, OutboxError
+from gateway.outbox import CommittedMessage, Outbox, OutboxError
 from gateway.outbox_writer import OutboxWriter
 from gateway.scheduler import PollResult
 
@@ -22,8 +22,8 @@ def _poll(meter: str, i: int, quality: str = "ok") -> PollResult:
 def test_commits_everything_in_order_and_isolates_a_bad_poll(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox.sqlite")
     errors: list[tuple[int, OutboxError]] = []
-    committed = threading.Event()
-    writer = OutboxWriter(outbox, on_committed=committed.set,
+    handed: list[CommittedMessage] = []
+    writer = OutboxWriter(outbox, on_committed=handed.extend,
                           on_error=lambda n, e: errors.append((n, e)))
     polls = [_poll(f"m{i % 3}", i) for i in range(500)]
     polls.insert(250, _poll("bad", 0, quality="no-such-quality"))
@@ -35,5 +35,10 @@ def test_commits_everything_in_order_and_isolates_a_bad_poll(tmp_path: Path) -> 
     assert [(m.meter, m.ts) for m in stored] == [(p.meter_id, p.ts) for p in polls
                                                 if p.meter_id != "bad"]
     assert len(errors) == 1 and errors[0][0] == 1 and "bad" in str(errors[0][1])
-    assert committed.is_set()
+    # the hand-off is exactly what is stored, in order: the good polls of the bad one's batch too
+    assert [(m.seq, m.meter, m.ts) for m in handed] == [(m.seq, m.meter, m.ts) for m in stored]
+    def fields(m: object) -> list[tuple[object, ...]]:
+        return [(r.quantity, r.value, r.unit, r.quality, r.ts, r.error)
+                for r in m.readings]  # type: ignore[attr-defined]
+    assert [fields(m) for m in handed] == [fields(m) for m in stored]
     outbox.close()
