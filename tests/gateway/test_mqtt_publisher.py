@@ -221,7 +221,9 @@ def test_a_clean_stop_leaves_status_offline_retained(mosquitto: MosquittoFactory
     assert msg.retain and check_message(msg.topic, msg.payload).doc["state"] == "offline"
 
 
-@pytest.mark.parametrize("outage_s", [3.0, pytest.param(60.0, marks=pytest.mark.slow)])
+# The 60 s outage is the acceptance test with a real gateway (tests/e2e/test_broker_outage.py); here the
+# publisher alone, with the broker down long enough for several reconnect attempts.
+@pytest.mark.parametrize("outage_s", [3.0, 12.0])
 def test_broker_outage_loses_nothing(outage_s: float, mosquitto: MosquittoFactory,
                                      mqtt_recorder: RecorderFactory, outbox: Outbox,
                                      publishers: Callable[..., Publisher],
