@@ -360,9 +360,14 @@ class AnalyticsService:
         coal = self.factors.factor_set("calorific")
         years = sorted(self.factors.series["national"].values)
         grid = self.factors.carbon_series("national", max([y for y in years if y <= day.year] or years))
-        u = Usage(usage.electricity[:, k], usage.heat[:, k], usage.natural_gas[:, k], usage.water[:, k],
-                  usage.heating_electricity[:, k])
         b = site.ctx.buildings
+        # a carrier a building has no meter for is unknown (NaN: its indicators are left out), not 0
+        kinds = [{m.kind for m in site.ctx.meters if m.building == name} for name in usage.buildings]
+        no_elec = np.array([not (k & {"electricity", "heat_pump"}) for k in kinds])
+        no_water = np.array(["water" not in k for k in kinds])
+        u = Usage(np.where(no_elec, np.nan, usage.electricity[:, k]), usage.heat[:, k],
+                  usage.natural_gas[:, k], np.where(no_water, np.nan, usage.water[:, k]),
+                  usage.heating_electricity[:, k])
         ind = compute_indicators(u, Scale(np.array([x.floor_area_m2 for x in b]),
                                           np.array([x.heated_area_m2 or 0.0 for x in b]),
                                           np.array([float(x.occupants) for x in b])), coal, grid)
@@ -375,8 +380,10 @@ class AnalyticsService:
                 out.append(line("indicators", tags, {"coverage": 0.0}, ts))
                 continue
             fields = {k2: v for k2, v in ind.row(i).items() if v is not None}
-            fields.update({"electricity_kwh": float(u.electricity_kwh[i]),
-                           "water_m3": float(u.water_m3[i]), "coverage": coverage.get(building, 0.0)})
+            fields["coverage"] = coverage.get(building, 0.0)
+            for name, value in (("electricity_kwh", u.electricity_kwh[i]), ("water_m3", u.water_m3[i])):
+                if not np.isnan(value):
+                    fields[name] = float(value)
             out.append(line("indicators", tags, fields, ts))
         for s in site.engine.quota_status:
             fields = {"ytd": s.ytd, "projected": s.projected, "share": s.share,

@@ -231,6 +231,11 @@ def test_streaming_equals_batch_with_retained_alerts_ack_and_aggregates(
     assert got == pytest.approx(want_intervals, rel=1e-9)
     days = vm.export('{__name__="indicators_kgce_per_m2",building="gov"}')
     assert len(days) == 1 and len(days[0].values) == 44  # one point per closed day
+    # the school has an electricity meter and no water meter: water is unknown there, never 0
+    assert vm.export('{__name__="indicators_electricity_kwh",building="school"}')
+    assert not vm.export('{__name__="indicators_water_m3",building="school"}')
+    assert not vm.export('{__name__="indicators_water_m3_per_person",building="school"}')
+    assert vm.export('{__name__="indicators_water_m3",building="gov"}')
 
 
 def test_a_restart_keeps_alerts_ids_acks_and_the_interval_in_progress(
