@@ -282,6 +282,14 @@ def _follow(usage: DailyUsage, t: _Track, last: int, tz: ZoneInfo,
             continue
         start = max(0, i - doy)
         ytd_num = float(np.sum(daily[start:i + 1]))
+        first_doy = doy - (i - start)  # > 0 when the data begins after 1 January
+        if first_doy > 0:
+            # The days before the data are unmeasured, not zero: estimate the year to date from the
+            # measured part's share of the profile (said in the details as `ytd_estimated_from`).
+            covered = share - float(cum[first_doy - 1])
+            if covered <= 0:
+                continue
+            ytd_num *= share / covered
         n_year = len(cum)
         scale = denom * (n_year if t.indicator.per_day else 1.0)  # quota value x scale = year amount
         recent_from = max(start, i - settings.recent_days + 1)
@@ -309,6 +317,10 @@ def _follow(usage: DailyUsage, t: _Track, last: int, tz: ZoneInfo,
         base = {"scope": t.scope, "indicator": t.indicator.name, "profile": profile,
                 "share": round(share, 4), "confidence": t.confidence}
         ymsg = (f"{t.indicator.name} year to date {ytd_value:.4g} {t.indicator.ytd_unit}")
+        if first_doy > 0:
+            since = date(year, 1, 1) + timedelta(days=first_doy)
+            base["ytd_estimated_from"] = since.isoformat()
+            ymsg += f", estimated from the data since {since.isoformat()}"
         if t.reduction is not None and last_year_total is not None:
             target = tiers["target"]
             if ytd_num > target * scale * (1 + settings.tolerance):

@@ -245,15 +245,19 @@ def test_heating_is_pro_rated_over_the_heating_season_without_a_year_of_data() -
 
 
 def test_projection_of_data_starting_mid_year_uses_the_day_of_year() -> None:
-    """The recent share is looked up by day of year, not by position in the data: an office running
-    exactly at its constraint from 1 June is projected at its rate for the rest of the year."""
+    """The recent share is looked up by day of year, not by position in the data, and the unmeasured
+    months before the data are estimated from the profile, not taken as zero: an office running
+    exactly at its constraint from 1 June is projected at its constraint."""
     usage = _usage({2024: _kwh_for(25.5)}, first=date(2024, 6, 1), days=60, shape=np.ones(12), noise=0.0)
     r = track_quotas(usage, [OFFICE], load_quotas(), load_factors(),
                      settings=QuotaSettings(standards=("db37-t-2672-2019",)))
     status = next(s for s in r.status if s.scope == SCOPE)
     assert status.profile == "flat" and status.day == date(2024, 7, 30)
-    # 60 days measured plus the rest of the year (154 days) at the constraint rate; Jan-May unmeasured
-    assert status.projected == pytest.approx(25.5 * (60 + 154) / 366, rel=1e-6)
+    assert status.projected == pytest.approx(25.5, rel=1e-6)
+    # the year to date is the measured rate over the days elapsed (flat profile), not 60 days' worth
+    assert status.ytd == pytest.approx(25.5 * (31 + 29 + 31 + 30 + 31 + 60) / 366, rel=1e-6)
+    assert not [d for d in r.detections if d.kind is AlertKind.QUOTA_PROJECTED]
+    assert all(d.details.get("ytd_estimated_from") == "2024-06-01" for d in r.detections)
 
 
 def test_kgce_results_carry_the_weaker_of_row_and_factor_set_confidence() -> None:
