@@ -5,6 +5,11 @@ receives: `check_message(topic, payload)` parses the topic, refuses oversized pa
 UTF-8, duplicate keys, NaN and infinities (which Python's json would otherwise accept), validates
 the document against the schema its topic calls for, and checks that the ids in the payload match
 the topic and that `time` is the same instant as `ts`.
+
+The central services' documents are not in the gateway's topic tree, so `check_message` does not
+know their topics; their schemas are loaded by name (SERVICE_SCHEMAS): `service_validator(name)`,
+`service_problems(doc, name)` and `check_service(doc, name)` (docs/mqtt.md, "Topics of the central
+services").
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # jsonschema is imported on first use: the gateway validates rarely (meta)
     from jsonschema import Draft202012Validator
@@ -25,6 +30,11 @@ from gateway.mqtt.topics import DEFAULT_PREFIX, KINDS, Kind, ParsedTopic, TopicE
 
 MAX_PAYLOAD_BYTES = 256 * 1024  # a poll of 100 quantities with long error texts stays far below
 TIME_TOLERANCE_S = 0.001  # `time` is `ts` to the millisecond
+
+# the documents of the central services (ingest, analytics): schemas/{name}.json
+ServiceSchema = Literal["dead-letter", "ingest-health", "alert", "alert-ack", "analytics-health"]
+SERVICE_SCHEMAS: tuple[ServiceSchema, ...] = ("dead-letter", "ingest-health", "alert", "alert-ack",
+                                              "analytics-health")
 
 
 class ContractError(ValueError):
@@ -52,6 +62,43 @@ def validator(kind: Kind) -> Draft202012Validator:
 
     Draft202012Validator.check_schema(s)
     return Draft202012Validator(s)
+
+
+@cache
+def service_schema(name: ServiceSchema) -> dict[str, Any]:
+    """The JSON Schema of one of the central services' documents."""
+    if name not in SERVICE_SCHEMAS:
+        raise ValueError(f"{name!r} is not a service document; use one of {', '.join(SERVICE_SCHEMAS)}")
+    text = resources.files("gateway.mqtt").joinpath("schemas", f"{name}.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@cache
+def service_validator(name: ServiceSchema) -> Draft202012Validator:
+    s = service_schema(name)
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator.check_schema(s)
+    return Draft202012Validator(s)
+
+
+def service_problems(doc: Any, name: ServiceSchema) -> list[str]:
+    """Every way `doc` breaks the schema of the service document `name`; [] when it fits."""
+    found = [f"{_where(e.absolute_path)}: {e.message}" for e in service_validator(name).iter_errors(doc)]
+    found += [f"{where}: {value!r} is not a finite number" for where, value in _non_finite(doc, "$")]
+    return found
+
+
+def check_service(doc: Any, name: ServiceSchema) -> None:
+    """ContractError with the most relevant violation, if `doc` does not fit schemas/`name`.json."""
+    from jsonschema.exceptions import best_match
+
+    error = best_match(service_validator(name).iter_errors(doc))
+    if error is not None:
+        raise ContractError(f"{name}: {_where(error.absolute_path)}: {error.message}")
+    for where, value in _non_finite(doc, "$"):
+        raise ContractError(f"{name}: {where}: {value!r} is not a finite number")
 
 
 def _no_constant(name: str) -> None:
