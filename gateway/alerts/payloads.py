@@ -11,19 +11,13 @@ Alert ids are single topic levels (analytics.alerts.alert_id: "<kind>-<16 hex>")
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, tzinfo
-from functools import cache
-from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from analytics.alerts import Alert
 from gateway.mqtt.payloads import encode
-from gateway.mqtt.schema import ContractError, parse_json
+from gateway.mqtt.schema import ServiceSchema, check_service, parse_json
 from gateway.mqtt.topics import TREE_VERSION, check_prefix, check_segment
-
-if TYPE_CHECKING:
-    from jsonschema import Draft202012Validator
 
 ALERT_SCHEMA = "metergate.alert/1"
 ACK_SCHEMA = "metergate.alert-ack/1"
@@ -81,24 +75,9 @@ def alert_payload(a: Alert, tz: tzinfo = UTC) -> bytes:
     return encode(alert_doc(a, tz))
 
 
-@cache
-def _validator(name: str) -> Draft202012Validator:
-    from jsonschema import Draft202012Validator
-
-    text = resources.files("gateway.mqtt").joinpath("schemas", f"{name}.json").read_text("utf-8")
-    schema = json.loads(text)
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
-
-
-def check(doc: Any, name: str) -> None:
+def check(doc: Any, name: ServiceSchema) -> None:
     """ContractError naming the field if `doc` does not fit schemas/`name`.json."""
-    from jsonschema.exceptions import best_match
-
-    error = best_match(_validator(name).iter_errors(doc))
-    if error is not None:
-        where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        raise ContractError(f"{name}: {where}: {error.message}")
+    check_service(doc, name)
 
 
 def parse_ack(payload: bytes) -> tuple[str, str, str | None]:
