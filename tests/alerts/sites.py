@@ -4,13 +4,37 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from drivers.reader import Quality
+from gateway.mqtt.payloads import readings_payload
+from gateway.outbox.codec import StoredReading
+
 TZ = ZoneInfo("Asia/Shanghai")
+SITE = "alerts-site"  # the [site] id of site_toml()
+UNITS = {"energy_active_import": "kWh", "water_volume": "m³"}
+
+
+@dataclass(frozen=True)
+class _Msg:
+    seq: int
+    meter: str
+    ts: float
+    readings: tuple[StoredReading, ...]
+
+
+def site_message(seq: int, meter: str, ts: float, quantity: str, value: float | None,
+                 quality: Quality = Quality.OK) -> tuple[str, bytes]:
+    """(topic, payload) of one reading of the site's gateway "gw" in the gateway's MQTT format;
+    `ts` in seconds."""
+    reading = StoredReading(quantity, value, UNITS[quantity], quality, ts, "")
+    return (f"metergate/v1/{SITE}/gw/meters/{meter}/readings",
+            readings_payload(SITE, "gw", _Msg(seq, meter, ts, (reading,))))
 
 
 def site_toml(folder: Path, *, mqtt_port: int | None = None, name: str = "site.toml") -> Path:

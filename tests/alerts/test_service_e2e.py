@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +20,14 @@ import pytest
 from typer.testing import CliRunner
 
 from analytics.intervals import interval_consumption
-from drivers.reader import Quality
 from gateway.alerts.payloads import ack_payload, ack_topic, check
 from gateway.cli import app
-from gateway.mqtt.payloads import readings_payload
-from gateway.outbox.codec import StoredReading
-from tests.alerts.sites import readings, site_toml, write_csv
+from tests.alerts.sites import SITE, readings, site_message, site_toml, write_csv
 from tests.support.ingest import Publisher
 from tests.support.mosquitto import Mosquitto, Recorder
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-SITE = "alerts-site"
-UNITS = {"energy_active_import": "kWh", "water_volume": "m³"}
-
-
-@dataclass(frozen=True)
-class _Msg:
-    seq: int
-    meter: str
-    ts: float
-    readings: tuple[StoredReading, ...]
 
 
 def _gov(day: int) -> float:
@@ -115,9 +101,7 @@ def service(tmp_path: Path, mosquitto: Any, victoria: Any) -> Iterator[tuple[Ser
 
 def _publish(pub: Publisher, rows: list[tuple[int, str, str, float]], first_seq: int = 1) -> None:
     for seq, (ts, meter, quantity, value) in enumerate(rows, start=first_seq):
-        reading = StoredReading(quantity, value, UNITS[quantity], Quality.OK, ts / 1e9, "")
-        pub.send(f"metergate/v1/{SITE}/gw/meters/{meter}/readings",
-                 readings_payload(SITE, "gw", _Msg(seq, meter, ts / 1e9, (reading,))))
+        pub.send(*site_message(seq, meter, ts / 1e9, quantity, value))
     assert pub.flush(120)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from unittest.mock import MagicMock
@@ -18,20 +17,7 @@ from drivers.reader import Quality
 from gateway.alerts.config import load_analytics_config
 from gateway.alerts.service import AnalyticsService
 from gateway.ingest.consumer import Delivery
-from gateway.mqtt.payloads import readings_payload
-from gateway.outbox.codec import StoredReading
-from tests.alerts.sites import readings, site_toml
-
-SITE = "alerts-site"
-UNITS = {"energy_active_import": "kWh", "water_volume": "m³"}
-
-
-@dataclass(frozen=True)
-class _Msg:
-    seq: int
-    meter: str
-    ts: float
-    readings: tuple[StoredReading, ...]
+from tests.alerts.sites import SITE, readings, site_message, site_toml
 
 
 class FakeConsumer:
@@ -81,10 +67,8 @@ class Feeder:
     def send(self, meter: str, ts: float, quantity: str, value: float | None,
              quality: Quality = Quality.OK) -> int:
         self.mid += 1
-        reading = StoredReading(quantity, value, UNITS[quantity], quality, ts, "")
-        payload = readings_payload(SITE, "gw", _Msg(self.mid, meter, ts, (reading,)))
-        self.svc._handle(Delivery(f"metergate/v1/{SITE}/gw/meters/{meter}/readings", payload, self.mid, 1,
-                                  0, time.time()))
+        topic, payload = site_message(self.mid, meter, ts, quantity, value, quality)
+        self.svc._handle(Delivery(topic, payload, self.mid, 1, 0, time.time()))
         return self.mid
 
     def rows(self, rows: list[tuple[int, str, str, float]]) -> None:
@@ -165,9 +149,8 @@ def _no_sdnotify(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _delivery(svc: AnalyticsService, row: tuple[int, str, str, float], mid: int) -> Delivery:
     ts, meter, quantity, value = row
-    reading = StoredReading(quantity, value, UNITS[quantity], Quality.OK, ts / 1e9, "")
-    payload = readings_payload(SITE, "gw", _Msg(mid, meter, ts / 1e9, (reading,)))
-    return Delivery(f"metergate/v1/{SITE}/gw/meters/{meter}/readings", payload, mid, 1, 0, time.time())
+    topic, payload = site_message(mid, meter, ts / 1e9, quantity, value)
+    return Delivery(topic, payload, mid, 1, 0, time.time())
 
 
 def test_a_store_error_is_not_acknowledged_and_stops_the_service(tmp_path: Path,

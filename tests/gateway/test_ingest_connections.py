@@ -6,24 +6,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gateway.ingest.config import load_ingest_config
 from gateway.ingest.service import IngestService
-from tests.support.ingest import Publisher, ingest_toml, readings_payload, topic_for
+from tests.support.ingest import Publisher, ingest_toml, readings_payload, start_ingest, topic_for
 from tests.support.mosquitto import Mosquitto, MosquittoFactory, Pki
 from tests.support.victoria import VictoriaFactory
-
-
-@pytest.fixture
-def services() -> Iterator[list[IngestService]]:
-    started: list[IngestService] = []
-    yield started
-    for service in started:
-        service.stop()
 
 
 def _send(broker: Mosquitto, n: int, username: str | None = None, password: str | None = None) -> None:
@@ -48,10 +39,7 @@ def test_tls_client_certificate_and_password_file(tmp_path: Path, mosquitto: Mos
     text += (f'\n[mqtt.tls]\nca_file = "{test_pki.ca_file}"\ncert_file = "{test_pki.client_cert}"\n'
              f'key_file = "{test_pki.client_key}"\n')
     config.write_text(text)
-    service = IngestService(load_ingest_config(config))
-    services.append(service)
-    service.start()
-    assert service.consumer.wait_subscribed(10), service.consumer.last_error
+    start_ingest(config, services)
     # a publisher on the same TLS listener
     import ssl
 
@@ -90,9 +78,7 @@ def test_wrong_password_is_named_and_fixing_it_loses_nothing(
     # ... then the password file is rotated wrongly, and readings keep coming
     (tmp_path / "pw").write_text("wrong\n")
     with caplog.at_level(logging.ERROR, logger="gateway.ingest.consumer"):
-        second = IngestService(load_ingest_config(config))
-        services.append(second)
-        second.start()
+        second = start_ingest(config, services, subscribed=False)
         _send(broker, 30, username="gw", password="gw-pw")
         time.sleep(1.0)
     assert not second.consumer.connected and second.metrics.n_messages == 0
@@ -109,9 +95,8 @@ def test_broker_not_there_at_start(tmp_path: Path, mosquitto: MosquittoFactory, 
     broker = mosquitto()
     vm = victoria()
     broker.stop()
-    service = IngestService(load_ingest_config(ingest_toml(tmp_path, broker.port, influx_url=vm.url)))
-    services.append(service)
-    service.start()
+    service = start_ingest(ingest_toml(tmp_path, broker.port, influx_url=vm.url), services,
+                           subscribed=False)
     time.sleep(1.5)
     assert not service.consumer.connected
     broker.start()

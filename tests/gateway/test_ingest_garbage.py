@@ -9,28 +9,24 @@ import base64
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from gateway.ingest.config import load_ingest_config
 from gateway.ingest.service import IngestService
 from tests.support.influxdb1 import InfluxFactory
-from tests.support.ingest import Publisher, ingest_toml, readings_doc, readings_payload, topic_for
+from tests.support.ingest import (
+    Publisher,
+    ingest_toml,
+    readings_doc,
+    readings_payload,
+    start_ingest,
+    topic_for,
+)
 from tests.support.mosquitto import MosquittoFactory, RecorderFactory
 from tests.support.victoria import VictoriaFactory
 
 DEAD = "metergate/ingest/dead-letter"
 KEPT = 256 * 1024  # limits.max_payload_bytes (default): a dead letter keeps the payload up to it
-
-
-@pytest.fixture
-def services() -> Iterator[list[IngestService]]:
-    started: list[IngestService] = []
-    yield started
-    for service in started:
-        service.stop()
 
 
 def _good(seq: int, now: float) -> tuple[str, bytes]:
@@ -88,10 +84,7 @@ def test_garbage_is_dead_lettered_and_good_is_written(
         victoria: VictoriaFactory, services: list[IngestService]) -> None:
     broker, vm = mosquitto(), victoria()
     dead = mqtt_recorder(broker, DEAD, client_id="dead-letter-watch")
-    service = IngestService(load_ingest_config(ingest_toml(tmp_path, broker.port, influx_url=vm.url)))
-    services.append(service)
-    service.start()
-    assert service.consumer.wait_subscribed(10)
+    service = start_ingest(ingest_toml(tmp_path, broker.port, influx_url=vm.url), services)
     now = time.time()
     makers = _bad_makers(now)
     pub = Publisher(broker.host, broker.port)
@@ -168,11 +161,8 @@ def test_database_refusal_is_bisected_to_the_poison_message(
     # 1.x): our float value conflicts, HTTP 400 "partial write: field type conflict"
     now = time.time()
     db.write(f"fan_state,gateway=gw-1,meter=m3,site=campus-a value=1i {int(now - 100) * 10**9}", "energy")
-    service = IngestService(load_ingest_config(ingest_toml(
-        tmp_path, broker.port, influx_url=db.url, api="v1", max_points=100_000, max_delay="1s")))
-    services.append(service)
-    service.start()
-    assert service.consumer.wait_subscribed(10)
+    service = start_ingest(ingest_toml(
+        tmp_path, broker.port, influx_url=db.url, api="v1", max_points=100_000, max_delay="1s"), services)
     pub = Publisher(broker.host, broker.port)
     for seq in range(1, 41):
         meter = f"m{seq % 5}"

@@ -4,14 +4,11 @@ the batch being written), and every point still arrives once the database is bac
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from gateway.ingest.config import load_ingest_config
 from gateway.ingest.service import IngestService
-from tests.support.ingest import Publisher, ingest_toml, readings_payload, topic_for
+from tests.support.ingest import Publisher, ingest_toml, readings_payload, start_ingest, topic_for
 from tests.support.mosquitto import MosquittoFactory
 from tests.support.victoria import VictoriaFactory
 
@@ -19,14 +16,6 @@ RECEIVE_MAXIMUM = 40
 MAX_POINTS = 10  # one point per message: the batch being written holds at most 10 messages
 MESSAGES = 300
 RECONNECTS = 4
-
-
-@pytest.fixture
-def services() -> Iterator[list[IngestService]]:
-    started: list[IngestService] = []
-    yield started
-    for service in started:
-        service.stop()
 
 
 def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
@@ -47,12 +36,9 @@ def test_reconnects_during_a_database_outage_keep_memory_bounded_and_lose_nothin
         services: list[IngestService]) -> None:
     broker, vm = mosquitto(), victoria()
     vm.stop()  # the database is down from the start
-    service = IngestService(load_ingest_config(ingest_toml(
+    service = start_ingest(ingest_toml(
         tmp_path, broker.port, influx_url=vm.url, receive_maximum=RECEIVE_MAXIMUM,
-        max_points=MAX_POINTS, max_delay="50ms")))
-    services.append(service)
-    service.start()
-    assert service.consumer.wait_subscribed(10)
+        max_points=MAX_POINTS, max_delay="50ms"), services)
     pub = Publisher(broker.host, broker.port)
     now = time.time()
     for seq in range(1, MESSAGES + 1):

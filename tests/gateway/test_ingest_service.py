@@ -4,34 +4,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from gateway.ingest.config import load_ingest_config
 from gateway.ingest.service import IngestService
-from tests.support.ingest import Publisher, ingest_toml, readings_doc, readings_payload, topic_for
+from tests.support.ingest import (
+    Publisher,
+    ingest_toml,
+    readings_doc,
+    readings_payload,
+    start_ingest,
+    topic_for,
+)
 from tests.support.mosquitto import MosquittoFactory, RecorderFactory
 from tests.support.victoria import VictoriaFactory
 
 T0 = 1_763_700_000.0  # 2025-11-21
-
-
-@pytest.fixture
-def services() -> Iterator[list[IngestService]]:
-    started: list[IngestService] = []
-    yield started
-    for service in started:
-        service.stop()
-
-
-def _start(path: Path, services: list[IngestService]) -> IngestService:
-    service = IngestService(load_ingest_config(path))
-    services.append(service)
-    service.start()
-    assert service.consumer.wait_subscribed(10)
-    return service
 
 
 def test_writes_every_reading_acks_and_reports_health(
@@ -39,7 +26,7 @@ def test_writes_every_reading_acks_and_reports_health(
         victoria: VictoriaFactory, services: list[IngestService]) -> None:
     broker, vm = mosquitto(), victoria()
     health = mqtt_recorder(broker, "metergate/ingest/+/health", client_id="health-watch")
-    service = _start(ingest_toml(tmp_path, broker.port, influx_url=vm.url), services)
+    service = start_ingest(ingest_toml(tmp_path, broker.port, influx_url=vm.url), services)
     pub = Publisher(broker.host, broker.port)
     now = time.time()
     for seq in range(1, 51):
@@ -73,7 +60,7 @@ def test_writes_every_reading_acks_and_reports_health(
     # everything was acknowledged: the same session, resumed, gets nothing again
     service.stop()
     services.remove(service)
-    again = _start(ingest_toml(tmp_path, broker.port, influx_url=vm.url), services)
+    again = start_ingest(ingest_toml(tmp_path, broker.port, influx_url=vm.url), services)
     time.sleep(1.5)
     assert again.metrics.n_messages == 0
 
@@ -114,7 +101,7 @@ def test_a_checker_bug_dead_letters_the_message_and_ingest_goes_on(
         victoria: VictoriaFactory, services: list[IngestService]) -> None:
     broker, vm = mosquitto(), victoria()
     dead = mqtt_recorder(broker, "metergate/ingest/dead-letter", client_id="dead-watch")
-    service = _start(ingest_toml(tmp_path, broker.port, influx_url=vm.url), services)
+    service = start_ingest(ingest_toml(tmp_path, broker.port, influx_url=vm.url), services)
     real_check = service.validator.check
 
     def buggy(topic: str, payload: bytes, now: float):  # type: ignore[no-untyped-def]
@@ -144,7 +131,7 @@ def test_prometheus_text(tmp_path: Path, mosquitto: MosquittoFactory, victoria: 
 
     broker, vm = mosquitto(), victoria()
     port = free_port()
-    _start(ingest_toml(tmp_path, broker.port, influx_url=vm.url, prometheus_port=port), services)
+    start_ingest(ingest_toml(tmp_path, broker.port, influx_url=vm.url, prometheus_port=port), services)
     pub = Publisher(broker.host, broker.port)
     now = time.time()
     for seq in range(1, 11):
@@ -173,7 +160,7 @@ def test_bad_readings_are_dead_lettered_alone_and_the_rest_written(
         victoria: VictoriaFactory, services: list[IngestService]) -> None:
     broker, vm = mosquitto(), victoria()
     dead = mqtt_recorder(broker, "metergate/ingest/dead-letter", client_id="dead-letter-watch")
-    service = _start(ingest_toml(tmp_path, broker.port, influx_url=vm.url), services)
+    service = start_ingest(ingest_toml(tmp_path, broker.port, influx_url=vm.url), services)
     now = time.time()
     values: dict[str, float | None] = {f"q_{i}": i + 0.5 for i in range(60)}
     doc = readings_doc("m1", seq=7, ts=round(now - 30, 3), values=values)

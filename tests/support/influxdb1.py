@@ -18,9 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import signal
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,11 +29,12 @@ from typing import Any
 import pytest
 
 from tests.support.mosquitto import free_port
+from tests.support.server_process import ServerProcess
 
 ADMIN = ("admin", "admin-secret")
 
 
-class InfluxDB1:
+class InfluxDB1(ServerProcess):
     host = "127.0.0.1"
 
     def __init__(self, folder: Path, *, users: Mapping[str, str] | None = None) -> None:
@@ -84,23 +83,13 @@ bind-address = "{self.host}:{self.rpc_port}"
     def start(self, timeout: float = 30.0) -> InfluxDB1:
         if self.running:
             return self
-        with self.log_file.open("ab") as log:
-            self.proc = subprocess.Popen([self.binary, "-config", str(self.config_file)], stdout=log,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"influxd exited with {self.proc.returncode}:\n{self.log_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=0.5) as r:
-                    if r.status == 204:
-                        break
-            except (OSError, urllib.error.URLError):
-                time.sleep(0.05)
-        else:
-            self.kill()
-            raise RuntimeError(f"influxd did not answer on {self.url} within {timeout} s:\n"
-                               f"{self.log_text()}")
+        self._spawn([self.binary, "-config", str(self.config_file)])
+
+        def pinged() -> bool:
+            with urllib.request.urlopen(f"{self.url}/ping", timeout=0.5) as r:
+                return bool(r.status == 204)
+
+        self._wait_ready(pinged, timeout, "influxd", f"answer on {self.url}", 0.05)
         if self.users and not self._provisioned:
             # the first user may be created without credentials; it must be an admin
             self.query(f"CREATE USER {ADMIN[0]} WITH PASSWORD '{ADMIN[1]}' WITH ALL PRIVILEGES",
@@ -109,33 +98,6 @@ bind-address = "{self.host}:{self.rpc_port}"
                 self.query(f"CREATE USER \"{user}\" WITH PASSWORD '{password}'", method="POST")
             self._provisioned = True
         return self
-
-    def stop(self, timeout: float = 20.0) -> None:
-        self._signal_and_wait(signal.SIGTERM, timeout)
-
-    def kill(self) -> None:
-        self._signal_and_wait(signal.SIGKILL, 10.0)
-
-    def _signal_and_wait(self, sig: signal.Signals, timeout: float) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_text(self) -> str:
-        try:
-            return self.log_file.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
 
     # -- InfluxQL --------------------------------------------------------------------------------
 

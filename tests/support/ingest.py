@@ -4,6 +4,9 @@
     pub = Publisher(broker)                     # paho, MQTT 5, waits for every PUBACK
     pub.send(topic_for("m01"), readings_payload("m01", seq=1, ts=..., values={...}))
     pub.flush()
+
+    def test_x(services):                       # fixture (plugin registered in tests/conftest.py)
+        service = start_ingest(config, services)   # IngestService, started, subscribed; stopped at teardown
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.ingest.config import load_ingest_config
+from gateway.ingest.service import IngestService
 
 SITE, GATEWAY = "campus-a", "gw-1"
 
@@ -128,6 +135,27 @@ class Publisher:
         self.flush(10)
         self.client.disconnect()
         self.client.loop_stop()
+
+
+@pytest.fixture
+def services() -> Iterator[list[IngestService]]:
+    """The in-process IngestServices a test started (it appends them); each is stopped at teardown."""
+    started: list[IngestService] = []
+    yield started
+    for service in started:
+        service.stop()
+
+
+def start_ingest(config: Path, services: list[IngestService], *,
+                 subscribed: bool = True) -> IngestService:
+    """An IngestService for `config`, appended to `services` and started; with `subscribed`, once
+    its consumer has subscribed (within 10 s)."""
+    service = IngestService(load_ingest_config(config))
+    services.append(service)
+    service.start()
+    if subscribed:
+        assert service.consumer.wait_subscribed(10), service.consumer.last_error
+    return service
 
 
 def run_ingest(config: Path, log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:

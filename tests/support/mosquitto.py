@@ -41,6 +41,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from tests.support.server_process import ServerProcess
+
 BINARY_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto")
 
 
@@ -96,10 +98,11 @@ def make_pki(folder: Path) -> Pki:
                folder / "client.key", folder / "other-ca.pem")
 
 
-class Mosquitto:
+class Mosquitto(ServerProcess):
     """One mosquitto process on a fixed loopback port; start/stop/kill/restart keep the port."""
 
     host = "127.0.0.1"
+    stop_timeout = 10.0  # stop(): SIGTERM, mosquitto saves its persistence file
 
     def __init__(self, folder: Path, *, users: Mapping[str, str] | None = None, tls: Pki | None = None,
                  require_certificate: bool = True, persistence: bool = True,
@@ -153,28 +156,14 @@ class Mosquitto:
     def start(self, timeout: float = 10.0) -> Mosquitto:
         if self.running:
             return self
-        with self.log_file.open("ab") as log:
-            self.proc = subprocess.Popen([self.binary, "-c", str(self.config_file)], stdout=log,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}:\n{self.log_text()}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.02)
-        self.kill()
-        raise RuntimeError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout} s:\n"
-                           f"{self.log_text()}")
+        self._spawn([self.binary, "-c", str(self.config_file)])
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM (mosquitto saves its persistence file) and wait."""
-        self._signal_and_wait(signal.SIGTERM, timeout)
+        def listening() -> bool:
+            with socket.create_connection((self.host, self.port), timeout=0.2):
+                return True
 
-    def kill(self) -> None:
-        self._signal_and_wait(signal.SIGKILL, 10.0)
+        self._wait_ready(listening, timeout, "mosquitto", f"listen on {self.host}:{self.port}", 0.02)
+        return self
 
     def restart(self) -> Mosquitto:
         self.stop()
@@ -189,27 +178,8 @@ class Mosquitto:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGCONT)
 
-    def _signal_and_wait(self, sig: signal.Signals, timeout: float) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
+    def _before_signal(self, proc: subprocess.Popen[bytes]) -> None:
         proc.send_signal(signal.SIGCONT)  # a paused broker cannot act on SIGTERM
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_text(self) -> str:
-        try:
-            return self.log_file.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
 
     def __repr__(self) -> str:
         return f"<mosquitto {self.host}:{self.port} {'running' if self.running else 'stopped'}>"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
@@ -29,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.mosquitto import free_port
+from tests.support.server_process import ServerProcess
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Series:
         return self.labels["__name__"]
 
 
-class Victoria:
+class Victoria(ServerProcess):
     host = "127.0.0.1"
 
     def __init__(self, folder: Path, *, extra: tuple[str, ...] = ()) -> None:
@@ -66,49 +66,14 @@ class Victoria:
         args = [self.binary, f"-storageDataPath={self.folder / 'data'}",
                 f"-httpListenAddr={self.host}:{self.port}", "-retentionPeriod=100y",
                 "-dedup.minScrapeInterval=1ms", "-loggerLevel=WARN", *self.extra]
-        with self.log_file.open("ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"victoria-metrics exited with {self.proc.returncode}:\n{self.log_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=0.5) as r:
-                    if r.status == 200:
-                        return self
-            except (OSError, urllib.error.URLError):
-                time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"victoria-metrics did not answer on {self.url} within {timeout} s:\n"
-                           f"{self.log_text()}")
+        self._spawn(args)
 
-    def stop(self, timeout: float = 20.0) -> None:
-        self._signal_and_wait(signal.SIGTERM, timeout)
+        def healthy() -> bool:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=0.5) as r:
+                return bool(r.status == 200)
 
-    def kill(self) -> None:
-        self._signal_and_wait(signal.SIGKILL, 10.0)
-
-    def _signal_and_wait(self, sig: signal.Signals, timeout: float) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_text(self) -> str:
-        try:
-            return self.log_file.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
+        self._wait_ready(healthy, timeout, "victoria-metrics", f"answer on {self.url}", 0.05)
+        return self
 
     # -- reading back ----------------------------------------------------------------------------
 
