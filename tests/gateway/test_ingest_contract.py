@@ -9,30 +9,27 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gateway.ingest.config import load_ingest_config
 from gateway.ingest.service import IngestService
 from gateway.mqtt import schema
-from tests.support.ingest import Publisher, ingest_toml, readings_doc, readings_payload, topic_for
+from tests.support.ingest import (
+    Publisher,
+    ingest_toml,
+    readings_doc,
+    readings_payload,
+    start_ingest,
+    topic_for,
+)
 from tests.support.mosquitto import MosquittoFactory, RecorderFactory
 from tests.support.victoria import VictoriaFactory
 
 DEAD = "metergate/ingest/dead-letter"
 HEALTH = "metergate/ingest/ingest-contract/health"
 LIMIT = 256 * 1024  # limits.max_payload_bytes (default)
-
-
-@pytest.fixture
-def services() -> Iterator[list[IngestService]]:
-    started: list[IngestService] = []
-    yield started
-    for service in started:
-        service.stop()
 
 
 def _payload_of(letter: dict[str, object]) -> bytes:
@@ -57,11 +54,8 @@ def test_dead_letters_and_health_fit_their_schemas(
     broker, vm = mosquitto(), victoria()
     dead = mqtt_recorder(broker, DEAD, client_id="contract-dead-watch")
     health = mqtt_recorder(broker, "metergate/ingest/+/health", client_id="contract-health-watch")
-    service = IngestService(load_ingest_config(ingest_toml(
-        tmp_path, broker.port, influx_url=vm.url, client_id="ingest-contract", health_interval="500ms")))
-    services.append(service)
-    service.start()
-    assert service.consumer.wait_subscribed(10)
+    start_ingest(ingest_toml(tmp_path, broker.port, influx_url=vm.url, client_id="ingest-contract",
+                             health_interval="500ms"), services)
 
     now = time.time()
     t = topic_for("m1")
