@@ -77,23 +77,25 @@ def load_site_config(
     are in `.warnings`.
     """
     path = Path(path)
-    text, raw = _read(path)
+    text, raw = read_toml(path)
     f = Findings(str(path), text, raw)
     config = _compile(f, path, profile_dirs, require_env_secrets)
     if f.errors or config is None:
-        raise ConfigError(str(path), _by_line(f.errors) or [Problem(str(path), None, "", "cannot be used")],
-                          warnings=_by_line(f.warnings))
-    return replace(config, warnings=tuple(_by_line(f.warnings)))
+        raise ConfigError(str(path), by_line(f.errors) or [Problem(str(path), None, "", "cannot be used")],
+                          warnings=by_line(f.warnings))
+    return replace(config, warnings=tuple(by_line(f.warnings)))
 
 
-def _by_line(problems: list[Problem]) -> list[Problem]:
+def by_line(problems: list[Problem]) -> list[Problem]:
     """In file order; problems without a line first (they concern the whole file or a missing table)."""
     return sorted(problems, key=lambda p: p.line or 0)
 
 
-def _read(path: Path) -> tuple[str, dict[str, Any]]:
+def read_toml(path: Path, error: type[ConfigError] = ConfigError) -> tuple[str, dict[str, Any]]:
+    """The text and table of a TOML config file; `error` naming the file (and line) if it cannot be
+    read or parsed. Shared by every config loader (site, ingest)."""
     def fail(message: str, line: int | None = None) -> ConfigError:
-        return ConfigError(str(path), [Problem(str(path), line, "", message)])
+        return error(str(path), [Problem(str(path), line, "", message)])
 
     try:
         text = path.read_text(encoding="utf-8")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import socket
-import tomllib
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from gateway.config.load import check_model
+from gateway.config.load import by_line, check_model, read_toml
 from gateway.config.problems import ConfigError, Findings, Problem
 from gateway.config.secrets import Secret, SecretUnavailable, readable_by_others
 from gateway.config.units import parse_size
@@ -34,7 +33,6 @@ from gateway.mqtt.schema import MAX_PAYLOAD_BYTES
 from gateway.mqtt.topics import TopicError, check_prefix, check_segment, readings_filter
 
 Port = Annotated[int, Field(ge=1, le=65535)]
-_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _TOPIC_FORBIDDEN = set("+#\x00")
 
@@ -199,35 +197,16 @@ class IngestConfigError(ConfigError):
 def load_ingest_config(path: str | Path, *, require_env_secrets: bool = True) -> IngestConfig:
     """Load and check an ingest config; IngestConfigError lists every problem (file:line: key: what)."""
     path = Path(path)
-    text, raw = _read(path)
+    text, raw = read_toml(path, IngestConfigError)
     f = Findings(str(path), text, raw)
     config = _compile(f, path.parent, require_env_secrets)
     if f.errors or config is None:
-        raise IngestConfigError(str(path), _by_line(f.errors) or [Problem(str(path), None, "",
+        raise IngestConfigError(str(path), by_line(f.errors) or [Problem(str(path), None, "",
                                                                           "cannot be used")],
-                                warnings=_by_line(f.warnings))
-    return replace(config, path=str(path), warnings=tuple(_by_line(f.warnings)))
+                                warnings=by_line(f.warnings))
+    return replace(config, path=str(path), warnings=tuple(by_line(f.warnings)))
 
 
-def _by_line(problems: list[Problem]) -> list[Problem]:
-    return sorted(problems, key=lambda p: p.line or 0)
-
-
-def _read(path: Path) -> tuple[str, dict[str, Any]]:
-    def fail(message: str, line: int | None = None) -> IngestConfigError:
-        return IngestConfigError(str(path), [Problem(str(path), line, "", message)])
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise fail(f"cannot read the file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise fail(f"not UTF-8 text: {exc.reason}") from None
-    try:
-        return text, tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = _TOML_POSITION.search(str(exc))
-        raise fail(f"not valid TOML: {exc}", int(m.group(1)) if m else None) from None
 
 
 def _table(f: Findings, name: str, model: type[Any]) -> Any:

@@ -50,15 +50,22 @@ def schema(kind: Kind) -> dict[str, Any]:
     """The JSON Schema of one message type."""
     if kind not in KINDS:
         raise ValueError(f"{kind!r} is not a message type; use one of {', '.join(KINDS)}")
-    text = resources.files("gateway.mqtt").joinpath("schemas", f"{kind}.json").read_text("utf-8")
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
+    return _load(kind)
 
 
 @cache
 def validator(kind: Kind) -> Draft202012Validator:
-    s = schema(kind)
-    from jsonschema import Draft202012Validator
+    return _checked_validator(schema(kind))
+
+
+def _load(name: str) -> dict[str, Any]:
+    text = resources.files("gateway.mqtt").joinpath("schemas", f"{name}.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def _checked_validator(s: dict[str, Any]) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator  # lazily: the gateway's hot path never needs it
 
     Draft202012Validator.check_schema(s)
     return Draft202012Validator(s)
@@ -69,18 +76,12 @@ def service_schema(name: ServiceSchema) -> dict[str, Any]:
     """The JSON Schema of one of the central services' documents."""
     if name not in SERVICE_SCHEMAS:
         raise ValueError(f"{name!r} is not a service document; use one of {', '.join(SERVICE_SCHEMAS)}")
-    text = resources.files("gateway.mqtt").joinpath("schemas", f"{name}.json").read_text("utf-8")
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
+    return _load(name)
 
 
 @cache
 def service_validator(name: ServiceSchema) -> Draft202012Validator:
-    s = service_schema(name)
-    from jsonschema import Draft202012Validator
-
-    Draft202012Validator.check_schema(s)
-    return Draft202012Validator(s)
+    return _checked_validator(service_schema(name))
 
 
 def service_problems(doc: Any, name: ServiceSchema) -> list[str]:
