@@ -23,7 +23,7 @@ from gateway.config.load import check_model
 from gateway.config.problems import Findings
 from gateway.config.secrets import Secret, SecretUnavailable
 from gateway.config.units import parse_duration_ms
-from gateway.ingest.config import LimitsSpec
+from gateway.ingest.config import LimitsSpec, TlsSpec  # the same [mqtt.tls] keys as ingest
 from gateway.ingest.target import InfluxTarget
 from gateway.mqtt.topics import check_prefix, check_segment
 
@@ -50,13 +50,6 @@ Duration = Annotated[int, BeforeValidator(_seconds)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TlsSpec(_Strict):
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    insecure: bool = False
 
 
 class MqttSpec(_Strict):
