@@ -44,7 +44,7 @@ from analytics.quota_tracking import (
 )
 from analytics.quotas import QuotaSubject, QuotaTable, subjects_from_site
 from analytics.readings_io import Columns
-from analytics.rollup import CARRIER_QUANTITIES, BuildingInfo, MeterInfo, from_site_config
+from analytics.rollup import CARRIER_QUANTITIES, BuildingInfo, MeterInfo, ReadingColumns, from_site_config
 from gateway.config import SiteConfig
 
 F64 = NDArray[np.float64]
@@ -372,16 +372,7 @@ class BatchResult:
     notes: list[str]
 
 
-class ReadingColumnsLike(Protocol):
-    @property
-    def meter(self) -> NDArray[np.str_]: ...
-    @property
-    def ts_ns(self) -> NDArray[np.int64]: ...
-    @property
-    def value(self) -> F64: ...
-
-
-def run_batch(readings: Mapping[str, ReadingColumnsLike], ctx: SiteContext, quotas: QuotaTable,
+def run_batch(readings: Mapping[str, ReadingColumns], ctx: SiteContext, quotas: QuotaTable,
               factors: FactorTable, settings: EngineSettings | None = None, *,
               detectors: StreamingDetectorsLike | None = None, tick_by_tick: bool = False,
               progress: Callable[[int, int], None] | None = None) -> BatchResult:
@@ -450,7 +441,7 @@ def run_batch(readings: Mapping[str, ReadingColumnsLike], ctx: SiteContext, quot
     return BatchResult(alerts, changes, quota_found + list(episodes.values()), status, ticks, notes)
 
 
-def _detector_ticks(detectors: StreamingDetectorsLike, readings: Mapping[str, ReadingColumnsLike],
+def _detector_ticks(detectors: StreamingDetectorsLike, readings: Mapping[str, ReadingColumns],
                     ticks: list[int], late_ns: int, *, tick_by_tick: bool) -> Iterator[list[Detection]]:
     """`detectors.evaluate(t)` for each tick, every reading up to t + late_ns fed before it."""
     if isinstance(detectors, ReplayingDetectorsLike) and not tick_by_tick:
@@ -467,7 +458,7 @@ def _detector_ticks(detectors: StreamingDetectorsLike, readings: Mapping[str, Re
 class _Arrivals:
     """The readings of a file in the order the service would receive them (by time)."""
 
-    def __init__(self, readings: Mapping[str, ReadingColumnsLike]) -> None:
+    def __init__(self, readings: Mapping[str, ReadingColumns]) -> None:
         self.cols: list[tuple[str, NDArray[np.str_], NDArray[np.int64], F64]] = []
         for q, c in readings.items():
             order = np.argsort(c.ts_ns, kind="stable")

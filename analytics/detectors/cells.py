@@ -89,10 +89,7 @@ def compute_cells(readings: Mapping[str, Columns], roles: Sequence[MeterRole], e
     vmax = np.full((n_m, n_k), np.nan)
     vlast = np.full((n_m, n_k), np.nan)
     last_ts = np.full((n_m, n_k), NO_TS, np.int64)
-    by_q: dict[str, list[int]] = {}
-    for r, role in enumerate(roles):
-        by_q.setdefault(role.quantity, []).append(r)
-    for q, rows in by_q.items():
+    for q, rows in rows_by_quantity(roles).items():
         cols = readings.get(q)
         if cols is None or len(cols) == 0:
             continue
@@ -187,3 +184,11 @@ def _temp_cells(temp: tuple[npt.ArrayLike, npt.ArrayLike] | None, edges: I64, st
     count = np.bincount(k, minlength=n_k)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def rows_by_quantity(roles: Sequence[MeterRole]) -> dict[str, list[int]]:
+    """Row numbers of the roles, grouped by the quantity each meter is analysed on."""
+    by_q: dict[str, list[int]] = {}
+    for r, role in enumerate(roles):
+        by_q.setdefault(role.quantity, []).append(r)
+    return by_q

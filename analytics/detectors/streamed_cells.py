@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics._kernels import NS_PER_HOUR
-from analytics.detectors.cells import Cells, compute_cells, select_window
+from analytics.detectors.cells import Cells, compute_cells, rows_by_quantity, select_window
 from analytics.detectors.settings import MeterRole
 from analytics.intervals import interval_consumption
 from analytics.readings_io import Columns
@@ -47,10 +47,7 @@ def streamed_cells(readings: Mapping[str, Columns], roles: Sequence[MeterRole], 
         return cells
     gap = round(max_gap_s * 1e9)
     eventful = np.zeros(cells.n_intervals, bool)
-    by_q: dict[str, list[int]] = {}
-    for r, role in enumerate(roles):
-        by_q.setdefault(role.quantity, []).append(r)
-    for q, rows in by_q.items():
+    for q, rows in rows_by_quantity(roles).items():
         cols = readings.get(q)
         if cols is None or len(cols) == 0:
             continue

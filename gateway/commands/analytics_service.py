@@ -20,9 +20,9 @@ CheckOpt = Annotated[bool, typer.Option("--check", help="Only check the config, 
 
 def analytics(config: ConfigArg, check: CheckOpt = False, log_level: LogLevelOpt = "info") -> None:
     """Readings from MQTT (shared subscription) into per-meter buffers; interval aggregates, daily
-    indicators and quota status to InfluxDB; alerts (quotas, and the anomaly detectors when
-    installed) raised, updated and cleared as retained MQTT messages, acknowledged through the ack
-    topic, kept in the local alert store. Stops on SIGTERM or Ctrl-C. Exit code 2: the config has
+    indicators and quota status to InfluxDB; alerts (quotas and anomaly detectors) raised, updated
+    and cleared as retained MQTT messages, acknowledged through the ack topic, kept in the local
+    alert store. Stops on SIGTERM or Ctrl-C. Exit code 2: the config has
     problems (each printed with file:line: key).
 
     Example: metergate analytics /etc/metergate/analytics.toml
