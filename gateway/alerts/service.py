@@ -61,7 +61,7 @@ from gateway.ingest.writer import LineWriter, WriteError, line
 from gateway.mqtt.paho_adapter import TlsFiles
 from gateway.mqtt.payloads import encode
 from gateway.mqtt.schema import ContractError, check_message
-from gateway.mqtt.topics import readings_filter
+from gateway.mqtt.topics import shared_readings_filter
 from gateway.sdnotify import notify, watchdog_interval
 
 log = logging.getLogger(__name__)
@@ -426,7 +426,7 @@ class AnalyticsService:
 def site_subscription(group: str, prefix: str, site: str) -> str:
     """The shared subscription to one site's readings: an instance receives only its sites' readings
     (analytics partitions by site), and a standby member of the same group takes them over."""
-    return f"$share/{group}/{readings_filter(prefix, site=site)}"
+    return shared_readings_filter(group, prefix, site=site)
 
 
 def _day_coverage(site: _Site, day: date) -> dict[str, float]:

@@ -30,7 +30,13 @@ from gateway.ingest.retry import RetryPolicy
 from gateway.ingest.target import InfluxTarget, Seconds
 from gateway.mqtt.paho_adapter import TlsFiles
 from gateway.mqtt.schema import MAX_PAYLOAD_BYTES
-from gateway.mqtt.topics import TopicError, check_prefix, check_segment, readings_filter
+from gateway.mqtt.topics import (
+    TopicError,
+    check_prefix,
+    check_segment,
+    readings_filter,
+    shared_readings_filter,
+)
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
@@ -162,7 +168,7 @@ class MqttSettings:
 
     @property
     def subscription(self) -> str:
-        return f"$share/{self.share_group}/{readings_filter(self.topic_prefix)}"
+        return shared_readings_filter(self.share_group, self.topic_prefix)
 
     @property
     def endpoint(self) -> str:

@@ -104,9 +104,10 @@ def readings_filter(prefix: str = DEFAULT_PREFIX, *, site: str = "+", gateway: s
     return f"{check_prefix(prefix)}/{TREE_VERSION}/{parts[0]}/{parts[1]}/meters/{parts[2]}/readings"
 
 
-def shared_readings_filter(group: str = "ingest", prefix: str = DEFAULT_PREFIX) -> str:
-    """The MQTT 5 shared subscription that splits readings between the members of `group`."""
-    return f"$share/{check_segment(group, 'share group')}/{readings_filter(prefix)}"
+def shared_readings_filter(group: str = "ingest", prefix: str = DEFAULT_PREFIX, *, site: str = "+") -> str:
+    """The MQTT 5 shared subscription that splits readings (of every site, or of `site`) between the
+    members of `group`."""
+    return f"$share/{check_segment(group, 'share group')}/{readings_filter(prefix, site=site)}"
 
 
 @dataclass(frozen=True, slots=True)
