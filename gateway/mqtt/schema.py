@@ -31,10 +31,12 @@ from gateway.mqtt.topics import DEFAULT_PREFIX, KINDS, Kind, ParsedTopic, TopicE
 MAX_PAYLOAD_BYTES = 256 * 1024  # a poll of 100 quantities with long error texts stays far below
 TIME_TOLERANCE_S = 0.001  # `time` is `ts` to the millisecond
 
-# the documents of the central services (ingest, analytics): schemas/{name}.json
-ServiceSchema = Literal["dead-letter", "ingest-health", "alert", "alert-ack", "analytics-health"]
+# the documents of the central services (ingest, analytics), and the gateway's optional Home
+# Assistant discovery configs, which are not in its topic tree: schemas/{name}.json
+ServiceSchema = Literal["dead-letter", "ingest-health", "alert", "alert-ack", "analytics-health",
+                        "ha-discovery"]
 SERVICE_SCHEMAS: tuple[ServiceSchema, ...] = ("dead-letter", "ingest-health", "alert", "alert-ack",
-                                              "analytics-health")
+                                              "analytics-health", "ha-discovery")
 
 
 class ContractError(ValueError):
