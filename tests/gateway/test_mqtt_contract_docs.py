@@ -120,6 +120,21 @@ def test_the_examples_of_the_service_pages_validate(page: str) -> None:
     assert found >= 1
 
 
+def test_the_scheduler_snapshot_example_is_what_health_promises() -> None:
+    """docs/scheduler.md shows the snapshot that becomes health's `buses` and `devices`."""
+    (snapshot,) = [parse_json(ex.body) for ex in cd.examples(cd.ROOT / "docs" / "scheduler.md")
+                   if '"buses"' in ex.body]
+    outbox = {"depth": 0, "bytes_on_disk": 0, "max_bytes": 1, "evicted_total": 0, "last_evicted": None,
+              "full_errors": 0, "oldest_seq": None, "oldest_ts": None, "newest_seq": None}
+    mqtt = {k: 0 for k in ("published", "acked", "in_flight", "max_in_flight", "window", "connections",
+                           "reconnects", "attempts", "retained_published", "refused", "repaired",
+                           "unpublishable")} | {"connected": False, "last_error": None}
+    health = {"schema": "metergate.health/1", "site": "s", "gateway": "g", "ts": snapshot["ts"],
+              "uptime_s": 1.0, "outbox": outbox, "buses": snapshot["buses"], "devices": snapshot["devices"],
+              "mqtt": mqtt}
+    check_message("metergate/v1/s/g/health", json.dumps(health))
+
+
 def test_every_schema_has_one_topic_row_and_the_templates_are_the_topics_the_code_builds(
         tmp_path: Path) -> None:
     rows = {r.schema_id: r for r in cd.topic_rows()}

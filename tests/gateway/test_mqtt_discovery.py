@@ -115,6 +115,9 @@ HA_DEVICE_CLASSES: dict[str, tuple[frozenset[str | None], frozenset[str]]] = {
     "reactive_power": (frozenset({"mvar", "var", "kvar"}), frozenset({"measurement"})),
     "power_factor": (frozenset({"%", None}), frozenset({"measurement"})),
 }
+# <discovery_prefix>/<component>/[<node_id>/]<object_id>/config, node_id and object_id of [a-zA-Z0-9_-]
+# ("MQTT", discovery topic, https://www.home-assistant.io/integrations/mqtt/)
+HA_TOPIC = re.compile(r"ha/sensor/(?:[a-zA-Z0-9_-]+/)?[a-zA-Z0-9_-]+/config")
 HA_ENTITY_ID = re.compile(r"sensor\.(?!_)[0-9a-z_]+(?<!_)")
 
 
@@ -168,6 +171,7 @@ def test_every_config_uses_only_what_home_assistant_documents() -> None:
     configs = all_configs()
     assert len(configs) > 50
     for _meta, topic, doc in configs:
+        assert HA_TOPIC.fullmatch(topic), topic
         assert ha_problems(doc) == [], topic
         assert numeric_expected(doc), topic  # so "" and "None" mean what the templates intend
     # the validator is not a rubber stamp: what the gateway published before fails it
