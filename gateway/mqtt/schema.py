@@ -6,10 +6,11 @@ UTF-8, duplicate keys, NaN and infinities (which Python's json would otherwise a
 the document against the schema its topic calls for, and checks that the ids in the payload match
 the topic and that `time` is the same instant as `ts`.
 
-The central services' documents are not in the gateway's topic tree, so `check_message` does not
-know their topics; their schemas are loaded by name (SERVICE_SCHEMAS): `service_validator(name)`,
-`service_problems(doc, name)` and `check_service(doc, name)` (docs/mqtt.md, "Topics of the central
-services").
+The central services' documents and the gateway's Home Assistant discovery configs are not in the
+gateway's topic tree, so `check_message` does not know their topics; their schemas are loaded by name
+(SERVICE_SCHEMAS): `service_validator(name)`, `service_problems(doc, name)` and
+`check_service(doc, name)` (docs/mqtt.md, "The central services' documents" and "Home Assistant
+discovery").
 """
 
 from __future__ import annotations
