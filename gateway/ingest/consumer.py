@@ -50,6 +50,15 @@ paho_log = logging.getLogger(f"{__name__}.paho")
 paho_log.setLevel(logging.WARNING)
 
 
+def _not_connection_state(record: logging.LogRecord) -> bool:
+    """paho logs "Client is not connected" as an error on every pass of its loop without a socket
+    (while reconnecting, at stop); the consumer reports the connection itself, once per reason."""
+    return not str(record.msg).startswith("Client is not connected")
+
+
+paho_log.addFilter(_not_connection_state)
+
+
 @dataclass(slots=True)
 class Delivery:
     topic: str
