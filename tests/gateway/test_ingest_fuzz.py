@@ -51,7 +51,7 @@ KEPT = 256 * 1024  # limits.max_payload_bytes (default): a dead letter keeps the
 
 # -- the validator ---------------------------------------------------------------------------------
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fz.messages())
 def test_the_validator_writes_clean_lines_or_refuses_with_a_reason(m: fz.Message) -> None:
     v = Validator(prefix="metergate")
@@ -146,7 +146,7 @@ refused_readings = st.lists(st.fixed_dictionaries({
     min_size=1, max_size=3)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(payload=st.one_of(st.binary(max_size=300),
                          fz.any_text.map(lambda t: t.encode("utf-8", "surrogatepass"))),
        topic=fz.any_text.filter(bool), reason=fz.any_text.filter(bool),
@@ -206,7 +206,7 @@ def _letter_payload(d: dict[str, Any]) -> bytes:
 def test_fuzzed_messages_are_written_exactly_or_dead_lettered_once(
         tmp_path: Path, mosquitto: MosquittoFactory, mqtt_recorder: RecorderFactory,
         victoria: VictoriaFactory, services: list[IngestService]) -> None:
-    messages = corpus(400)
+    messages = corpus(300)
     broker, vm = mosquitto(), victoria()
     dead = mqtt_recorder(broker, DEAD, client_id="fuzz-dead-letters")
     service = start_ingest(ingest_toml(tmp_path, broker.port, influx_url=vm.url, receive_maximum=50),
