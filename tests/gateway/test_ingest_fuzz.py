@@ -51,6 +51,7 @@ KEPT = 256 * 1024  # limits.max_payload_bytes (default): a dead letter keeps the
 
 # -- the validator ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fz.messages())
 def test_the_validator_writes_clean_lines_or_refuses_with_a_reason(m: fz.Message) -> None:
@@ -146,6 +147,7 @@ refused_readings = st.lists(st.fixed_dictionaries({
     min_size=1, max_size=3)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(payload=st.one_of(st.binary(max_size=300),
                          fz.any_text.map(lambda t: t.encode("utf-8", "surrogatepass"))),
