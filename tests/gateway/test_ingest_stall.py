@@ -8,6 +8,8 @@
 - The consumer's stall watch on a real broker: a message the service never finishes is logged with
   its topic, mid and seq once it has held up the others for stall_after, and "move again" once it
   is acknowledged; an exception out of the service's handler is logged with its traceback.
+- A checker bug that lets through a line the writer cannot encode: the batch is tried again, then
+  split; that message is dead-lettered (`internal`), every other one written and acknowledged.
 - Ingest with the database down: the health document names the stalled message and what it waits
   for (`stalled`, fits schemas/ingest-health.json), and clears it once the database is back.
 """
@@ -18,6 +20,7 @@ import json
 import logging
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,7 @@ import pytest
 from gateway.ingest.config import load_ingest_config
 from gateway.ingest.consumer import Consumer, Delivery, paho_log
 from gateway.ingest.service import IngestService
+from gateway.ingest.validate import Checked, Validator
 from gateway.mqtt import schema
 from tests.support.ingest import (
     Publisher,
@@ -159,3 +163,45 @@ def test_ingest_health_names_the_stalled_message_while_the_database_is_down(
     while service.consumer.stall is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert service.consumer.stall is None and service.metrics.document("x")["stalled"] is None
+
+
+class _LeakyValidator(Validator):
+    """A checker with a bug: it lets one message through with a line no writer can encode."""
+
+    def check(self, topic: str, payload: bytes, now: float) -> Checked:
+        checked = super().check(topic, payload, now)
+        if checked.seq == 13:
+            return replace(checked, lines=[checked.lines[0] + "\ud800"])
+        return checked
+
+
+@pytest.mark.slow
+def test_a_line_the_writer_cannot_send_is_found_and_dead_lettered_and_the_rest_written(
+        tmp_path: Path, mosquitto: MosquittoFactory, mqtt_recorder: RecorderFactory,
+        victoria: VictoriaFactory, services: list[IngestService]) -> None:
+    broker, vm = mosquitto(), victoria()
+    dead = mqtt_recorder(broker, DEAD, client_id="leaky-dead-letters")
+    config = load_ingest_config(ingest_toml(tmp_path, broker.port, influx_url=vm.url, max_delay="300ms"))
+    service = IngestService(config)
+    service.validator = _LeakyValidator()
+    services.append(service)
+    service.start()
+    assert service.consumer.wait_subscribed(10)
+    pub = Publisher(broker.host, broker.port, "leaky-publisher")
+    now = time.time()
+    for seq in range(1, 26):  # one batch: the poisoned message 13 in the middle
+        pub.send(topic_for("m1"), readings_payload("m1", seq=seq, ts=round(now - 60 + seq, 3),
+                                                   values={"power_active": seq + 0.5}))
+    assert pub.flush(10)
+    assert dead.wait_for(lambda m: len(m) >= 1, timeout=20)
+    letter = json.loads(dead.snapshot()[0].payload)
+    assert letter["kind"] == "internal" and "UnicodeEncodeError" in letter["reason"]
+    assert schema.service_problems(letter, "dead-letter") == []
+    assert json.loads(letter["payload"])["seq"] == 13
+    assert vm.wait_count('{__name__="power_active_value"}', 24, timeout=20) == 24
+    assert sorted(vm.samples('{__name__="power_active_value"}').values()) == \
+        [seq + 0.5 for seq in range(1, 26) if seq != 13]
+    deadline = time.monotonic() + 10
+    while service.unacked and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert service.unacked == 0
