@@ -188,7 +188,7 @@ def _run(readings_path: Path | None, config: Path, date_from: str | None, date_t
     except ValueError as exc:
         raise _Fail(str(exc)) from None
     if recs is not None and adjust is not None and adjust.extra is not None:
-        rows = _with_sources(rows, adjust.extra)  # type: ignore[arg-type]
+        rows = _with_sources(rows, adjust.extra, metered=bool(counters))  # type: ignore[arg-type]
     if not counters:
         rows = [r for r in rows if r.level != "building"]
         notes.append("no readings: only the records, per institution (no building rows)")
@@ -297,7 +297,7 @@ def _metered_months(series: BuildingSeries, buildings: tuple[BuildingInfo, ...],
     return out
 
 
-def _with_sources(rows: list[IndicatorRow], used: RecordUsage) -> list[IndicatorRow]:
+def _with_sources(rows: list[IndicatorRow], used: RecordUsage, *, metered: bool) -> list[IndicatorRow]:
     """Mark what came from records: each carrier's recorded quantity and the kgce from records."""
     from dataclasses import replace
 
@@ -312,7 +312,7 @@ def _with_sources(rows: list[IndicatorRow], used: RecordUsage) -> list[Indicator
         out.append(replace(r, sources={
             "records": {f"{c}_{CARRIERS[c]}": q for c, q in recorded.items()},
             "records_kgce": kgce,
-            "metered_kgce": None if total is None else total - kgce}))
+            "metered_kgce": None if total is None or not metered else total - kgce}))
     return out
 
 
@@ -347,12 +347,12 @@ def _print(rows: list[IndicatorRow], notes: list[str]) -> None:
     yoy = any(r.values.get("kgce_per_m2_yoy") is not None for r in rows)
     recorded = any(r.sources is not None for r in rows)
     table = Table("period", "level", "id", *(c[1] for c in _COLUMNS),
-                  *(["kgce/m² vs a year before"] if yoy else []),
+                  *(["kgce/m² vs a year before", "kgce/person vs a year before"] if yoy else []),
                   *(["from records"] if recorded else []), "coverage", "CO2 factor")
     for r in rows:
         cells = ["-" if r.values[k] is None else format(r.values[k], f) for k, _, f in _COLUMNS]
-        if yoy:
-            change = r.values.get("kgce_per_m2_yoy")
+        for name in ("kgce_per_m2_yoy", "kgce_per_person_yoy") if yoy else ():
+            change = r.values.get(name)
             cells.append("-" if change is None else f"{change:+.2%}")
         if recorded:
             cells.append(_records_share(r))
@@ -364,14 +364,13 @@ def _print(rows: list[IndicatorRow], notes: list[str]) -> None:
 
 
 def _records_share(r: IndicatorRow) -> str:
-    """The share of the row's kgce that came from records, and the recorded carriers."""
+    """The share of the row's kgce that came from records ("-": nothing from records; the JSON
+    output names each recorded carrier and quantity)."""
     src = r.sources or {}
     total, kgce = r.values.get("energy_kgce"), src.get("records_kgce")
-    names = ", ".join(k.rsplit("_", 1)[0] for k in src.get("records", {}))  # type: ignore[attr-defined]
-    if not names:
+    if not src.get("records"):
         return "-"
-    share = f"{kgce / total:.0%} " if total and isinstance(kgce, float) else ""
-    return f"{share}({names})"
+    return f"{kgce / total:.0%}" if total and isinstance(kgce, float) else "water only"
 
 
 __all__ = ["analyze"]
