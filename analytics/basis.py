@@ -254,11 +254,15 @@ class YearBasis:
         usage = _pad(usage, len(new_order))
         rows = [scale_of.get(k, (0.0, 0.0, 0.0)) for k in new_order]
         scale = Scale(*(np.array([r[n] for r in rows]) for n in range(3)))
+        recorded: set[str] = set()
         if self.extra is not None:
             add = self.extra(level, new_order, label)
             if add is not None:
                 usage = _add_column(usage, add, p)
-        return new_order, usage, scale
+                recorded = getattr(self.extra, "recorded", set())
+        # rows with no metered building and no record in this period: no data, not 0
+        empty = [i for i, k in enumerate(new_order) if k not in order and k not in recorded]
+        return new_order, _blank(usage, empty, p) if empty else usage, scale
 
     def key(self, level: str, institution: str) -> str:
         """The row an institution's figures go to at `level` (institution, category or fleet)."""
@@ -299,6 +303,18 @@ def _pad(usage: Usage, rows: int) -> Usage:
             return x
         return np.concatenate([x, np.zeros((rows - x.shape[0], *x.shape[1:]))])
     return Usage(**{k: pad(getattr(usage, k)) for k in usage.__dataclass_fields__})  # type: ignore[arg-type]
+
+
+def _blank(usage: Usage, rows: list[int], p: int) -> Usage:
+    """usage with NaN (no data) in period column p of `rows`."""
+    out = {}
+    for k in usage.__dataclass_fields__:
+        x = getattr(usage, k)
+        if x is not None:
+            x = np.array(x, dtype=float, copy=True)
+            x[rows, p] = np.nan
+        out[k] = x
+    return Usage(**out)
 
 
 def _add_column(usage: Usage, add: Usage, p: int) -> Usage:

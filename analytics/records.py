@@ -201,12 +201,14 @@ class RecordUsage:
     key_of: Callable[[str, str], str]
     sources: dict[tuple[str, str, str], dict[str, float]] = field(default_factory=dict)
     kgce: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    recorded: set[str] = field(default_factory=set)  # keys with a record in the last call's period
 
     def __call__(self, level: str, keys: list[str], label: str) -> Usage | None:
         grid = self.carbon(int(label[:4]))
         pos = {k: i for i, k in enumerate(keys)}
         qty = {c: np.zeros(len(keys)) for c in CARRIERS}
         found = False
+        self.recorded = set()
         for (inst, month, carrier), q in self.records.values.items():
             if month not in self.months or not month.startswith(label):
                 continue
@@ -214,6 +216,7 @@ class RecordUsage:
             if i is None:
                 continue
             qty[carrier][i] += q
+            self.recorded.add(keys[i])
             found = True
         if not found:
             return None

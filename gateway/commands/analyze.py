@@ -46,7 +46,7 @@ class _Fail(Exception):
 def analyze(
     config: Annotated[Path, typer.Option("--config", help="Site config (buildings and meters).")],
     readings: Annotated[Path | None, typer.Argument(
-        metavar="[READINGS]", help="Readings: .csv, .parquet, or the gateway's outbox (SQLite); may be "
+        metavar="READINGS", help="Readings: .csv, .parquet, or the gateway's outbox (SQLite); may be "
         "left out with --records.")] = None,
     date_from: Annotated[str | None, typer.Option(
         "--from", help="First day, YYYY-MM-DD in the site's time zone (default: the first reading's).")

@@ -199,3 +199,25 @@ def test_records_without_readings_and_bad_combinations(tmp_path: Path) -> None:
     assert code == 2 and "--records holds monthly figures" in out
     code, out = run(tmp_path, records="month,carrier,quantity,unit\n2024-01,coal,1,t\n")
     assert code == 2 and "records.csv:1: missing column(s) institution" in out
+
+
+def test_an_institution_without_meters_and_without_records_in_a_period_has_no_data(tmp_path: Path) -> None:
+    basis = BASIS + """
+[[institutions]]
+id = "annex"
+category = "office"
+buildings = []
+[[institutions.basis]]
+year = 2023
+floor_area_m2 = 800
+occupants = 20
+"""
+    code, out = run(tmp_path, basis=basis,
+                    records="institution,month,carrier,quantity,unit\nannex,2024-05,heat,10,GJ\n")
+    assert code == 0, out
+    annex = rows(out, "institution", "annex")
+    assert annex["2023"]["energy_kgce"] is None and annex["2023"]["kgce_per_m2"] is None  # not 0
+    assert annex["2024"]["energy_kgce"] == pytest.approx(10 * 34.12)
+    assert rows(out, "category", "office")["2024"]["kgce_per_m2"] == pytest.approx(10 * 34.12 / 800)
+    fleet = rows(out, "fleet", "all")["2024"]
+    assert fleet["kgce_per_m2"] == pytest.approx((366 * KWH_PER_DAY * E + 10 * 34.12) / (27500 + 800))
