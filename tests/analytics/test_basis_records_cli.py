@@ -221,3 +221,64 @@ occupants = 20
     assert rows(out, "category", "office")["2024"]["kgce_per_m2"] == pytest.approx(10 * 34.12 / 800)
     fleet = rows(out, "fleet", "all")["2024"]
     assert fleet["kgce_per_m2"] == pytest.approx((366 * KWH_PER_DAY * E + 10 * 34.12) / (27500 + 800))
+
+
+GAS_SITE = """
+[site]
+id = "canteen-site"
+name = "Canteen"
+institution = "Canteen Co"
+
+[[buildings]]
+id = "canteen"
+name = "Canteen"
+category = "office"
+floor_area_m2 = 1000
+occupants = 50
+
+[[buses]]
+id = "rs485"
+type = "serial"
+device = "/dev/ttyUSB0"
+
+[[meters]]
+id = "canteen-gas"
+profile = "tancy-precession-vortex"
+unit = 3
+bus = "rs485"
+building = "canteen"
+"""
+
+
+@pytest.mark.slow  # ~6 s: a month of simulated gas flow, integrated second by second
+def test_a_gas_meter_read_through_its_profile_counts_as_natural_gas(tmp_path: Path) -> None:
+    """A simulated Tancy gas meter, read every local midnight of January 2024 through its profile's
+    registers, and the readings through the CLI: kgce = m³ × 1.2143, kgCO2 = m³ × 2.162."""
+    from drivers.profiles import find_profile
+    from drivers.reader import MeterReader
+    from simulators.local import LocalSource
+    from simulators.meter import SimulatedMeter
+
+    now = [datetime(2024, 1, 1, tzinfo=TZ).timestamp()]
+    meter = SimulatedMeter(find_profile("tancy-precession-vortex").variant(), 3, seed=5,
+                           clock=lambda: now[0])
+    reader = MeterReader(LocalSource({3: meter}), meter.variant, 3)
+    lines = ["ts,meter,quantity,value,unit"]
+    totals = []
+    for day in range(32):
+        now[0] = datetime(2024, 1, 1, tzinfo=TZ).timestamp() + day * 86_400
+        got = {r.quantity: r for r in reader.read()}
+        totals.append(got["gas_volume"].value)
+        ts = datetime.fromtimestamp(now[0], TZ).isoformat()
+        lines.append(f"{ts},canteen-gas,gas_volume,{got['gas_volume'].value!r},m³")
+    assert totals[-1] > totals[0]
+    (tmp_path / "gas.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "site.toml").write_text(GAS_SITE, encoding="utf-8")
+    result = CliRunner().invoke(app, ["analyze", str(tmp_path / "gas.csv"), "--config",
+                                      str(tmp_path / "site.toml"), "--interval", "86400", "--period",
+                                      "month", "--json"])
+    assert result.exit_code == 0, result.output
+    jan = rows(result.output, "building", "canteen")["2024-01"]
+    used = totals[-1] - totals[0]
+    assert jan["energy_kgce"] == pytest.approx(used * 1.2143, rel=1e-9)
+    assert jan["co2_kg"] == pytest.approx(used * 2.162, rel=1e-9)
