@@ -238,6 +238,7 @@ class YearBasis:
     notes: list[str]
     extra: Callable[[str, list[str], str], Usage | None] | None = None
     institution_category: dict[str, str] = field(default_factory=dict)
+    metered: bool = True  # False: no readings at all, so only records are data
 
     def __post_init__(self) -> None:
         for b in self.buildings:
@@ -261,7 +262,8 @@ class YearBasis:
                 usage = _add_column(usage, add, p)
                 recorded = getattr(self.extra, "recorded", set())
         # rows with no metered building and no record in this period: no data, not 0
-        empty = [i for i, k in enumerate(new_order) if k not in order and k not in recorded]
+        empty = [i for i, k in enumerate(new_order)
+                 if k not in recorded and (k not in order or not self.metered)]
         return new_order, _blank(usage, empty, p) if empty else usage, scale
 
     def key(self, level: str, institution: str) -> str:

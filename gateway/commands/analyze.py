@@ -182,6 +182,7 @@ def _run(readings_path: Path | None, config: Path, date_from: str | None, date_t
     if basis_data is not None or recs is not None:
         adjust = _adjust(basis_data, recs, buildings, series, site.site.timezone, start_day, end_day,
                          coal, carbon, notes)
+        adjust.metered = bool(counters)
     try:
         rows = with_year_on_year(indicator_rows(series, buildings, site.site.timezone, period, coal,
                                                 carbon, coverage, adjust))

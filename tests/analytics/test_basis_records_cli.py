@@ -282,3 +282,12 @@ def test_a_gas_meter_read_through_its_profile_counts_as_natural_gas(tmp_path: Pa
     used = totals[-1] - totals[0]
     assert jan["energy_kgce"] == pytest.approx(used * 1.2143, rel=1e-9)
     assert jan["co2_kg"] == pytest.approx(used * 2.162, rel=1e-9)
+
+
+def test_records_only_an_institution_without_a_record_in_a_period_has_no_data(tmp_path: Path) -> None:
+    one = "institution,month,carrier,quantity,unit\nHILLSIDE,2024-06,heat,5,GJ\n"
+    code, out = run(tmp_path, "--from", "2024-05-01", "--period", "month", records=one, with_readings=False)
+    assert code == 0, out
+    inst = rows(out, "institution", "HILLSIDE")
+    assert inst["2024-05"]["energy_kgce"] is None  # its buildings have meters, but no readings were given
+    assert inst["2024-06"]["energy_kgce"] == pytest.approx(5 * 34.12)
