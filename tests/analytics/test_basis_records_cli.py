@@ -250,7 +250,6 @@ building = "canteen"
 """
 
 
-@pytest.mark.slow  # ~6 s: a month of simulated gas flow, integrated second by second
 def test_a_gas_meter_read_through_its_profile_counts_as_natural_gas(tmp_path: Path) -> None:
     """A simulated Tancy gas meter, read every local midnight of January 2024 through its profile's
     registers, and the readings through the CLI: kgce = m³ × 1.2143, kgCO2 = m³ × 2.162."""
