@@ -43,9 +43,15 @@ _STATE_CLASSES = {"counter": "total_increasing", "gauge": "measurement"}
 _POWER_FACTOR = ("power_factor", "power_factor_l1", "power_factor_l2", "power_factor_l3")
 
 
+# natural gas volumes are m³ counters too, but Home Assistant's energy dashboard wants them as "gas"
+_GAS_VOLUMES = ("gas_volume", "gas_volume_actual")
+
+
 def device_class(quantity: str, unit: str, kind: str) -> str | None:
     if quantity in _POWER_FACTOR:
         return "power_factor"
+    if quantity in _GAS_VOLUMES and (unit, kind) == ("m³", "counter"):
+        return "gas"
     return _DEVICE_CLASSES.get((unit, kind))
 
 

@@ -53,6 +53,13 @@ def test_water_meter_is_a_water_total_increasing() -> None:
     assert (flow["device_class"], flow["state_class"]) == ("volume_flow_rate", "measurement")
 
 
+def test_gas_meter_volume_is_gas_not_water() -> None:
+    found = configs("tancy-precession-vortex")
+    gas = [doc for topic, doc in found.items() if topic.endswith("_gas_volume/config")]
+    assert [(d["device_class"], d["state_class"], d["unit_of_measurement"]) for d in gas] == \
+        [("gas", "total_increasing", "m³")]
+
+
 def all_configs() -> list[tuple[dict[str, Any], str, dict[str, Any]]]:
     """(meta, topic, config) for every quantity of every bundled profile variant."""
     out = []
@@ -104,6 +111,7 @@ HA_DEVICE_CLASSES: dict[str, tuple[frozenset[str | None], frozenset[str]]] = {
     "energy": (frozenset({"J", "kJ", "MJ", "GJ", "mWh", "Wh", "kWh", "MWh", "GWh", "TWh", "cal", "kcal",
                           "Mcal", "Gcal"}), frozenset({"total", "total_increasing"})),
     "water": (frozenset({"L", "gal", "m³", "ft³", "CCF", "MCF"}), frozenset({"total", "total_increasing"})),
+    "gas": (frozenset({"L", "m³", "ft³", "CCF", "MCF"}), frozenset({"total", "total_increasing"})),
     "power": (frozenset({"mW", "W", "kW", "MW", "GW", "TW", "BTU/h"}), frozenset({"measurement"})),
     "voltage": (frozenset({"µV", "mV", "V", "kV", "MV"}), frozenset({"measurement"})),
     "current": (frozenset({"mA", "A"}), frozenset({"measurement"})),
