@@ -149,12 +149,15 @@ def state_of(v: MeterView, dev: Mapping[str, Any]) -> str:
     return str(dev.get("state", v.availability))
 
 
-def _table(layout: Layout, title: str) -> Table:
+def _table(layout: Layout, title: str, meter_ids: Sequence[str] = ()) -> Table:
     table = Table(title=title or None, box=box.SIMPLE_HEAD if layout.compact else box.ROUNDED,
                   expand=True, padding=(0, 1), show_edge=not layout.compact,
                   title_justify="left")
-    meter_w = max(10, min(24, layout.width // (6 if layout.compact else 7)))
-    table.add_column("meter", no_wrap=True, overflow="ellipsis", max_width=meter_w)
+    # the whole id when it fits in a third of the line (ids are what a technician looks for)
+    longest = max((len(m) for m in meter_ids), default=10)
+    meter_w = max(8, min(longest, 32, layout.width // 3))
+    table.add_column("meter", no_wrap=True, overflow="ellipsis", min_width=meter_w,
+                     max_width=meter_w)
     if not layout.compact:
         table.add_column("bus/unit", no_wrap=True, overflow="ellipsis", max_width=18)
     table.add_column("state", no_wrap=True)
@@ -226,12 +229,12 @@ def render(meters: Sequence[MeterView], devices: Mapping[str, Mapping[str, Any]]
     options = console.options.update(width=width)
     room = len(meters)
     if height is not None:
-        overhead = len(console.render_lines(_table(layout, title), options, pad=False))
+        overhead = measure_lines(_table(layout, title), console, options)
         room = max(1, height - overhead)
     shown, left = _order(meters, devices, room)
     if left:
         shown, left = _order(meters, devices, max(0, room - 1))  # one line for "+N more"
-    table = _table(layout, title)
+    table = _table(layout, title, [v.meter for v in meters])
     for v in shown:
         _add_row(table, layout, v, devices.get(v.meter, {}), buses.get(v.bus, {}), now)
     return Group(table, _more_line(left, devices)) if left else table
