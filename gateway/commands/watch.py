@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,22 +25,29 @@ PublishOpt = Annotated[bool, typer.Option("--publish/--no-publish",
                                           help="Publish to the config's MQTT broker too.")]
 DurationOpt = Annotated[float | None, typer.Option("--duration", min=0,
                                                    help="Stop after this many seconds.")]
+FollowOpt = Annotated[bool, typer.Option(
+    "--follow", help="Read-only: show the running gateway (the service) from its MQTT topics; "
+                     "polls nothing, so it runs beside `metergate run`.")]
 CLIENT_ID_SUFFIX = "-watch"
 MQTT311_MAX_ID = 23
 EXIT_BUSY = 1
 SERVICE = "metergate-gateway"
 
 
-def watch(config: ConfigArg, publish: PublishOpt = True, duration: DurationOpt = None) -> None:
+def watch(config: ConfigArg, publish: PublishOpt = True, duration: DurationOpt = None,
+          follow: FollowOpt = False) -> None:
     """Poll every meter in CONFIG and show a live table: latest values, state, age, errors and,
     for a meter that does not answer, why, since when and the next try — what to look at while
     commissioning. Readings are stored and published as by `run`, under MQTT client id
     CLIENT_ID-watch. Refused while `metergate run` (the service) uses the same outbox: stop it
-    first."""
+    first, or use --follow to see the running service read-only."""
     from gateway.runtime import Gateway, RuntimeOptions
 
     console = Console()
     cfg = load_or_exit(config)
+    if follow:
+        follow_view(cfg, console, duration=duration)
+        return
     options = RuntimeOptions(publish=publish, serve_metrics=False, command="watch",
                              mqtt_client_id=watch_client_id(cfg))
     try:
@@ -71,8 +79,8 @@ def busy_message(exc: OutboxBusyError, config: str) -> str:
     holder = describe(exc.holder)
     if exc.holder.get("command") == "run":
         todo = (f"stop it first (sudo systemctl stop {SERVICE}; start it again afterwards) — "
-                f"it is already polling these meters and publishing; its live state is on the "
-                f"MQTT health topic")
+                f"it is already polling these meters and publishing; or see it read-only with "
+                f"`metergate watch --follow {config}`")
     else:
         todo = "stop that one first"
     return (f"metergate watch: not started: {holder} is using the outbox {exc.path} of "
@@ -138,3 +146,47 @@ def frame(gateway: Gateway, console: Console, title: str) -> RenderableType:
                    width=width, height=max(3, height - 1 - len(errors) - 1),
                    buses=snap.get("buses", {}), console=console)
     return Group(table, footer, *errors)
+
+
+def follow_view(cfg: SiteConfig, console: Console, *, duration: float | None) -> None:
+    """The table of the running gateway, from its MQTT topics (gateway.follow)."""
+    from gateway.follow import Follower
+    from gateway.watch_view import render
+
+    if cfg.mqtt is None:
+        typer.echo(f"error: {cfg.path}: no [mqtt] section, so the gateway publishes nothing to "
+                   "follow; stop the service and run `metergate watch` instead", err=True)
+        raise typer.Exit(2)
+    try:
+        follower = Follower(cfg)
+        follower.start()
+    except Exception as exc:  # a password file or TLS file that cannot be read, a bad host
+        typer.echo(f"error: cannot follow through {cfg.mqtt.host}:{cfg.mqtt.port}: {exc}",
+                   err=True)
+        raise typer.Exit(1) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    title = (f"{cfg.site.id} / {cfg.site.gateway_id} — {len(cfg.meters)} meters, read-only from "
+             f"{cfg.mqtt.host}:{cfg.mqtt.port} (Ctrl-C to stop)")
+
+    def screen() -> RenderableType:
+        views, devices, buses = follower.snapshot()
+        health = ("no health document yet (every health.interval)" if follower.health_at is None
+                  else f"health of {time.strftime('%H:%M:%S', time.localtime(follower.health_at))}")
+        link = "connected" if follower.connected else (follower.last_error or "connecting")
+        footer = Text(f"mqtt: {link}   {health}", style="dim", no_wrap=True, overflow="ellipsis")
+        width, height = console.size
+        return Group(render(views, devices, title=title, width=width, height=max(3, height - 2),
+                            buses=buses, console=console), footer)
+
+    end = None if duration is None else time.monotonic() + duration
+    try:
+        with Live(screen(), console=console, auto_refresh=False, vertical_overflow="crop") as live:
+            while not stop.wait(0.5):
+                live.update(screen(), refresh=True)
+                if end is not None and time.monotonic() >= end:
+                    break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        follower.stop()

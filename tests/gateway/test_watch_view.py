@@ -52,13 +52,14 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
         campus.simulators["library-gw"].inject(3, "no_answer")  # library-water: offline
         campus.simulators["library-heatpump"].inject(1, "bad_crc:probability=0.5")  # TCP
         campus.simulators["line-admin"].inject(3, "bad_crc:probability=0.5")  # RTU
+        site.write_text(site.read_text().replace('poll_interval = "5s"', 'poll_interval = "2s"'))
         gateway = Gateway(load_site_config(site), RuntimeOptions(serve_metrics=False,
                                                                  command="test"))
         out = io.StringIO()
         console = Console(file=out, force_terminal=True, width=TERMINAL[0], height=TERMINAL[1],
                           color_system="standard", legacy_windows=False)
         root_level = logging.getLogger().level
-        run_view(gateway, console, duration=16, title="demo campus — 13 meters")
+        run_view(gateway, console, duration=8, title="demo campus — 13 meters")
         logging.getLogger().setLevel(root_level)
         # a screen taller than the console, so nothing scrolls out of sight; LNM: a line feed
         # also returns the carriage, as a tty does (onlcr)
