@@ -78,13 +78,12 @@ def busy_message(exc: OutboxBusyError, config: str) -> str:
     """One line: who holds the outbox and what to do."""
     holder = describe(exc.holder)
     if exc.holder.get("command") == "run":
-        todo = (f"stop it first (sudo systemctl stop {SERVICE}; start it again afterwards) — "
-                f"it is already polling these meters and publishing; or see it read-only with "
-                f"`metergate watch --follow {config}`")
-    else:
-        todo = "stop that one first"
-    return (f"metergate watch: not started: {holder} is using the outbox {exc.path} of "
-            f"{config}; {todo}")
+        return (f"metergate watch: not started: {holder} is already polling these meters with the "
+                f"outbox {exc.path}; look at it read-only with `metergate watch --follow "
+                f"{config}`, or stop it first (sudo systemctl stop {SERVICE}) and start it again "
+                "afterwards")
+    return (f"metergate watch: not started: {holder} is using the outbox {exc.path}; stop that "
+            "one first")
 
 
 class _LiveLog(logging.Handler):
