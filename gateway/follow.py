@@ -134,4 +134,12 @@ class Follower:
                                v.last_ts, v.last_ok_ts, v.polls, v.failed, v.availability,
                                v.reason, v.since) for v in self.meters.values()]
             health = self.health
-        return views, dict(health.get("devices") or {}), dict(health.get("buses") or {})
+        devices = {k: dict(v) for k, v in (health.get("devices") or {}).items()
+                   if isinstance(v, dict)}
+        raw_ts = health.get("ts")
+        health_ts = float(raw_ts) if isinstance(raw_ts, int | float) else 0.0
+        for v in views:
+            # availability is published the moment it changes, health only every interval
+            if v.since is not None and v.since > health_ts and v.meter in devices:
+                devices[v.meter]["state"] = v.availability
+        return views, devices, dict(health.get("buses") or {})
