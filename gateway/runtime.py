@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gateway import __version__
@@ -23,7 +23,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.mqtt import payloads
 from gateway.mqtt.paho_adapter import TlsFiles
 from gateway.mqtt.publisher import MqttOptions, Publisher
-from gateway.outbox import CommittedMessage, Outbox, OutboxError
+from gateway.outbox import CommittedMessage, Outbox, OutboxError, OutboxStats
 from gateway.outbox_lock import OutboxLock
 from gateway.outbox_writer import OutboxWriter
 from gateway.scheduler import PollResult, Scheduler
@@ -185,8 +185,7 @@ class Gateway:
             "ts": time.time(),
             "uptime_s": round(time.time() - self.started, 1),
             "version": __version__,
-            "outbox": {"depth": stats.depth, "bytes": stats.bytes_on_disk,
-                       "evicted": stats.evicted_total, "oldest_ts": stats.oldest_ts},
+            "outbox": outbox_health(stats),
             "buses": snap.get("buses", {}),
             "devices": snap.get("devices", {}),
             "mqtt": (self.publisher.stats().as_dict() if self.publisher is not None
@@ -195,6 +194,14 @@ class Gateway:
         if self.options.extra_health is not None:
             doc.update(self.options.extra_health())
         return doc
+
+
+def outbox_health(stats: OutboxStats) -> dict[str, Any]:
+    """The health document's `outbox` object: every field of OutboxStats, as docs/mqtt.md and
+    schemas/health.json name them (`last_evicted` a [first, last] seq pair or null)."""
+    doc = asdict(stats)
+    doc["last_evicted"] = None if stats.last_evicted is None else list(stats.last_evicted)
+    return doc
 
 
 def mqtt_options(config: SiteConfig, client_id: str | None = None) -> MqttOptions:

@@ -6,10 +6,11 @@ UTF-8, duplicate keys, NaN and infinities (which Python's json would otherwise a
 the document against the schema its topic calls for, and checks that the ids in the payload match
 the topic and that `time` is the same instant as `ts`.
 
-The central services' documents are not in the gateway's topic tree, so `check_message` does not
-know their topics; their schemas are loaded by name (SERVICE_SCHEMAS): `service_validator(name)`,
-`service_problems(doc, name)` and `check_service(doc, name)` (docs/mqtt.md, "Topics of the central
-services").
+The central services' documents and the gateway's Home Assistant discovery configs are not in the
+gateway's topic tree, so `check_message` does not know their topics; their schemas are loaded by name
+(SERVICE_SCHEMAS): `service_validator(name)`, `service_problems(doc, name)` and
+`check_service(doc, name)` (docs/mqtt.md, "The central services' documents" and "Home Assistant
+discovery").
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ from gateway.mqtt.topics import DEFAULT_PREFIX, KINDS, Kind, ParsedTopic, TopicE
 MAX_PAYLOAD_BYTES = 256 * 1024  # a poll of 100 quantities with long error texts stays far below
 TIME_TOLERANCE_S = 0.001  # `time` is `ts` to the millisecond
 
-# the documents of the central services (ingest, analytics): schemas/{name}.json
-ServiceSchema = Literal["dead-letter", "ingest-health", "alert", "alert-ack", "analytics-health"]
+# the documents of the central services (ingest, analytics), and the gateway's optional Home
+# Assistant discovery configs, which are not in its topic tree: schemas/{name}.json
+ServiceSchema = Literal["dead-letter", "ingest-health", "alert", "alert-ack", "analytics-health",
+                        "ha-discovery"]
 SERVICE_SCHEMAS: tuple[ServiceSchema, ...] = ("dead-letter", "ingest-health", "alert", "alert-ack",
-                                              "analytics-health")
+                                              "analytics-health", "ha-discovery")
 
 
 class ContractError(ValueError):
