@@ -47,10 +47,14 @@ def test_sigkill_loses_nothing_committed(tmp_path: Path, mosquitto, mqtt_recorde
                                          for x in m), timeout=90), "no last will after SIGKILL"
     with Outbox(tmp_path / "outbox.sqlite") as box:
         left_after_kill = box.depth()
+        backlog = box.pending(limit=left_after_kill)
     assert left_after_kill > 0, "the kill should have left committed, unacknowledged readings"
+    last_committed = max(m.seq for m in backlog)
 
     second = _run(config, log)
-    time.sleep(4)
+    # wait for the restarted gateway to have replayed the whole backlog and polled three more rounds
+    # of the 10 meters, however long its start-up takes on a loaded machine (not a fixed sleep)
+    assert recorder.wait_for(lambda m: _max_seq(m) >= last_committed + 30, timeout=60), log.read_text()
     second.send_signal(signal.SIGTERM)
     assert second.wait(timeout=30) == 0, log.read_text()
 
@@ -59,6 +63,10 @@ def test_sigkill_loses_nothing_committed(tmp_path: Path, mosquitto, mqtt_recorde
     assert recorder.wait_for(lambda m: _gaps(m) == set(), timeout=20)
     seqs = {json.loads(m.payload)["seq"] for m in recorder.snapshot()}
     assert len(seqs) >= 30 + 10 * 3
+
+
+def _max_seq(messages) -> int:  # type: ignore[no-untyped-def]
+    return max((json.loads(m.payload)["seq"] for m in messages), default=0)
 
 
 def _gaps(messages) -> set[int]:  # type: ignore[no-untyped-def]
