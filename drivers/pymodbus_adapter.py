@@ -130,7 +130,7 @@ class ModbusConnection:
             raise ModbusTimeout(f"no answer from unit {kwargs.get('device_id')} on {self.endpoint} "
                                 f"within {self.timeout:g} s") from None
         except OSError as exc:
-            raise ConnectError(f"{self.endpoint}: {exc.strerror or exc}") from None
+            raise ConnectError(_dropped(self.endpoint, exc)) from None
         if response.isError():
             code = getattr(response, "exception_code", 0)
             raise ModbusExceptionResponse(code)
@@ -181,7 +181,20 @@ class ModbusConnection:
             reason = exc.strerror or str(exc) or type(exc).__name__
             return (f"cannot connect to {ep.host}:{ep.port}: {reason}; check the address, that the "
                     "device is powered and on this network, and that nothing blocks the port")
-        return f"connection to {ep.host}:{ep.port} dropped: {detail or 'closed by the device'}"
+        # pymodbus's own text only repeats the address; say what happened
+        during = " during a request" if detail else ""
+        return f"{ep} dropped the connection{during} (closed by the device)"
+
+
+_DROPPED = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
+
+
+def _dropped(endpoint: Endpoint, exc: OSError) -> str:
+    """A failed request's OSError in words: a reset or a broken pipe is the peer dropping us."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno in _DROPPED:
+        return f"{endpoint} dropped the connection during a request ({reason})"
+    return f"{endpoint}: {reason}"
 
 
 def check_serial_port(device: str) -> None:

@@ -309,7 +309,10 @@ def test_a_slow_device_is_found_from_its_late_answer(variants: list[MeterVariant
     bus = FakeBus({3: (N96, slow), 6: (N96, Device(_regs(1)))})
     report = scan(bus.connect, units=range(1, 8), settings=[N96], variants=variants)  # type: ignore[arg-type]
     assert [d.unit for d in report.devices] == [3, 6]
-    assert report.devices[0].answer == "register 0 = 0x08FD (slow to answer)"
+    assert report.devices[0].answer == "register 0 = 0x08FD"
+    assert report.devices[0].recovered and report.devices[0].late  # reported as answered late
+    assert report.late == [report.devices[0]]
+    assert "after the probe's timeout" in report.devices[0].timing()
     assert report.devices[0].describe() == "Acme Alpha (alpha:v2)"
     assert report.garbage == {"9600 8N1": 1}  # unit 4's probe caught unit 3's late answer
 
