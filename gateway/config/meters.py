@@ -95,8 +95,10 @@ def _resolve(profile: str, dirs: list[Path] | None) -> MeterVariant | str:
     except ProfileNotFound as exc:
         return f"{exc}; see `metergate scan` to identify a meter"
     except ProfileError as exc:
-        return (f"profile {profile!r} cannot be loaded ({len(exc.problems)} problem(s) in "
-                f"{exc.path}: {'; '.join(exc.problems)}); fix the profile file")
+        # each problem as file[:line]: key: message (overlaps already carry file and line)
+        located = [p if p.startswith(f"{exc.path}:") else f"{exc.path}: {p}" for p in exc.problems]
+        return (f"profile {profile!r} cannot be loaded ({len(exc.problems)} problem(s): "
+                f"{'; '.join(located)}); fix the profile file")
 
 
 def _check_raw(raw: dict[str, Any], here: KeyPath, declared: Declared, f: Findings,
