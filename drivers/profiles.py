@@ -10,8 +10,8 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +150,51 @@ class MeterProfile:
             raise ProfileNotFound(
                 f"profile {self.id!r} has no variant {name!r}; variants: {', '.join(self.variants)}"
             ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class PointOverride:
+    """What one meter decodes differently from its profile (a site config's `overrides`): each
+    field given replaces the point's own, with the meaning it has in a profile file."""
+
+    order: Order | None = None
+    scale: float | None = None
+    offset: float | None = None
+
+    def over(self, base: PointOverride | None) -> PointOverride:
+        """This override on top of `base` (the "*" one): fields set here win."""
+        if base is None:
+            return self
+        return PointOverride(self.order or base.order,
+                             base.scale if self.scale is None else self.scale,
+                             base.offset if self.offset is None else self.offset)
+
+
+def override_points(variant: MeterVariant, overrides: Mapping[str, PointOverride]) -> MeterVariant:
+    """`variant` with some points decoded differently: `overrides` maps a quantity, or "*" for
+    every point, to the order, scale and offset that replace the profile's. The variant keeps its
+    key; the fingerprint (for scans) is left as the profile has it."""
+    every = overrides.get("*")
+    points = []
+    for p in variant.points:
+        own = overrides.get(p.quantity)
+        o = own.over(every) if own is not None else every
+        points.append(p if o is None else _overridden(p, o))
+    return replace(variant, points=tuple(points))
+
+
+def _overridden(p: Point, o: PointOverride) -> Point:
+    codec = p.codec
+    scale = codec.scale if o.scale is None else o.scale
+    new = replace(codec, order=o.order or codec.order, scale=scale,
+                  offset=codec.offset if o.offset is None else o.offset)
+    fraction = p.fraction_codec
+    if fraction is not None:
+        # the fraction follows the point's scale (profile: fraction.scale x scale) and, unless the
+        # profile gave it its own order, the point's order
+        order = o.order if o.order and fraction.order == codec.order else fraction.order
+        fraction = replace(fraction, order=order, scale=fraction.scale / codec.scale * scale)
+    return replace(p, codec=new, fraction_codec=fraction)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -587,6 +632,6 @@ def _allowed_keys(loc: Sequence[Any]) -> list[str]:
 
 __all__ = [
     "BUNDLED_PROFILES", "DeviceLimits", "FingerprintRegister", "MeterProfile", "MeterVariant",
-    "Order", "Point", "SerialSettings", "Unreadable", "find_profile", "load_all", "load_profile",
-    "profile_dirs", "profile_files", "resolve_variant",
+    "Order", "Point", "PointOverride", "SerialSettings", "Unreadable", "find_profile", "load_all",
+    "load_profile", "override_points", "profile_dirs", "profile_files", "resolve_variant",
 ]

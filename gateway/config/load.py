@@ -308,6 +308,8 @@ def _allowed_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]
         if isinstance(part, int):
             continue
         fld = current.model_fields.get(part) if current is not None else None
+        if fld is None and current is not None:
+            continue  # a key of a dict of tables (an overrides' quantity): the same model
         current = model_of(fld.annotation) if fld is not None else None
     return list(current.model_fields) if current is not None else []
 
