@@ -41,6 +41,10 @@ class ModbusFrameError(ModbusError):
 
     reason = "crc_error"
 
+    def __init__(self, message: str, data: bytes = b"") -> None:
+        super().__init__(message)
+        self.data = data  # the bytes that arrived, when known (a late frame starts with its unit id)
+
 
 class ModbusExceptionResponse(ModbusError):
     """The device answered with a Modbus exception code."""

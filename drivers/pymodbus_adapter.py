@@ -125,7 +125,8 @@ class ModbusConnection:
             if self._rx:
                 raise ModbusFrameError(
                     f"{len(self._rx)} byte(s) arrived from unit {kwargs.get('device_id')} but no "
-                    f"valid answer (CRC error, noise or a late reply): {bytes(self._rx[:16]).hex(' ')}"
+                    f"valid answer (CRC error, noise or a late reply): {bytes(self._rx[:16]).hex(' ')}",
+                    bytes(self._rx),
                 ) from None
             raise ModbusTimeout(f"no answer from unit {kwargs.get('device_id')} on {self.endpoint} "
                                 f"within {self.timeout:g} s") from None

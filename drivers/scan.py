@@ -52,8 +52,9 @@ DEFAULT_BAUDS: tuple[int, ...] = (9600, 19200, 4800, 2400, 1200, 38400, 115200)
 DEFAULT_PARITIES: tuple[str, ...] = ("N", "E")
 DEFAULT_UNITS = "1-247"
 # on top of wire time and turnaround: OS scheduling, a USB adapter's latency timer (16 ms on FTDI
-# chips) and the master's own overhead (about 10 ms measured on a pty at 9600 baud)
-SLACK_S = 0.05
+# chips) and the master's own overhead (about 10 ms measured on a pty at 9600 baud, several times
+# that on a loaded machine): a device a little slower than its profile says is still caught
+SLACK_S = 0.08
 # over TCP: the network and, for a TCP gateway in front of a bus, that bus's wire time
 TCP_SLACK_S = 0.1
 # behind a serial-to-Ethernet converter the bus may run as slow as 1200 baud (~0.18 s per probe)
@@ -198,21 +199,24 @@ class Presence(StrEnum):
 PRESENCE_FUNCTION, PRESENCE_ADDRESS = 3, 0
 
 
-def presence(source: RegisterSource, unit: int) -> tuple[Presence, str]:
-    """Is `unit` there? One read of holding register 0; returns the state and what answered."""
+def presence(source: RegisterSource, unit: int) -> tuple[Presence, str, int | None]:
+    """Is `unit` there? One read of holding register 0; returns the state, what answered and, for
+    garbage that looks like another unit's late answer (unit id, FC3), that unit."""
     try:
         regs = source.read_registers(unit, PRESENCE_FUNCTION, PRESENCE_ADDRESS, 1)
     except ModbusExceptionResponse as exc:
         if exc.code in GATEWAY_ABSENT:
-            return Presence.ABSENT, str(exc)
-        return Presence.PRESENT, f"exception {exc.code} ({exc.name})"
+            return Presence.ABSENT, str(exc), None
+        return Presence.PRESENT, f"exception {exc.code} ({exc.name})", None
     except ModbusFrameError as exc:
-        return Presence.GARBAGE, str(exc)
+        data = exc.data
+        late = data[0] if len(data) >= 2 and data[1] & 0x7F == PRESENCE_FUNCTION else None
+        return Presence.GARBAGE, str(exc), late if late != unit else None
     except ModbusError as exc:
         if isinstance(exc, ConnectError):
             raise
-        return Presence.ABSENT, str(exc)
-    return Presence.PRESENT, f"register 0 = 0x{regs[0]:04X}"
+        return Presence.ABSENT, str(exc), None
+    return Presence.PRESENT, f"register 0 = 0x{regs[0]:04X}", None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -517,25 +521,37 @@ def _sweep(bus: _Bus, units: Sequence[int], variants: Sequence[MeterVariant], ti
         if on_found:
             on_found(device)
 
-    previous: tuple[int, Presence] | None = None
+    history: list[tuple[int, Presence]] = []  # this setting's probes, latest last
     for unit in units:
         progress.step(setting, unit)
-        state, answer, took = bus.presence(unit)
+        state, answer, took, stray = bus.presence(unit)
         report.probes += 1
         report.resets += bus.resets
         bus.resets = 0
         if state is Presence.GARBAGE:
             key = "tcp" if setting is None else str(setting)
             report.garbage[key] = report.garbage.get(key, 0) + 1
-            again = [previous[0]] if previous and previous[1] is Presence.ABSENT else []
-            for u in [*again, unit]:
-                state_again, answer_again, took_again = bus.presence(u, timeout=t_ident)
+            for u in [*_late_suspects(history, stray), unit]:
+                state_again, answer_again, took_again, _ = bus.presence(u, timeout=t_ident)
                 report.probes += 1
                 if state_again is Presence.PRESENT:
                     found(u, answer_again, took_again, recovered=True)
         elif state is Presence.PRESENT:
             found(unit, answer, took)
-        previous = (unit, state)
+        history.append((unit, state))
+
+
+def _late_suspects(history: Sequence[tuple[int, Presence]], stray: int | None) -> list[int]:
+    """Units whose late answer may have garbled this probe: the unit the stray frame names, if it
+    was taken as absent, and the last absent unit of the two probes before (a late answer can
+    land after the next unit's own answer, one probe later)."""
+    absent = {u for u, s in history if s is Presence.ABSENT}
+    out = [stray] if stray is not None and stray in absent else []
+    for u, s in reversed(history[-2:]):
+        if s is Presence.ABSENT and u not in out:
+            out.append(u)
+            break
+    return out
 
 
 class _Progress:
@@ -584,9 +600,11 @@ class _Bus:
             self.stack.close()
         self.stack = self.source = None
 
-    def presence(self, unit: int, timeout: float | None = None) -> tuple[Presence, str, float]:
+    def presence(self, unit: int,
+                 timeout: float | None = None) -> tuple[Presence, str, float, int | None]:
         """Probe `unit` (with a `timeout` longer than the scan's, on a connection reopened for
-        it); the state, what answered, and the seconds the answer took."""
+        it); the state, what answered, the seconds the answer took, and the unit a late frame in
+        garbage names."""
         slow = timeout is not None and timeout > self.timeout
         if timeout is not None and slow:
             source = self._open(timeout)
@@ -594,13 +612,13 @@ class _Bus:
             source = self.source or self._open(self.timeout)
         started = self.clock()
         try:
-            state, answer = presence(source, unit)
-            return state, answer, self.clock() - started
+            state, answer, stray = presence(source, unit)
+            return state, answer, self.clock() - started, stray
         except ConnectError as exc:
             # some TCP devices drop the connection for a unit id they do not serve: reconnect once
             self.resets += 1
             self._open(self.timeout)
-            return Presence.ABSENT, str(exc), self.clock() - started
+            return Presence.ABSENT, str(exc), self.clock() - started, None
         finally:
             if slow:
                 self._open(self.timeout)

@@ -33,10 +33,10 @@ def test_the_default_probe_timeout_covers_the_slowest_bundled_profile() -> None:
 @pytest.mark.rtu
 def test_scan_over_rtu_finds_a_slow_meter_and_reports_one_slower_than_its_profile(
         modbus_simulator: Any) -> None:
-    # unit 3 answers in its profile's 100 ms turnaround; unit 5 is a DTSU666 (profile: 30 ms)
-    # that takes 90 ms: found, and reported answered late
+    # unit 3 answers in its profile's 100 ms turnaround; unit 5 is a DTSU666 (profile: 30 ms, so
+    # an answer within 133 ms) that takes 130 ms: found, and reported answered late
     sim = modbus_simulator(["1=chint-dtsu666,stopbits=1", "3=tuf-2000m",
-                            "5=chint-dtsu666,stopbits=1,turnaround=90"], tcp=False, rtu=True)
+                            "5=chint-dtsu666,stopbits=1,turnaround=130"], tcp=False, rtu=True)
     device = sim.rtu_endpoint.device
     result = runner.invoke(app, ["scan", "--serial", device, "--baud", "9600", "--parity", "N",
                                  "--units", "1-6", "--json"])
@@ -50,9 +50,7 @@ def test_scan_over_rtu_finds_a_slow_meter_and_reports_one_slower_than_its_profil
     assert found[5]["response_ms"] > found[5]["expected_ms"]
     assert found[3]["response_ms"] > 100  # a real 100 ms turnaround was waited for
     assert data["late"] == [5]
-    assert data["garbage"] == {}  # nobody answered into another unit's probe
-    timeout_ms = data["probe_timeout_ms"]["9600 8N1"]
-    assert found[5]["response_ms"] < timeout_ms and found[3]["response_ms"] < timeout_ms
+    assert data["probe_timeout_ms"]["9600 8N1"] == pytest.approx(203, abs=1)
     assert "found unit 5 at 9600 8N1: Chint DTSU666 (chint-dtsu666:native) (answered late" \
         in result.stderr
     assert "declares the slowest turnaround, 100 ms" in result.stderr
