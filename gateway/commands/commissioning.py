@@ -375,7 +375,7 @@ def _print_scan(report: ScanReport, endpoint: Endpoint) -> None:
                                style="yellow" if d.late else ""))
         out.print(table)
         for d in report.late:
-            out.print(Text(f"unit {d.unit} answered late: {d.timing()}. It works, but if its polls "
+            out.print(Text(f"unit {d.unit}: {d.timing()}. It works, but if its polls "
                            "time out, raise timeout_ms of its bus in the site config (or "
                            "turnaround_ms in a copy of its profile)", style="yellow"))
         for d in report.devices:
