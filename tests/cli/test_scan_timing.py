@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from drivers.scan import ProbeTiming, profile_variants
-from gateway.demo_foundation import RTU_METERS
 from gateway.cli import app
+from gateway.demo_foundation import RTU_METERS
 
 runner = CliRunner()
 
