@@ -77,10 +77,12 @@ def compile_meters(
         if variant is None:
             continue
         ok &= _check_electrical(spec, variant, here, f)
+        applied: tuple[tuple[str, PointOverride], ...] = ()
         if spec.overrides is not None:
             overridden = apply_overrides(spec.overrides, variant, (*here, "overrides"), f)
             ok &= overridden is not None
-            variant = overridden or variant
+            if overridden is not None:
+                variant, applied = overridden
         if bus is not None:
             _check_line(spec, variant, bus, here, f)
         poll = compile_poll(spec.poll, variant, declared.default_interval_s, (*here, "poll"), f)
@@ -89,6 +91,7 @@ def compile_meters(
                 id=spec.id, profile=spec.profile, variant=variant, unit=spec.unit, bus=spec.bus,
                 building=spec.building, subitem=spec.subitem, circuit=spec.circuit,
                 description=spec.description, ct=spec.ct, pt=spec.pt, poll=poll, pair=spec.pair,
+                overrides=applied,
             ))
     return meters
 
@@ -173,10 +176,11 @@ def _check_electrical(spec: MeterSpec, variant: MeterVariant, here: KeyPath, f: 
     return ok
 
 
-def apply_overrides(overrides: Mapping[str, PointOverrideSpec], variant: MeterVariant,
-                    here: KeyPath, f: Findings) -> MeterVariant | None:
-    """The variant with a meter's `overrides` applied; None (errors noted) if one names a point
-    the variant lacks or a scale of 0."""
+def apply_overrides(
+    overrides: Mapping[str, PointOverrideSpec], variant: MeterVariant, here: KeyPath, f: Findings,
+) -> tuple[MeterVariant, tuple[tuple[str, PointOverride], ...]] | None:
+    """The variant with a meter's `overrides` applied, and the overrides that change something;
+    None (errors noted) if one names a point the variant lacks or a scale of 0."""
     points = {p.quantity: p for p in variant.points}
     compiled: dict[str, PointOverride] = {}
     ok = True
@@ -203,7 +207,7 @@ def apply_overrides(overrides: Mapping[str, PointOverrideSpec], variant: MeterVa
             f.warn((*where, "order"), f"{order.value} swaps words, and a 16-bit value has one: "
                                       "no effect (BADC or DCBA swap the bytes)")
         compiled[name] = PointOverride(order, o.scale, o.offset)
-    return override_points(variant, compiled) if ok else None
+    return (override_points(variant, compiled), tuple(compiled.items())) if ok else None
 
 
 def _check_line(spec: MeterSpec, variant: MeterVariant, bus: BusSpec, here: KeyPath,

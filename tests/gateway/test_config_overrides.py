@@ -113,3 +113,23 @@ def test_a_word_swap_on_16_bit_registers_is_warned_about(tmp_path: Path) -> None
                              'current_l1 = { order = "BADC" } }\n', profile="acrel-adw300")
     (w,) = [w for w in config.warnings if "overrides" in w.key]  # BADC swaps bytes: no warning
     assert w.key == "meters[0] (id 'm1').overrides.voltage_l1.order" and "no effect" in w.message
+
+
+def test_validate_shows_what_each_meter_decodes_differently(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from gateway.cli import app
+
+    path = _write(tmp_path, 'overrides = { "*" = { order = "CDAB" }, '
+                            'power_active = { scale = 1000 } }\n')
+    config = load_site_config(path, profile_dirs=[BUNDLED_PROFILES])
+    assert [name for name, _ in config.meters[0].overrides] == ["*", "power_active"]
+    runner = CliRunner()
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert ("meter m1 decodes differently from its profile (overrides): *: order = 'CDAB'; "
+            "power_active: scale = 1000") in result.stdout
+    data = json.loads(runner.invoke(app, ["validate", str(path), "--json"]).stdout)
+    assert data["overrides"] == {"m1": {"*": {"order": "CDAB"}, "power_active": {"scale": 1000}}}
