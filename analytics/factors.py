@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 FACTORS_DIR = Path(__file__).resolve().parents[1] / "config" / "factors"
 CARRIERS = ("electricity", "heat", "natural_gas")
+# fuels no meter reads (vehicle petrol and diesel, LPG, coal), counted in kg; optional in a factor set
+# and in [carriers], needed only when a records file (analytics/records.py) reports them
+FUELS = ("petrol", "diesel", "lpg", "coal")
 CONFIDENCE = ("V", "S", "R")
 INDICATORS = ("kgce_per_m2", "kgce_per_person", "water_m3_per_person", "kgco2_per_m2")
 
@@ -27,12 +30,17 @@ _COAL_UNITS = {
     ("electricity", "kgce/kWh"): 1.0, ("electricity", "kgce/MWh"): 1e-3,
     ("heat", "kgce/kWh"): 1.0, ("heat", "kgce/MJ"): 3.6, ("heat", "kgce/GJ"): 3.6e-3,
     ("natural_gas", "kgce/m³"): 1.0,
+    **{(f, u): m for f in FUELS for u, m in (("kgce/kg", 1.0), ("kgce/t", 1e-3))},
 }
 _CARBON_UNITS = {
     ("electricity", "kgCO2/kWh"): 1.0, ("electricity", "tCO2/MWh"): 1.0,
     ("heat", "kgCO2/kWh"): 1.0, ("heat", "kgCO2/MJ"): 3.6, ("heat", "tCO2/GJ"): 3.6,
     ("natural_gas", "kgCO2/m³"): 1.0,
+    **{(f, u): 1.0 for f in FUELS for u in ("kgCO2/kg", "tCO2/t")},
 }
+# densities of liquid fuels, to turn litres into kg: (fuel, unit) -> multiplier to kg/L
+_DENSITY_UNITS = {(f, u): m for f in ("petrol", "diesel") for u, m in
+                  (("kg/L", 1.0), ("kg/m³", 1e-3), ("t/m³", 1.0))}
 
 
 class FactorError(ValueError):
@@ -87,6 +95,7 @@ class CarbonFactors:
     heat: float  # kgCO2/kWh of heat
     natural_gas: float  # kgCO2/m³
     source: str
+    fuels: dict[str, float] = field(default_factory=dict)  # kgCO2/kg of the FUELS that have one
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +115,7 @@ class FactorTable:
     series: dict[str, CarbonSeries]
     carriers: dict[str, Factor]  # carbon factors of heat and natural gas
     targets: dict[str, Target]
+    densities: dict[str, Factor] = field(default_factory=dict)  # kg/L of petrol and diesel
 
     def factor_set(self, name: str) -> FactorSet:
         if name not in self.factor_sets:
@@ -127,7 +137,8 @@ class FactorTable:
                            f"{', '.join(map(str, sorted(s.values)))}")
         return CarbonFactors(series=f"{name}-{year}", year=year, electricity=s.values[year],
                              heat=self.carriers["heat"].value,
-                             natural_gas=self.carriers["natural_gas"].value, source=s.source)
+                             natural_gas=self.carriers["natural_gas"].value, source=s.source,
+                             fuels={f: self.carriers[f].value for f in FUELS if f in self.carriers})
 
     def series_names(self) -> list[str]:
         return [f"{s.name}-{y}" for s in self.series.values() for y in sorted(s.values)]
@@ -152,6 +163,7 @@ def load_factors(directory: str | Path = FACTORS_DIR) -> FactorTable:
     series: dict[str, CarbonSeries] = {}
     carriers: dict[str, Factor] = {}
     targets: dict[str, Target] = {}
+    densities: dict[str, Factor] = {}
     files = sorted(Path(directory).glob("*.toml"))
     if not files:
         raise FactorError([f"{directory}: no *.toml factor files"])
@@ -174,18 +186,23 @@ def load_factors(directory: str | Path = FACTORS_DIR) -> FactorTable:
             f = c.factor(f"carriers.{carrier}", carrier, t, _CARBON_UNITS)
             if f is not None:
                 carriers[carrier] = f
+        for fuel, t in raw.pop("densities", {}).items():
+            f = c.factor(f"densities.{fuel}", fuel, t, _DENSITY_UNITS)
+            if f is not None:
+                densities[fuel] = f
         for i, t in enumerate(raw.pop("targets", [])):
             tg = c.target(f"targets[{i}]", t)
             if tg is not None:
                 c.unique(targets, tg.name, tg, f"targets[{i}].name")
         for key in raw:
-            problems.append(f"{path}: {key}: unknown table (expected factor_sets, series, carriers, targets)")
+            problems.append(f"{path}: {key}: unknown table (expected factor_sets, series, carriers, "
+                            "densities, targets)")
     for needed in ("heat", "natural_gas"):
         if series and needed not in carriers:
             problems.append(f"{directory}: carriers.{needed}: missing carbon factor")
     if problems:
         raise FactorError(problems)
-    return FactorTable(sets, series, carriers, targets)
+    return FactorTable(sets, series, carriers, targets, densities)
 
 
 class _Checker:
@@ -231,8 +248,8 @@ class _Checker:
 
     def factor(self, key: str, carrier: str, t: object,
                units: dict[tuple[str, str], float]) -> Factor | None:
-        if carrier not in CARRIERS:
-            self.bad(key, f"unknown carrier; known: {', '.join(CARRIERS)}")
+        if not any(c == carrier for c, _ in units):
+            self.bad(key, f"unknown carrier; known: {', '.join(dict.fromkeys(c for c, _ in units))}")
             return None
         if not isinstance(t, dict):
             self.bad(key, "expected a table { value, unit, source, confidence }")
@@ -262,7 +279,12 @@ class _Checker:
             f = self.factor(f"{key}.{carrier}", carrier, t[carrier], _COAL_UNITS)
             if f is not None:
                 factors[carrier] = f
-        for extra in set(t) - {"name", "label", "standard", "year", *CARRIERS}:
+        for fuel in FUELS:  # optional: only records of fuels need them
+            if fuel in t:
+                f = self.factor(f"{key}.{fuel}", fuel, t[fuel], _COAL_UNITS)
+                if f is not None:
+                    factors[fuel] = f
+        for extra in set(t) - {"name", "label", "standard", "year", *CARRIERS, *FUELS}:
             self.bad(f"{key}.{extra}", "unknown key")
         return None if len(self.problems) > n else FactorSet(name, label, standard, year, factors)
 
@@ -323,5 +345,5 @@ class _Checker:
         return Target(name, label, source, base_y, target_y, change, baseline)
 
 
-__all__ = ["CARRIERS", "FACTORS_DIR", "CarbonFactors", "CarbonSeries", "Factor", "FactorError",
+__all__ = ["CARRIERS", "FACTORS_DIR", "FUELS", "CarbonFactors", "CarbonSeries", "Factor", "FactorError",
            "FactorSet", "FactorTable", "Target", "load_factors"]

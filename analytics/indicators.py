@@ -25,6 +25,7 @@ from analytics.factors import CarbonFactors, FactorSet, Target
 from analytics.rollup import BuildingInfo, BuildingSeries
 
 F64 = NDArray[np.float64]
+Adjust = Callable[[str, list[str], str, int, "Usage", "Scale"], tuple[list[str], "Usage", "Scale"]]
 PERIODS = ("day", "month", "ytd", "year")
 INDICATOR_NAMES = ("energy_kgce", "co2_kg", "kgce_per_m2", "kgce_per_person", "water_m3_per_person",
                    "kgco2_per_m2", "heating_kgce_per_m2")
@@ -43,9 +44,14 @@ class Usage:
     natural_gas_m3: F64
     water_m3: F64
     heating_electricity_kwh: F64
+    # fuels no meter reads (petrol, diesel, LPG, coal from a records file), already in kgce and kgCO2
+    # with the factor set and carbon factors of the period (analytics.records); None = none
+    fuel_kgce: F64 | None = None
+    fuel_co2_kg: F64 | None = None
 
     def regroup(self, labels: Sequence[str], keys: Sequence[str]) -> Usage:
-        return Usage(**{f.name: _regroup(getattr(self, f.name), labels, keys) for f in fields(self)})
+        return Usage(**{f.name: None if getattr(self, f.name) is None else  # type: ignore[arg-type]
+                        _regroup(getattr(self, f.name), labels, keys) for f in fields(self)})
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,10 @@ def compute_indicators(usage: Usage, scale: Scale, coal: FactorSet, carbon: Carb
               + usage.natural_gas_m3 * coal.kgce("natural_gas"))
     co2 = (usage.electricity_kwh * carbon.electricity + usage.heat_kwh * carbon.heat
            + usage.natural_gas_m3 * carbon.natural_gas)
+    if usage.fuel_kgce is not None:
+        energy = energy + usage.fuel_kgce
+    if usage.fuel_co2_kg is not None:
+        co2 = co2 + usage.fuel_co2_kg
     heating = usage.heat_kwh * coal.kgce("heat") + usage.heating_electricity_kwh * coal.kgce("electricity")
     area, heated, people = (_per_row(x, energy.ndim) for x in
                             (scale.floor_area_m2, scale.heated_area_m2, scale.occupants))
@@ -179,14 +189,18 @@ class IndicatorRow:
     factor_set: str
     carbon_series: str
     coverage: float | None = None  # mean coverage of the building's meters (buildings only)
+    sources: dict[str, object] | None = None  # with a records file: what came from records (analyze)
 
 
 def indicator_rows(series: BuildingSeries, buildings: Sequence[BuildingInfo], timezone: str, period: str,
                    coal: FactorSet, carbon: Callable[[int], CarbonFactors],
-                   coverage: F64 | None = None) -> list[IndicatorRow]:
+                   coverage: F64 | None = None, adjust: Adjust | None = None) -> list[IndicatorRow]:
     """Indicators per building, institution, category and fleet, for every period of the series.
 
     `carbon(year)` gives the carbon factors for a period's year (a fixed series, or the dated one).
+    `adjust(level, keys, label, p, usage, scale)` may give each level's rows of one period another
+    basis and add usage, returning (keys, usage, scale) (analytics.basis.YearBasis: the basis of
+    each year, records of fuels no meter reads).
     """
     labels, idx = period_index(series.edges_ns, timezone, period)
     c = {k: sum_periods(v, idx, len(labels)) for k, v in series.carriers.items()}
@@ -203,7 +217,10 @@ def indicator_rows(series: BuildingSeries, buildings: Sequence[BuildingInfo], ti
         grid = carbon(int(label[:4]))
         for level, keys in levels:
             order = list(dict.fromkeys(keys))
-            ind = compute_indicators(usage.regroup(keys, order), scale.regroup(keys, order), coal, grid)
+            u, s = usage.regroup(keys, order), scale.regroup(keys, order)
+            if adjust is not None:
+                order, u, s = adjust(level, order, label, p, u, s)
+            ind = compute_indicators(u, s, coal, grid)
             for i, key in enumerate(order):
                 cov = None
                 if level == "building" and coverage is not None and not np.isnan(coverage[i]):

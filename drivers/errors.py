@@ -27,7 +27,13 @@ class ModbusError(MetergateError):
     """A Modbus request failed."""
 
     quality = "comm_error"
-    reason = "error"
+    reason = "error"  # the Prometheus failure label
+
+    @property
+    def kind(self) -> str:
+        """What went wrong, in one word a technician reads (`watch`, health `last_error_kind`):
+        timeout, crc_error (RTU), bad_frame (Modbus TCP), exception_N, refused, reset, ..."""
+        return self.reason
 
 
 class ModbusTimeout(ModbusError, TimeoutError):
@@ -37,12 +43,15 @@ class ModbusTimeout(ModbusError, TimeoutError):
 
 
 class ModbusFrameError(ModbusError):
-    """Bytes arrived but no valid frame did: a CRC error, noise or a garbled answer."""
+    """Bytes arrived but no valid frame did. On RTU (a serial line, or RTU frames over TCP) that is
+    a CRC error or noise: reason `crc_error`. Modbus TCP has no CRC (TCP checks the bytes), so
+    there it is a garbled or short answer: reason `bad_frame`."""
 
     reason = "crc_error"
 
-    def __init__(self, message: str, data: bytes = b"") -> None:
+    def __init__(self, message: str, data: bytes = b"", *, reason: str = "crc_error") -> None:
         super().__init__(message)
+        self.reason = reason
         self.data = data  # the bytes that arrived, when known (a late frame starts with its unit id)
 
 
@@ -70,8 +79,24 @@ class ModbusExceptionResponse(ModbusError):
     def name(self) -> str:
         return self.NAMES.get(self.code, "unknown exception")
 
+    @property
+    def kind(self) -> str:
+        return f"exception_{self.code}"
+
 
 class ConnectError(ModbusError):
-    """The transport cannot be opened (port missing or busy, host unreachable)."""
+    """The transport cannot be opened or broke (port missing or busy, host unreachable, connection
+    refused or reset). `reason` stays `connect_error` (the metric label); `kind` says which."""
 
     reason = "connect_error"
+    KINDS: ClassVar[tuple[str, ...]] = (
+        "refused", "reset", "closed", "unreachable", "connect_timeout", "port_missing",
+        "port_busy", "permission", "connect_error")
+
+    def __init__(self, message: str, *, kind: str = "connect_error") -> None:
+        super().__init__(message)
+        self._kind = kind if kind in self.KINDS else "connect_error"
+
+    @property
+    def kind(self) -> str:
+        return self._kind

@@ -105,7 +105,7 @@ class VariantSpec(_Strict):
 class ProfileSpec(_Strict):
     manufacturer: str
     model: str
-    kind: Literal["electricity", "water", "heat", "heat_pump"]
+    kind: Literal["electricity", "water", "heat", "heat_pump", "gas"]
     description: str = ""
     sources: list[str] = Field(default_factory=list)
     modelled: str = ""  # which parts of the map are modelled rather than taken from a manual

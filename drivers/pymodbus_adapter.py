@@ -39,6 +39,7 @@ class ModbusConnection:
         self.timeout = timeout
         self._rx = bytearray()  # bytes seen since the last request, to tell noise from silence
         self.stray_bytes = 0  # late or unsolicited bytes dropped before a request (RTU over TCP)
+        self._sent_tid: bytes | None = None  # Modbus TCP: the transaction id of the last request
         self._client = self._make_client(endpoint, timeout)
 
     def _make_client(self, ep: Endpoint, timeout: float) -> Any:
@@ -54,6 +55,7 @@ class ModbusConnection:
     def _trace(self, sending: bool, data: bytes) -> bytes:
         if sending:
             self._rx.clear()
+            self._sent_tid = bytes(data[:2]) if isinstance(self.endpoint, TcpEndpoint) else None
         else:
             self._rx += data
         return data
@@ -65,7 +67,7 @@ class ModbusConnection:
         if isinstance(self.endpoint, SerialEndpoint):
             check_serial_port(self.endpoint.device)
         if not self._client.connect():
-            raise ConnectError(self._why_not_connected())
+            raise self._not_connected()
 
     def close(self) -> None:
         self._client.close()
@@ -120,18 +122,11 @@ class ModbusConnection:
         try:
             response = call(*args, **kwargs)
         except ConnectionException as exc:
-            raise ConnectError(self._why_not_connected(str(exc))) from None
+            raise self._not_connected(str(exc)) from None
         except ModbusException:
-            if self._rx:
-                raise ModbusFrameError(
-                    f"{len(self._rx)} byte(s) arrived from unit {kwargs.get('device_id')} but no "
-                    f"valid answer (CRC error, noise or a late reply): {bytes(self._rx[:16]).hex(' ')}",
-                    bytes(self._rx),
-                ) from None
-            raise ModbusTimeout(f"no answer from unit {kwargs.get('device_id')} on {self.endpoint} "
-                                f"within {self.timeout:g} s") from None
+            raise self._no_valid_answer(kwargs.get("device_id")) from None
         except OSError as exc:
-            raise ConnectError(_dropped(self.endpoint, exc)) from None
+            raise ConnectError(_dropped(self.endpoint, exc), kind=os_error_kind(exc)) from None
         if response.isError():
             code = getattr(response, "exception_code", 0)
             raise ModbusExceptionResponse(code)
@@ -159,7 +154,27 @@ class ModbusConnection:
         finally:
             sock.settimeout(timeout)
 
-    def _why_not_connected(self, detail: str = "") -> str:
+    def _no_valid_answer(self, unit: object) -> ModbusError:
+        """A request ended without a valid answer: silence, a late answer, or damaged bytes."""
+        rx = bytes(self._rx)
+        silence = ModbusTimeout(f"no answer from unit {unit} on {self.endpoint} within "
+                                f"{self.timeout:g} s")
+        if not rx:
+            return silence
+        shown = rx[:16].hex(" ")
+        if isinstance(self.endpoint, TcpEndpoint):
+            # Modbus TCP has no CRC; an answer carrying another transaction id is the late answer
+            # to an earlier request that timed out: the device is slower than the timeout
+            if len(rx) >= 7 and self._sent_tid is not None and rx[:2] != self._sent_tid:
+                return ModbusTimeout(f"{silence}; a late answer from unit {rx[6]} to an earlier "
+                                     "request came instead (it answers slower than the timeout)")
+            return ModbusFrameError(f"unit {unit} sent {len(rx)} byte(s) that are not a valid "
+                                    f"Modbus TCP answer (garbled or short): {shown}",
+                                    reason="bad_frame")
+        return ModbusFrameError(f"{len(rx)} byte(s) arrived from unit {unit} but no valid answer "
+                                f"(CRC error, noise or a late reply): {shown}", rx)
+
+    def _not_connected(self, detail: str = "") -> ConnectError:
         ep = self.endpoint
         if isinstance(ep, SerialEndpoint):
             try:
@@ -168,23 +183,27 @@ class ModbusConnection:
                 serial.Serial(ep.device, baudrate=ep.baud, parity=ep.parity, stopbits=ep.stopbits,
                               bytesize=ep.bytesize, exclusive=True, timeout=0).close()
             except ConnectError as exc:
-                return str(exc)
+                return exc
             except Exception as exc:  # pyserial also raises termios.error, undocumented
-                return (f"serial port {ep.device} refuses the line settings {ep.baud} "
-                        f"{ep.bytesize}{ep.parity}{ep.stopbits}: {exc} (a pseudo-terminal or some "
-                        "USB adapters cannot do parity: try --parity N)")
-            return f"cannot open serial port {ep.device}: {detail or 'unknown error'}"
+                return ConnectError(
+                    f"serial port {ep.device} refuses the line settings {ep.baud} "
+                    f"{ep.bytesize}{ep.parity}{ep.stopbits}: {exc} (a pseudo-terminal or some "
+                    "USB adapters cannot do parity: try --parity N)")
+            return ConnectError(f"cannot open serial port {ep.device}: {detail or 'unknown error'}")
         assert isinstance(ep, TcpEndpoint | RtuOverTcpEndpoint)
         try:
             with socket.create_connection((ep.host, ep.port), timeout=self.timeout):
                 pass
         except OSError as exc:
             reason = exc.strerror or str(exc) or type(exc).__name__
-            return (f"cannot connect to {ep.host}:{ep.port}: {reason}; check the address, that the "
-                    "device is powered and on this network, and that nothing blocks the port")
+            return ConnectError(
+                f"cannot connect to {ep.host}:{ep.port}: {reason}; check the address, that the "
+                "device is powered and on this network, and that nothing blocks the port",
+                kind=os_error_kind(exc))
         # pymodbus's own text only repeats the address; say what happened
         during = " during a request" if detail else ""
-        return f"{ep} dropped the connection{during} (closed by the device)"
+        return ConnectError(f"{ep} dropped the connection{during} (closed by the device)",
+                            kind="closed")
 
 
 _DROPPED = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
@@ -198,12 +217,22 @@ def _dropped(endpoint: Endpoint, exc: OSError) -> str:
     return f"{endpoint}: {reason}"
 
 
+def os_error_kind(exc: OSError) -> str:
+    """The ConnectError kind of a socket error."""
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "connect_timeout"
+    return {errno.ECONNREFUSED: "refused", errno.ECONNRESET: "reset", errno.EPIPE: "closed",
+            errno.ECONNABORTED: "reset", errno.EHOSTUNREACH: "unreachable",
+            errno.ENETUNREACH: "unreachable", errno.ETIMEDOUT: "connect_timeout",
+            errno.EACCES: "permission"}.get(exc.errno or 0, "connect_error")
+
+
 def check_serial_port(device: str) -> None:
     """Raise ConnectError naming the port and the usual fix if it cannot be opened exclusively."""
     if not os.path.exists(device):
         raise ConnectError(
             f"serial port {device} does not exist; is the USB-RS485 adapter plugged in? "
-            "List ports with: ls /dev/ttyUSB* /dev/ttyACM* /dev/serial/by-id/"
+            "List ports with: ls /dev/ttyUSB* /dev/ttyACM* /dev/serial/by-id/", kind="port_missing"
         )
     try:
         port = serial.Serial(device, exclusive=True, timeout=0)
@@ -213,13 +242,13 @@ def check_serial_port(device: str) -> None:
         if code == errno.EACCES or "Permission denied" in text:
             raise ConnectError(
                 f"permission denied on serial port {device}; add the user to the dialout group "
-                "(sudo usermod -aG dialout $USER, then log in again) or run as that group"
-            ) from None
+                "(sudo usermod -aG dialout $USER, then log in again) or run as that group",
+                kind="permission") from None
         if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "lock" in text.lower():
             raise ConnectError(
                 f"serial port {device} is busy: another program holds it (find it with "
-                f"`fuser {device}`; often another metergate, a getty or ModemManager)"
-            ) from None
+                f"`fuser {device}`; often another metergate, a getty or ModemManager)",
+                kind="port_busy") from None
         raise ConnectError(f"cannot open serial port {device}: {text}") from None
     port.close()
 

@@ -75,6 +75,12 @@ _BASE: list[Quantity] = [
     _q("temp_buffer_top", "°C", _G, "buffer tank, top"),
     _q("temp_buffer_bottom", "°C", _G, "buffer tank, bottom"),
     _q("cop", "", _G, "coefficient of performance reported by the device"),
+    # natural gas (flow computers and volume correctors): volumes at base conditions (标况) unless named
+    _q("gas_volume", "m³", _C, "natural gas volume at base (standard) conditions, total (标况累积量)"),
+    _q("gas_volume_actual", "m³", _C, "natural gas volume at line (working) conditions, total (工况累积量)"),
+    _q("gas_flow", "m³/h", _G, "natural gas flow rate at base (standard) conditions"),
+    _q("gas_pressure", "kPa", _G, "gas pressure in the line, as the meter reports it"),
+    _q("temp_gas", "°C", _G, "gas temperature in the line"),
     # device state and configuration
     _q("error_code", "", _S, "device error or alarm bit field"),
     _q("operating_state", "", _S, "device operating state code"),
@@ -112,7 +118,9 @@ UNIT_FACTORS: dict[str, dict[str, float]] = {
     "A": {"A": 1.0, "mA": 1e-3, "kA": 1e3},
     "Hz": {"Hz": 1.0},
     "m³": {"m³": 1.0, "m3": 1.0, "L": 1e-3, "l": 1e-3},
-    "m³/h": {"m³/h": 1.0, "m3/h": 1.0, "L/h": 1e-3, "l/h": 1e-3, "L/s": 3.6, "L/min": 0.06},
+    "m³/h": {"m³/h": 1.0, "m3/h": 1.0, "L/h": 1e-3, "l/h": 1e-3, "L/s": 3.6, "L/min": 0.06,
+             "m³/s": 3600.0, "m3/s": 3600.0},
+    "kPa": {"kPa": 1.0, "Pa": 1e-3, "MPa": 1e3, "bar": 100.0, "mbar": 0.1},
     "m/s": {"m/s": 1.0},
     "°C": {"°C": 1.0, "degC": 1.0, "C": 1.0},
     "%": {"%": 1.0},

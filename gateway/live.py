@@ -30,6 +30,7 @@ class MeterView:
     failed: int = 0
     availability: str = "unknown"
     reason: str | None = None
+    since: float | None = None  # when `availability` last changed
     groups: dict[float, list[Reading]] = field(default_factory=dict, repr=False)  # latest per group
 
 
@@ -58,9 +59,12 @@ class LiveView:
 
     def availability(self, meter_id: str, state: str, reason: str | None) -> None:
         with self._lock:
-            if meter_id in self.meters:
-                self.meters[meter_id].availability = state
-                self.meters[meter_id].reason = reason
+            view = self.meters.get(meter_id)
+            if view is not None:
+                if view.availability != state:
+                    view.since = time.time()
+                view.availability = state
+                view.reason = reason
 
     def note_error(self, text: str) -> None:
         with self._lock:
@@ -72,5 +76,6 @@ class LiveView:
             views = [(v, list(v.groups.values())) for v in self.meters.values()]
         return [MeterView(v.meter, v.profile, v.bus, v.unit, v.building,
                           {r.quantity: r for readings in groups for r in readings},
-                          v.last_ts, v.last_ok_ts, v.polls, v.failed, v.availability, v.reason)
+                          v.last_ts, v.last_ok_ts, v.polls, v.failed, v.availability, v.reason,
+                          v.since)
                 for v, groups in views]

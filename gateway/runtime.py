@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gateway import __version__
@@ -23,7 +23,8 @@ from gateway.metrics import GatewayMetrics
 from gateway.mqtt import payloads
 from gateway.mqtt.paho_adapter import TlsFiles
 from gateway.mqtt.publisher import MqttOptions, Publisher
-from gateway.outbox import CommittedMessage, Outbox, OutboxError
+from gateway.outbox import CommittedMessage, Outbox, OutboxError, OutboxStats
+from gateway.outbox_lock import OutboxLock
 from gateway.outbox_writer import OutboxWriter
 from gateway.scheduler import PollResult, Scheduler
 from gateway.sdnotify import notify, watchdog_interval
@@ -40,6 +41,8 @@ class RuntimeOptions:
     extra_health: Callable[[], dict[str, Any]] | None = None
     connection_factory: Any = None  # tests and benchmarks may swap the Modbus connection
     on_poll: list[Callable[[PollResult], None]] = field(default_factory=list)
+    command: str = "run"  # named in the outbox lock, for the refusal another gateway process sees
+    mqtt_client_id: str | None = None  # default: the config's client id
 
 
 class Gateway:
@@ -49,11 +52,20 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.live = LiveView(config)
         self.started = time.time()
-        self.outbox = Outbox(config.outbox.path, max_bytes=config.outbox.max_bytes,
-                             synchronous=config.outbox.synchronous)
+        # one gateway process per outbox (run, watch, demo): refused here, before any port or
+        # broker connection is opened, so the running one is never disturbed
+        self.outbox_lock = OutboxLock(config.outbox.path, self.options.command)
+        self.outbox_lock.acquire()
+        try:
+            self.outbox = Outbox(config.outbox.path, max_bytes=config.outbox.max_bytes,
+                                 synchronous=config.outbox.synchronous)
+        except BaseException:
+            self.outbox_lock.release()
+            raise
         self.publisher: Publisher | None = None
         if config.mqtt is not None and self.options.publish:
-            self.publisher = Publisher(mqtt_options(config), self.outbox)
+            self.publisher = Publisher(mqtt_options(config, self.options.mqtt_client_id),
+                                       self.outbox)
             self.metrics.mqtt.source = self.publisher.counts
         self.writer = OutboxWriter(self.outbox, on_committed=self._committed,
                                    on_error=self._store_failed)
@@ -125,6 +137,7 @@ class Gateway:
         if self._health_thread is not None:
             self._health_thread.join(timeout=5)
         self.outbox.close()
+        self.outbox_lock.release()
 
     def run_forever(self) -> None:
         try:
@@ -172,8 +185,7 @@ class Gateway:
             "ts": time.time(),
             "uptime_s": round(time.time() - self.started, 1),
             "version": __version__,
-            "outbox": {"depth": stats.depth, "bytes": stats.bytes_on_disk,
-                       "evicted": stats.evicted_total, "oldest_ts": stats.oldest_ts},
+            "outbox": outbox_health(stats),
             "buses": snap.get("buses", {}),
             "devices": snap.get("devices", {}),
             "mqtt": (self.publisher.stats().as_dict() if self.publisher is not None
@@ -184,8 +196,17 @@ class Gateway:
         return doc
 
 
-def mqtt_options(config: SiteConfig) -> MqttOptions:
-    """The site config's [mqtt] as the publisher's options (the password stays a Secret)."""
+def outbox_health(stats: OutboxStats) -> dict[str, Any]:
+    """The health document's `outbox` object: every field of OutboxStats, as docs/mqtt.md and
+    schemas/health.json name them (`last_evicted` a [first, last] seq pair or null)."""
+    doc = asdict(stats)
+    doc["last_evicted"] = None if stats.last_evicted is None else list(stats.last_evicted)
+    return doc
+
+
+def mqtt_options(config: SiteConfig, client_id: str | None = None) -> MqttOptions:
+    """The site config's [mqtt] as the publisher's options (the password stays a Secret);
+    `client_id` replaces the config's."""
     m = config.mqtt
     assert m is not None
     tls = None
@@ -194,7 +215,7 @@ def mqtt_options(config: SiteConfig) -> MqttOptions:
                        insecure=m.tls.insecure)
     return MqttOptions(
         host=m.host, port=m.port, protocol=m.protocol,  # type: ignore[arg-type]
-        client_id=m.client_id, username=m.username, password=m.password, tls=tls,
+        client_id=client_id or m.client_id, username=m.username, password=m.password, tls=tls,
         keepalive=m.keepalive, topic_prefix=m.topic_prefix, site=config.site.id,
         gateway=config.site.gateway_id, timezone=config.site.timezone,
         discovery=m.homeassistant_discovery, discovery_prefix=m.discovery_prefix,

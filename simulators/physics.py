@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
-    "HEATING", "HOT_WATER", "KINDS", "OFF", "RHO_C_WATER", "ElectricityPhysics", "HeatPhysics",
+    "HEATING", "HOT_WATER", "KINDS", "OFF", "RHO_C_WATER", "ElectricityPhysics", "GasPhysics", "HeatPhysics",
     "HeatPumpPhysics", "MeterPhysics", "WaterPhysics", "heat_pump_cop", "heating_curve",
     "heating_schedule", "make_physics", "occupancy", "outdoor_temperature",
 ]
@@ -37,7 +37,7 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-KINDS = ("electricity", "water", "heat", "heat_pump")
+KINDS = ("electricity", "water", "heat", "heat_pump", "gas")
 
 RHO_C_WATER = 1.16  # kWh/(m³·K): volumetric heat capacity of water, as heat meters use it
 CARNOT_FRACTION = 0.45  # share of the Carnot COP an air-source heat pump reaches
@@ -827,10 +827,57 @@ class HeatPumpPhysics(_GridPhysics):
         return out
 
 
+# --- natural gas -----------------------------------------------------------------------------------
+
+_GAS_KWH_PER_M3 = 9.8  # lower heating value of pipeline natural gas, kWh per m³ at base conditions
+
+
+class GasPhysics(_GridPhysics):
+    """Natural-gas meter with temperature and pressure correction (a flow computer on the building's
+    gas service): a gas boiler that follows the weather on the heating schedule, and a canteen's
+    cooking before lunch and dinner on working days. Flow and totals at base conditions."""
+
+    kind = "gas"
+    _counters = (_Counter("gas_volume", "gas_flow", _M3H_TO_M3),)
+
+    def _setup(self, rng: np.random.Generator) -> dict[str, float]:
+        self.boiler_w = _log_uniform(rng, 50e3, 600e3) if rng.random() < 0.7 else 0.0  # at −10 °C
+        self.kitchen_m3h = _log_uniform(rng, 2.0, 30.0)  # burners at full fire
+        self._efficiency = rng.uniform(0.88, 0.95)
+        self._line_kpa = rng.choice([2.3, 5.0, 10.0, 100.0])  # low- or medium-pressure service, gauge
+        self._kpa_noise = _Sines.draw(rng, 4, 300, 6 * 3600, std=0.01)
+        self._soil = 12.0 + rng.uniform(-2.0, 2.0)  # a buried service line follows the soil, slowly
+        self._key_jit, self._key_burner = self._keys(rng, 2)
+        self._constants = {"error_code": 0.0}
+        yearly = self.boiler_w * 1.2 / 1000.0 / _GAS_KWH_PER_M3 + self.kitchen_m3h * 3 * 250
+        return {"gas_volume": _years_running(rng) * yearly}
+
+    def _drivers(self, t: FloatArray) -> Arrays:
+        temp, _ = self._weather(t)
+        day, hour = _local_day_hour(t, self.tz_offset_h)
+        heat_w = (self.boiler_w * np.clip((15.5 - temp) / 25.5, 0.0, 1.15)
+                  * heating_schedule(t, self.tz_offset_h))
+        cooking = (_bump(hour, 10.8, 0.6) + 0.7 * _bump(hour, 16.8, 0.6)) * np.where(_workday(day), 1.0, 0.1)
+        season = np.cos(2.0 * math.pi * (t / _DAY - 50.0) / _YEAR_DAYS)
+        return {"mean": heat_w / 1000.0 / self._efficiency / _GAS_KWH_PER_M3
+                + self.kitchen_m3h * 0.6 * cooking * math.sqrt(2.0 * math.pi) * 0.6,
+                "temp_gas": self._soil - 6.0 * season + 0.1 * (temp - self._soil),
+                "kpa": self._line_kpa * (1.0 + self._kpa_noise(t))}
+
+    def _core(self, k: IntArray) -> Arrays:
+        s = self._slow(k, self._drivers)
+        burners = 0.75 + 0.5 * _value_noise(self._key_burner, k, 45)  # burners turned up and down
+        flow = s["mean"] * burners * self._jitter(self._key_jit, k, 0.01)
+        return {**s, "gas_flow": np.where(flow < 0.01, 0.0, flow)}
+
+    def _gauges(self, k: IntArray, core: Arrays) -> Arrays:
+        return {"gas_flow": core["gas_flow"], "temp_gas": core["temp_gas"], "gas_pressure": core["kpa"]}
+
+
 # --- factory ---------------------------------------------------------------------------------------
 
 _CLASSES: dict[str, type[_GridPhysics]] = {
-    cls.kind: cls for cls in (ElectricityPhysics, WaterPhysics, HeatPhysics, HeatPumpPhysics)
+    cls.kind: cls for cls in (ElectricityPhysics, WaterPhysics, HeatPhysics, HeatPumpPhysics, GasPhysics)
 }
 
 

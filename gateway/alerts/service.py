@@ -17,9 +17,11 @@ Semantics: at least once into memory. A message is acknowledged once its reading
 engine's buffers and every boundary they made due has been evaluated and stored; a crash loses the
 readings of the current interval (already acknowledged) but never an alert change or a closed day
 (the store is written before the acknowledgement). A broken message is counted, logged (once per
-reason) and acknowledged: it never stops the service. Any other error (the alert store above all)
-is not acknowledged: run() stops, `metergate analytics` exits 1 and systemd restarts it; the broker
-re-sends the message, and each tick's changes, day totals and next tick are one store transaction.
+reason) and acknowledged: it never stops the service, also when checking it or feeding it to
+the engine raises (counted as refused_internal, logged with the traceback). Any other error (the
+alert store above all) is not acknowledged: run() stops, `metergate analytics` exits 1 and systemd
+restarts it; the broker re-sends the message, and each tick's changes, day totals and next tick
+are one store transaction.
 Analytics scales out by site: the engine keeps per-site state, so partition the sites across
 instances. Two active instances must never serve the same site: as members of one share group they
 would each receive about half of every meter's readings and keep diverging alert books on the same
@@ -228,11 +230,15 @@ class AnalyticsService:
         except ContractError as exc:
             self._problem("broken", f"broken message on {d.topic}: {exc.reason}")
             return
+        except Exception as exc:  # a checker bug: input must never stop the service (nor loop it)
+            log.exception("checking a message on %s failed unexpectedly", d.topic)
+            self._problem("internal", f"message on {d.topic}: checking it raised {type(exc).__name__}")
+            return
         if checked.topic.kind != "readings":
             return
         doc = checked.doc
-        try:  # ingest's time limits: a clock far ahead or unset must not move the watermark
-            self.validator.check_times(doc, time.time())
+        try:  # ingest's limits: a clock far ahead or unset must not move the watermark
+            self.validator.check_whole(doc, time.time())
         except Refused as exc:
             self._problem(exc.kind, f"message on {d.topic} refused: {exc.reason}")
             return
@@ -246,6 +252,16 @@ class AnalyticsService:
             self._problem("unknown_meter", f"site {doc['site']}: meter {meter!r} is not in its site "
                                            "config")
             return
+        try:
+            self._feed(site, meter, doc)
+        except Exception as exc:  # a bug on this input: counted and acknowledged, not a crash loop
+            log.exception("feeding the readings on %s to the engine failed unexpectedly", d.topic)
+            self._problem("internal", f"message on {d.topic}: feeding it raised {type(exc).__name__}")
+            return
+        for boundary in site.engine.due():
+            self._after_tick(site, site.engine.tick(boundary))
+
+    def _feed(self, site: _Site, meter: str, doc: dict[str, Any]) -> None:
         for item in doc["readings"]:
             value = item["value"]
             ts_ns = ts_to_ns(item.get("ts", doc["ts"]))
@@ -257,8 +273,6 @@ class AnalyticsService:
                 continue
             site.engine.add(meter, item["quantity"], ts_ns, float(value))
             self.counts["readings"] += 1
-        for boundary in site.engine.due():
-            self._after_tick(site, site.engine.tick(boundary))
 
     def _after_tick(self, site: _Site, r: TickResult) -> None:
         ctx = site.ctx

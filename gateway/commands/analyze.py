@@ -22,8 +22,14 @@ from rich.table import Table
 from gateway.config import ConfigError, load_site_config
 
 if TYPE_CHECKING:
-    from analytics.factors import CarbonFactors
+    from collections.abc import Callable
+
+    from analytics.basis import Basis, YearBasis
+    from analytics.factors import CarbonFactors, FactorSet, FactorTable
     from analytics.indicators import IndicatorRow
+    from analytics.readings_io import Columns
+    from analytics.records import Records, RecordUsage
+    from analytics.rollup import BuildingInfo, BuildingSeries
 
 # analytics (and numpy) load only when analyze runs: `metergate run` stays lean
 FACTORS_DIR = Path(__file__).resolve().parents[2] / "config" / "factors"
@@ -38,9 +44,10 @@ class _Fail(Exception):
 
 
 def analyze(
-    readings: Annotated[Path, typer.Argument(
-        metavar="READINGS", help="Readings: .csv, .parquet, or the gateway's outbox (SQLite).")],
     config: Annotated[Path, typer.Option("--config", help="Site config (buildings and meters).")],
+    readings: Annotated[Path | None, typer.Argument(
+        metavar="READINGS", help="Readings: .csv, .parquet, or the gateway's outbox (SQLite); may be "
+        "left out with --records.")] = None,
     date_from: Annotated[str | None, typer.Option(
         "--from", help="First day, YYYY-MM-DD in the site's time zone (default: the first reading's).")
     ] = None,
@@ -57,6 +64,12 @@ def analyze(
     factors_dir: Annotated[Path, typer.Option("--factors", help="Folder of factor files.")] = FACTORS_DIR,
     interval: Annotated[int, typer.Option(help="Aggregation interval in seconds (divides a day).")] = 3600,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    basis: Annotated[Path | None, typer.Option(
+        help="TOML with [[institutions]]: buildings, and floor area, heated area and occupants per "
+             "year ([[institutions.basis]]).")] = None,
+    records: Annotated[Path | None, typer.Option(
+        help="CSV of monthly records of what no meter reads (institution, month, carrier, quantity, "
+             "unit): petrol, diesel, LPG, coal, bought heat, bills.")] = None,
 ) -> None:
     """Indicators per building, institution, category and fleet: kgce, kgce/m², kgce/person, m³/person,
     kgCO2/m² and heating kgce per heated m², per day, month, year to date or year.
@@ -65,7 +78,7 @@ def analyze(
     """
     try:
         rows, notes = _run(readings, config, date_from, date_to, period, factor_set, carbon_series,
-                           virtual, factors_dir, interval)
+                           virtual, factors_dir, interval, basis, records)
     except _Fail as exc:
         err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
         err.print(f"error: {exc}", style="red")
@@ -77,9 +90,10 @@ def analyze(
         _print(rows, notes)
 
 
-def _run(readings_path: Path, config: Path, date_from: str | None, date_to: str | None, period: str,
-         factor_set: str, carbon_series: str | None, virtual_path: Path | None, factors_dir: Path,
-         interval: int) -> tuple[list[IndicatorRow], list[str]]:
+def _run(readings_path: Path | None, config: Path, date_from: str | None, date_to: str | None,
+         period: str, factor_set: str, carbon_series: str | None, virtual_path: Path | None,
+         factors_dir: Path, interval: int, basis_path: Path | None = None,
+         records_path: Path | None = None) -> tuple[list[IndicatorRow], list[str]]:
     import numpy as np
 
     from analytics.factors import FactorError, load_factors
@@ -109,12 +123,18 @@ def _run(readings_path: Path, config: Path, date_from: str | None, date_to: str 
         raise _Fail(str(exc)) from None
     except KeyError as exc:
         raise _Fail(str(exc.args[0])) from None
+    if readings_path is None and records_path is None:
+        raise _Fail("give READINGS, --records FILE, or both")
+    if records_path is not None and period == "day":
+        raise _Fail("--records holds monthly figures: use --period month, ytd or year")
     buildings, meters = from_site_config(site)
+    basis_data, buildings = _basis(basis_path, buildings)
     try:
         virtual = load_virtual_meters(virtual_path, meters, buildings) if virtual_path else ()
-        data = read_readings(readings_path)
+        data = read_readings(readings_path) if readings_path is not None else {}
     except (RollupError, ReadingsError) as exc:
         raise _Fail(str(exc)) from None
+    recs = _records(records_path, buildings, basis_data, table, coal)
     known = {m.id for m in meters}
     for quantity, cols in data.items():
         unknown = sorted(set(np.unique(cols.meter).tolist()) - known)
@@ -122,11 +142,10 @@ def _run(readings_path: Path, config: Path, date_from: str | None, date_to: str 
             raise _Fail(f"{readings_path}: {quantity} readings of meter(s) not in {config}: "
                         f"{', '.join(unknown[:10])}")
     counters = {q: c for q, c in data.items() if q in CARRIER_QUANTITIES and len(c)}
-    if not counters:
+    if not counters and readings_path is not None:
         raise _Fail(f"{readings_path}: no counter readings ({', '.join(CARRIER_QUANTITIES)})")
     tz = ZoneInfo(site.site.timezone)
-    first = min(int(c.ts_ns.min()) for c in counters.values())
-    last = max(int(c.ts_ns.max()) for c in counters.values())
+    first, last = _span(counters, recs, tz)
     # a reading at local midnight closes the day before
     end_day = _day(date_to, "--to") if date_to else _local_day(last - 1, tz)
     if date_from:
@@ -139,8 +158,11 @@ def _run(readings_path: Path, config: Path, date_from: str | None, date_to: str 
         raise _Fail(f"--from {start_day} is after --to {end_day}")
     start_ns, end_ns = _midnight(start_day, tz), _midnight(end_day + timedelta(days=1), tz)
     try:
-        series, coverage = series_from_readings(counters, buildings, meters, start_ns, end_ns, interval,
-                                                virtual)
+        if counters:
+            series, coverage = series_from_readings(counters, buildings, meters, start_ns, end_ns,
+                                                    interval, virtual)
+        else:
+            series, coverage = _empty_series(buildings, start_ns, end_ns, interval), None
     except (RollupError, ValueError) as exc:
         raise _Fail(str(exc)) from None
     notes: list[str] = [f"factor set {coal.name}: {coal.label}"]
@@ -156,12 +178,143 @@ def _run(readings_path: Path, config: Path, date_from: str | None, date_to: str 
                 notes.append(note)
         return table.carbon_series("national", use)
 
+    adjust = None
+    if basis_data is not None or recs is not None:
+        adjust = _adjust(basis_data, recs, buildings, series, site.site.timezone, start_day, end_day,
+                         coal, carbon, notes)
+        adjust.metered = bool(counters)
     try:
-        rows = with_year_on_year(
-            indicator_rows(series, buildings, site.site.timezone, period, coal, carbon, coverage))
+        rows = with_year_on_year(indicator_rows(series, buildings, site.site.timezone, period, coal,
+                                                carbon, coverage, adjust))
     except ValueError as exc:
         raise _Fail(str(exc)) from None
+    if recs is not None and adjust is not None and adjust.extra is not None:
+        rows = _with_sources(rows, adjust.extra, metered=bool(counters))  # type: ignore[arg-type]
+    if not counters:
+        rows = [r for r in rows if r.level != "building"]
+        notes.append("no readings: only the records, per institution (no building rows)")
     return rows, notes
+
+
+def _basis(path: Path | None, buildings: tuple[BuildingInfo, ...]
+           ) -> tuple[Basis | None, tuple[BuildingInfo, ...]]:
+    """The basis file, and the buildings relabelled with its institutions (and their categories)."""
+    from analytics.basis import BasisError, load_basis
+    from gateway.config.schema import CATEGORIES
+
+    if path is None:
+        return None, buildings
+    try:
+        basis = load_basis(path, buildings, CATEGORIES)
+    except BasisError as exc:
+        raise _Fail(str(exc)) from None
+    return basis, basis.apply(buildings)
+
+
+def _records(path: Path | None, buildings: tuple[BuildingInfo, ...], basis: Basis | None,
+             table: FactorTable, coal: FactorSet) -> Records | None:
+    from analytics.factors import FUELS
+    from analytics.records import RecordsError, check_factors, load_records
+
+    if path is None:
+        return None
+    known = {b.institution for b in buildings if b.institution} | {
+        i.id for i in (basis.institutions if basis else ())}
+    try:
+        recs = load_records(path, known, {f: d.value for f, d in table.densities.items()})
+        check_factors(recs, coal, set(table.carriers) & set(FUELS))
+    except RecordsError as exc:
+        raise _Fail(str(exc)) from None
+    return recs
+
+
+def _span(counters: dict[str, Columns], recs: Records | None, tz: ZoneInfo) -> tuple[int, int]:
+    """First and last instant (ns) of the readings and of the records' months."""
+    starts = [int(c.ts_ns.min()) for c in counters.values()]
+    ends = [int(c.ts_ns.max()) for c in counters.values()]
+    if recs is not None:
+        months = recs.months()
+        y, m = map(int, months[0].split("-"))
+        starts.append(_midnight(date(y, m, 1), tz))
+        y, m = map(int, months[-1].split("-"))
+        ends.append(_midnight(date(y + m // 12, m % 12 + 1, 1), tz))
+    return min(starts), max(ends)
+
+
+def _empty_series(buildings: tuple[BuildingInfo, ...], start_ns: int, end_ns: int,
+                  interval: int) -> BuildingSeries:
+    """No readings (records only): a series of the window's intervals with nothing metered."""
+    import numpy as np
+
+    from analytics.rollup import BuildingSeries, RollUp
+
+    n = -(-(end_ns - start_ns) // (interval * 10**9))
+    edges = start_ns + np.arange(n + 1, dtype=np.int64) * interval * 10**9
+    zeros = {c: np.zeros((len(buildings), n)) for c in ("electricity", "heat", "natural_gas", "water")}
+    return BuildingSeries(tuple(b.id for b in buildings), edges, zeros, np.zeros((len(buildings), n)),
+                          RollUp((), np.zeros((0, n))))
+
+
+def _adjust(basis: Basis | None, recs: Records | None, buildings: tuple[BuildingInfo, ...],
+            series: BuildingSeries, timezone: str, start_day: date, end_day: date, coal: FactorSet,
+            carbon: Callable[[int], CarbonFactors], notes: list[str]) -> YearBasis:
+    """indicator_rows' hook: each year's basis, and the records of the months inside the window."""
+    from analytics.basis import YearBasis
+    from analytics.records import RecordsError, RecordUsage, check_overlap
+
+    yb = YearBasis(basis, buildings, notes)
+    if recs is None:
+        return yb
+    inside = {m for m in recs.months() if _month_days(m)[0] >= start_day and _month_days(m)[1] <= end_day}
+    cut = [m for m in recs.months() if m not in inside
+           and _month_days(m)[1] >= start_day and _month_days(m)[0] <= end_day]
+    if cut:
+        notes.append(f"records of {', '.join(cut)} left out: --from/--to cut those months")
+    try:
+        check_overlap(recs, _metered_months(series, buildings, timezone))
+    except RecordsError as exc:
+        raise _Fail(str(exc)) from None
+    yb.extra = RecordUsage(recs, inside, coal, carbon, yb.key)
+    return yb
+
+
+def _month_days(month: str) -> tuple[date, date]:
+    y, m = map(int, month.split("-"))
+    return date(y, m, 1), date(y + m // 12, m % 12 + 1, 1) - timedelta(days=1)
+
+
+def _metered_months(series: BuildingSeries, buildings: tuple[BuildingInfo, ...],
+                    timezone: str) -> dict[tuple[str, str], set[str]]:
+    """(institution, carrier) -> the months in which its buildings' meters measured some use."""
+    from analytics.indicators import period_index, sum_periods
+
+    labels, idx = period_index(series.edges_ns, timezone, "month")
+    out: dict[tuple[str, str], set[str]] = {}
+    for carrier, values in series.carriers.items():
+        per = sum_periods(values, idx, len(labels))
+        for i, b in enumerate(buildings):
+            for p in per[i].nonzero()[0]:
+                out.setdefault((b.institution, carrier), set()).add(labels[p])
+    return out
+
+
+def _with_sources(rows: list[IndicatorRow], used: RecordUsage, *, metered: bool) -> list[IndicatorRow]:
+    """Mark what came from records: each carrier's recorded quantity and the kgce from records."""
+    from dataclasses import replace
+
+    from analytics.records import CARRIERS
+
+    out = []
+    for r in rows:
+        key = (r.level, r.id, r.period.removesuffix(" YTD"))
+        recorded = used.sources.get(key, {}) if r.level != "building" else {}
+        kgce = used.kgce.get(key, 0.0) if r.level != "building" else 0.0
+        total = r.values.get("energy_kgce")
+        out.append(replace(r, sources={
+            "records": {f"{c}_{CARRIERS[c]}": q for c, q in recorded.items()},
+            "records_kgce": kgce,
+            "metered_kgce": None if total is None or not metered else total - kgce}))
+    return out
 
 
 def _day(text: str, option: str) -> date:
@@ -180,8 +333,12 @@ def _midnight(day: date, tz: ZoneInfo) -> int:
 
 
 def _as_dict(r: IndicatorRow) -> dict[str, object]:
-    return {"level": r.level, "id": r.id, "period": r.period, **r.values, "factor_set": r.factor_set,
-            "carbon_series": r.carbon_series, "coverage": r.coverage}
+    out: dict[str, object] = {"level": r.level, "id": r.id, "period": r.period, **r.values,
+           "factor_set": r.factor_set,
+           "carbon_series": r.carbon_series, "coverage": r.coverage}
+    if r.sources is not None:
+        out["sources"] = r.sources
+    return out
 
 
 def _print(rows: list[IndicatorRow], notes: list[str]) -> None:
@@ -189,18 +346,32 @@ def _print(rows: list[IndicatorRow], notes: list[str]) -> None:
     if not out.is_terminal:
         out = Console(markup=False, highlight=False, width=180)
     yoy = any(r.values.get("kgce_per_m2_yoy") is not None for r in rows)
+    recorded = any(r.sources is not None for r in rows)
     table = Table("period", "level", "id", *(c[1] for c in _COLUMNS),
-                  *(["kgce/m² vs a year before"] if yoy else []), "coverage", "CO2 factor")
+                  *(["kgce/m² vs a year before", "kgce/person vs a year before"] if yoy else []),
+                  *(["from records"] if recorded else []), "coverage", "CO2 factor")
     for r in rows:
         cells = ["-" if r.values[k] is None else format(r.values[k], f) for k, _, f in _COLUMNS]
-        if yoy:
-            change = r.values.get("kgce_per_m2_yoy")
+        for name in ("kgce_per_m2_yoy", "kgce_per_person_yoy") if yoy else ():
+            change = r.values.get(name)
             cells.append("-" if change is None else f"{change:+.2%}")
+        if recorded:
+            cells.append(_records_share(r))
         cov = "" if r.coverage is None else f"{r.coverage:.0%}"
         table.add_row(r.period, r.level, r.id, *cells, cov, r.carbon_series)
     out.print(table)
     for n in notes:
         out.print(f"note: {n}")
+
+
+def _records_share(r: IndicatorRow) -> str:
+    """The share of the row's kgce that came from records ("-": nothing from records; the JSON
+    output names each recorded carrier and quantity)."""
+    src = r.sources or {}
+    total, kgce = r.values.get("energy_kgce"), src.get("records_kgce")
+    if not src.get("records"):
+        return "-"
+    return f"{kgce / total:.0%}" if total and isinstance(kgce, float) else "water only"
 
 
 __all__ = ["analyze"]

@@ -46,7 +46,7 @@ def demo(duration: DurationOpt = None, seed: SeedOpt = 7, keep_files: KeepOpt = 
                           "local outbox (apt-get install mosquitto to see MQTT too)[/]")
         console.print(f"site config: {site}")
         cfg = load_site_config(site)
-        gateway = Gateway(cfg, RuntimeOptions(serve_metrics=False))
+        gateway = Gateway(cfg, RuntimeOptions(serve_metrics=False, command="demo"))
         run_view(gateway, console, duration=duration,
                  title=f"metergate demo — {len(cfg.meters)} simulated meters in 3 buildings "
                        "(Ctrl-C to stop)")

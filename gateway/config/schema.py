@@ -65,7 +65,7 @@ _TOPIC_LEVEL_FORBIDDEN = set("+#\x00")
 
 
 def _slug(value: str) -> str:
-    if not _SLUG.match(value):
+    if not _SLUG.fullmatch(value):  # fullmatch: `$` lets a final "\n" through
         raise ValueError(f"{value!r} is not an id: use 1-64 lowercase letters, digits, '-' and '_', "
                          "starting with a letter or digit (ids become part of MQTT topics)")
     return value

@@ -8,7 +8,7 @@ check_model). Every key is documented in docs/ingest.md; config/examples/ingest.
     [retry]       initial, maximum (backoff while the database is down; retried for ever)
     [limits]      max_payload_bytes, max_future, min_timestamp
     [dead_letter] topic
-    [health]      topic, interval, prometheus_host, prometheus_port (0 = off)
+    [health]      topic, interval, prometheus_host, prometheus_port (0 = off), stall_after (0 = off)
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from gateway.config.problems import ConfigError, Findings, Problem
 from gateway.config.secrets import Secret, SecretUnavailable, readable_by_others
 from gateway.config.units import parse_size
 from gateway.ingest.retry import RetryPolicy
-from gateway.ingest.target import InfluxTarget, Seconds
+from gateway.ingest.target import InfluxTarget, Seconds, seconds
 from gateway.mqtt.paho_adapter import TlsFiles
 from gateway.mqtt.schema import MAX_PAYLOAD_BYTES
 from gateway.mqtt.topics import (
@@ -41,6 +41,7 @@ from gateway.mqtt.topics import (
 Port = Annotated[int, Field(ge=1, le=65535)]
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _TOPIC_FORBIDDEN = set("+#\x00")
+STALL_AFTER = 120.0  # [health] stall_after: the oldest unacknowledged message held this long is logged
 
 
 def _prefix(value: str) -> str:
@@ -58,7 +59,7 @@ def _group(value: str) -> str:
 
 
 def _client_id(value: str) -> str:
-    if not _CLIENT_ID.match(value):
+    if not _CLIENT_ID.fullmatch(value):  # fullmatch: `$` lets a final "\n" through
         raise ValueError(f"{value!r} is not a client id: use 1-128 letters, digits, '_', '-', '.', ':'")
     return value
 
@@ -69,6 +70,16 @@ def _topic(value: str) -> str:
         raise ValueError(f"{value!r} is not a topic to publish to: no '+', '#', empty levels or a "
                          "leading '$'")
     return value
+
+
+def _seconds_or_off(value: object) -> float:
+    """A duration, or 0 (off)."""
+    if type(value) in (int, float) and value == 0:
+        return 0.0
+    try:
+        return seconds(value)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; or 0 to turn it off") from None
 
 
 def _timestamp(value: object) -> float:
@@ -143,6 +154,7 @@ class HealthSpec(_Strict):
     interval: Seconds = 10.0
     prometheus_host: str = "127.0.0.1"
     prometheus_port: Annotated[int, Field(ge=0, le=65535)] = 9109  # 0: off
+    stall_after: Annotated[float, BeforeValidator(_seconds_or_off)] = STALL_AFTER  # 0: off
 
 
 SECTIONS: dict[str, type[BaseModel]] = {
@@ -190,6 +202,7 @@ class IngestConfig:
     health_topic: str
     health_interval: float
     prometheus: tuple[str, int] | None
+    stall_after: float = STALL_AFTER
     warnings: tuple[Problem, ...] = ()
 
 
@@ -273,7 +286,7 @@ def _compile(f: Findings, base: Path, require_env: bool) -> IngestConfig | None:
         max_delay=batching.max_delay, retry=RetryPolicy(retry.initial, retry.maximum),
         max_payload_bytes=limits.max_payload_bytes, max_future=limits.max_future,
         min_timestamp=limits.min_timestamp, dead_letter_topic=dead_topic, health_topic=health_topic,
-        health_interval=health.interval, prometheus=prometheus)
+        health_interval=health.interval, prometheus=prometheus, stall_after=health.stall_after)
 
 
 def _matches_readings(topic: str, prefix: str) -> bool:

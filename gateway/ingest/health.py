@@ -8,6 +8,8 @@ published on the health topic every `interval`.
     dead_letters       messages refused, by kind (size, contract, topic, timestamp, value, database)
     lag_seconds        now - ts of the newest message written (how far behind the gateways we are)
     unacked            messages received and not yet acknowledged (bounded by receive_maximum)
+    stalled            the oldest unacknowledged message, once it has held up the others for
+                       [health] stall_after (the consumer's stall watch); null otherwise
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from gateway.ingest.consumer import Stall
 from gateway.metrics import LatencyWindow
 
 WRITE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -50,6 +53,10 @@ class IngestMetrics:
                              "Messages received and not yet acknowledged", registry=r)
         self.connected = Gauge("metergate_ingest_mqtt_connected", "1 while connected to the broker",
                                registry=r)
+        self.stalled = Gauge("metergate_ingest_stalled_seconds",
+                             "How long the oldest unacknowledged message has held up acknowledgements, "
+                             "once past [health] stall_after; 0 otherwise", registry=r)
+        self._stall_source: Callable[[], Stall | None] = lambda: None
         self.window = LatencyWindow()
         self._lock = threading.Lock()
         self._dead_by_kind: dict[str, int] = {}
@@ -71,6 +78,11 @@ class IngestMetrics:
         """Where the number of unacknowledged messages comes from (read at scrape and publish time)."""
         self._unacked_source = source
         self.unacked.set_function(lambda: float(source()))
+
+    def watch_stalls(self, source: Callable[[], Stall | None]) -> None:
+        """Where the current stall comes from (the consumer's stall watch)."""
+        self._stall_source = source
+        self.stalled.set_function(lambda: _stuck(source()))
 
     def set_connected(self, up: bool) -> None:
         self.is_connected = up
@@ -125,10 +137,15 @@ class IngestMetrics:
             "dead_letters": {"total": sum(by_kind.values()), **by_kind},
             "lag_s": round(self.lag_s, 3),
             "unacked": self._unacked_source(),
+            "stalled": None if (stall := self._stall_source()) is None else stall.document(),
         }
 
     def payload(self, client_id: str) -> bytes:
         return json.dumps(self.document(client_id), allow_nan=False).encode()
+
+
+def _stuck(stall: Stall | None) -> float:
+    return 0.0 if stall is None else stall.stuck_s
 
 
 def _ms(seconds: float | None) -> float | None:

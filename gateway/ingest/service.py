@@ -25,6 +25,16 @@ the refused lines' readings are dead-lettered (one dead letter per message) with
 reason, every other line is written. A refused dead-letter publication (e.g. an ACL) is logged and
 counted, and the message is still acknowledged: it is garbage, and holding it would stall every
 acknowledgement behind it.
+
+No message can stall the others: whatever raises while one message is handled (checking it,
+making or publishing its dead letter, splitting a refused batch) ends in a dead letter of kind
+`internal` (a bug, logged with its traceback), or, if not even the plainest dead letter can be
+published, in a log line; either way the message is finished and acknowledged in its turn. A dead
+letter is encoded so that it cannot fail (a lone surrogate in a reading is written as the JSON
+escape `\ud800` it arrived as). A batch whose write raises unexpectedly is tried again
+(UNEXPECTED_TRIES times), then split like a refused batch, so one bad line cannot hold the writer.
+The consumer's stall watch (`[health] stall_after`) logs the oldest unacknowledged message if it
+stays the oldest that long, with what it waits for; the health document carries it as `stalled`.
 """
 
 from __future__ import annotations
@@ -51,6 +61,7 @@ from gateway.sdnotify import notify, watchdog_interval
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_SCHEMA = "metergate.dead-letter/1"
+UNEXPECTED_TRIES = 3  # a batch whose write raises something unexpected this often is split
 
 
 class StartError(MetergateError):
@@ -83,7 +94,8 @@ class IngestService:
         self.writer = LineWriter(config.influx, config.retry, on_attempt=self.metrics.attempt)
         try:
             self.consumer = Consumer(config.mqtt, self._on_message, on_published=self._on_published,
-                                     on_connection=self._on_connection)
+                                     on_connection=self._on_connection, stall_after=config.stall_after,
+                                     waiting_for=self._waiting_for)
         except TlsFileError as exc:
             raise StartError(f"[mqtt.tls]: {exc}") from None
         self._lock = threading.Lock()
@@ -101,6 +113,7 @@ class IngestService:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.metrics.count_unacked(lambda: len(self._pending))
+        self.metrics.watch_stalls(lambda: self.consumer.stall)
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -167,29 +180,44 @@ class IngestService:
     # -- paho's thread ----------------------------------------------------------------------------
 
     def _on_message(self, delivery: Delivery) -> None:
+        """Check one message and hand it on: its points to the batch, its refusal to the dead-letter
+        topic. It joins `pending` first, and whatever raises, it is finished (written or
+        dead-lettered), so the acknowledgements behind it never wait for it."""
         self.metrics.received()
-        try:
-            checked = self.validator.check(delivery.topic, delivery.payload, delivery.received_at)
-        except Refused as refused:
-            with self._lock:
-                self._pending.append(delivery)
-            self._dead_letter(delivery, refused.kind, refused.reason)
-            return
-        except Exception as exc:  # a checker bug: never stop on input, never lose the message quietly
-            log.exception("checking a message from %s failed unexpectedly", delivery.topic)
-            with self._lock:
-                self._pending.append(delivery)
-            self._dead_letter(delivery, "internal", f"ingest could not check this message: "
-                                                    f"{type(exc).__name__}: {exc}")
-            return
-        write = bool(checked.lines) or not checked.refused
         with self._lock:
             self._pending.append(delivery)
-            delivery.parts = int(write) + int(bool(checked.refused))
-            if write:
-                self._add(_Message(delivery, checked.lines, checked.ts, checked.index))
-        if checked.refused:
-            self._dead_letter_readings(delivery, checked.refused, len(checked.lines), _trace(checked))
+        handed_on = False  # its parts are registered: from then on it finishes by itself
+        try:
+            checked = self._check(delivery)
+            if checked is None:
+                return
+            delivery.seq = checked.seq
+            write = bool(checked.lines) or not checked.refused
+            with self._lock:
+                delivery.parts = int(write) + int(bool(checked.refused))
+                if write:
+                    self._add(_Message(delivery, checked.lines, checked.ts, checked.index))
+                handed_on = True
+            if checked.refused:
+                self._dead_letter_readings(delivery, checked.refused, len(checked.lines), _trace(checked))
+        except Exception as exc:  # a bug: never stop on input, never lose the message quietly
+            log.exception("handling a message from %s (mid %d) failed unexpectedly", delivery.topic,
+                          delivery.mid)
+            if not handed_on:
+                self._dead_letter(delivery, "internal", f"ingest could not handle this message: "
+                                                        f"{type(exc).__name__}: {exc}")
+
+    def _check(self, delivery: Delivery) -> Checked | None:
+        """The checked message, or None once its dead letter is on its way."""
+        try:
+            return self.validator.check(delivery.topic, delivery.payload, delivery.received_at)
+        except Refused as refused:
+            self._dead_letter(delivery, refused.kind, refused.reason)
+        except Exception as exc:  # a checker bug: the message goes to the dead letters with the error
+            log.exception("checking a message from %s failed unexpectedly", delivery.topic)
+            self._dead_letter(delivery, "internal", f"ingest could not check this message: "
+                                                    f"{type(exc).__name__}: {exc}")
+        return None
 
     def _add(self, message: _Message) -> None:
         """Append to the open batch (under the lock) and wake the writer when it should look."""
@@ -248,22 +276,39 @@ class IngestService:
 
     def _dead_letter(self, delivery: Delivery, kind: str, reason: str,
                      extra: Mapping[str, object] | None = None) -> None:
+        """Publish the dead letter of one part of `delivery`; that part is finished when the broker
+        has it. Never raises: if not even the plainest dead letter can be published, that is
+        logged and counted and the part is finished anyway (holding a message stalls every
+        acknowledgement behind it)."""
         self.metrics.dead_letter(kind)
         log.debug("dead letter (%s) from %s: %s", kind, delivery.topic, reason)
-        body = dead_letter_document(delivery, kind, reason, self.config.mqtt.client_id,
-                                    max_bytes=self.config.max_payload_bytes, extra=extra)
-        self._publish(self.config.dead_letter_topic, body, delivery)
+        try:
+            body = dead_letter_document(delivery, kind, reason, self.config.mqtt.client_id,
+                                        max_bytes=self.config.max_payload_bytes, extra=extra)
+            self._publish(self.config.dead_letter_topic, body, delivery)
+        except Exception:
+            self.metrics.dead_letter_errors.inc()
+            log.exception("cannot publish the dead letter (%s) of the message from %s (mid %d); it is "
+                          "acknowledged without one: %s", kind, delivery.topic, delivery.mid, ascii(reason))
+            self._finish((delivery,))
+            self._drain_acks()
 
     def _dead_letter_readings(self, delivery: Delivery, refused: Sequence[RefusedReading],
                               kept: int, trace: dict[str, object]) -> None:
         """One dead letter for the refused readings of a well-formed message (`kept` others are
         written): a reason each, the message's ids, and the whole payload."""
-        total = kept + len(refused)
-        shown = "; ".join(r.reason for r in refused[:3])
-        more = f"; and {len(refused) - 3} more" if len(refused) > 3 else ""
-        reason = f"{len(refused)} of {total} reading(s) refused: {shown}{more}"
-        trace["refused"] = [{"index": r.index, "kind": r.kind, "reason": r.reason, "reading": r.reading}
-                            for r in refused]
+        try:
+            total = kept + len(refused)
+            shown = "; ".join(r.reason for r in refused[:3])
+            more = f"; and {len(refused) - 3} more" if len(refused) > 3 else ""
+            reason = f"{len(refused)} of {total} reading(s) refused: {shown}{more}"
+            trace["refused"] = [{"index": r.index, "kind": r.kind, "reason": r.reason,
+                                 "reading": r.reading} for r in refused]
+        except Exception as exc:  # a bug: still one dead letter, without the details
+            log.exception("describing the refused readings of the message from %s failed", delivery.topic)
+            self._dead_letter(delivery, "internal", f"ingest refused {len(refused)} reading(s) of this "
+                                                    f"message and could not say why: {type(exc).__name__}")
+            return
         self._dead_letter(delivery, refused[0].kind, reason, trace)
 
     def _dead_lettered(self, delivery: Delivery, ok: bool, reason: str) -> None:
@@ -292,12 +337,19 @@ class IngestService:
                 if self._stopping.is_set():
                     return
                 batch = self._writing = self._take()
+            tries, unexpected = 0, ""
             while not self._stopping.is_set():
                 try:
-                    self._write(batch)
+                    if tries < UNEXPECTED_TRIES:
+                        self._write(batch)
+                    else:  # the same error every time: find the line(s) that raise it
+                        self._write_bisected(batch, WriteError(unexpected, permanent=True))
                     break
-                except Exception:  # a bug must not lose the batch: write it again (idempotent)
-                    log.exception("writing a batch failed unexpectedly; trying it again in 1 s")
+                except Exception as exc:  # a bug must not lose the batch: write it again (idempotent)
+                    tries += 1
+                    unexpected = f"ingest could not write it: {type(exc).__name__}: {exc}"
+                    log.exception("writing a batch failed unexpectedly (%d time(s)); trying it again "
+                                  "in 1 s%s", tries, ", in parts" if tries >= UNEXPECTED_TRIES else "")
                     self._stopping.wait(1.0)
             with self._lock:
                 self._writing = []
@@ -367,7 +419,7 @@ class IngestService:
         half = len(where) // 2
         for part in (where[:half], where[half:]):
             try:
-                self.writer.write_lines([batch[k].lines[j] for k, j in part])
+                self._write_lines([batch[k].lines[j] for k, j in part])
             except WriteError as refused:
                 if not refused.permanent or not self._write_part(batch, part, found, refused):
                     return False
@@ -375,17 +427,40 @@ class IngestService:
             found.written += len(part)
         return True
 
+    def _write_lines(self, lines: list[str]) -> None:
+        """writer.write_lines for the bisection: an unexpected error counts as a refusal of these
+        lines (kind `internal` below), so the lines that raise it are found and dead-lettered."""
+        try:
+            self.writer.write_lines(lines)
+        except WriteError:
+            raise
+        except Exception as exc:
+            raise WriteError(f"ingest could not write it: {type(exc).__name__}: {exc}",
+                             permanent=True) from exc
+
     def _dead_letter_lines(self, message: _Message, refused: list[tuple[int, str]]) -> None:
         """Dead-letter the readings behind the lines of `message` the database refused."""
-        doc = json.loads(message.delivery.payload)  # checked when it arrived
-        readings = doc["readings"]
-        bad = []
-        for j, error in refused:
-            i = message.index[j] if message.index is not None else j
-            bad.append(RefusedReading(i, "database", f"readings[{i}]: {error}", readings[i]))
+        if refused[0][1].startswith("ingest could not write"):  # a bug, not the database's refusal
+            self._dead_letter(message.delivery, "internal", f"{len(refused)} of "
+                              f"{len(message.lines)} reading(s) were not written: {refused[0][1]}")
+            return
+        try:
+            doc = json.loads(message.delivery.payload)  # checked when it arrived
+            readings = doc["readings"]
+            bad = []
+            for j, error in refused:
+                i = message.index[j] if message.index is not None else j
+                bad.append(RefusedReading(i, "database", f"readings[{i}]: {error}", readings[i]))
+            trace = {"site": doc["site"], "gateway": doc["gateway"], "meter": doc["meter"],
+                     "seq": doc["seq"]}
+        except Exception as exc:  # a bug: the whole message to the dead letters, with the error
+            log.exception("reading the refused message from %s again failed", message.delivery.topic)
+            self._dead_letter(message.delivery, "internal", f"{len(refused)} line(s) of this message "
+                              f"were refused ({refused[0][1]}), and reading it again failed: "
+                              f"{type(exc).__name__}: {exc}")
+            return
         log.warning("the database refused %d reading(s) of the message from %s: %s", len(bad),
                     message.delivery.topic, refused[0][1])
-        trace = {"site": doc["site"], "gateway": doc["gateway"], "meter": doc["meter"], "seq": doc["seq"]}
         self._dead_letter_readings(message.delivery, bad, len(readings) - len(bad), trace)
 
     def _drain_acks(self) -> None:
@@ -399,6 +474,28 @@ class IngestService:
                 self.consumer.ack(delivery)
 
     # -- health -----------------------------------------------------------------------------------
+
+    def _waiting_for(self, delivery: Delivery) -> str:
+        """What the oldest unacknowledged message waits for, in words (the stall watch says it)."""
+        with self._lock:
+            in_batch = any(m.delivery is delivery for m in self._batch)
+            in_writer = any(m.delivery is delivery for m in self._writing)
+            known = any(d is delivery for d in self._pending)
+            letters = sum(d is delivery for d in self._published.values())
+            done = delivery.done
+        database = self.metrics.last_write_error
+        if in_writer:
+            return ("its points are being written; the database: " + database) if database else \
+                "its points are being written"
+        if in_batch:
+            return "its points wait in the open batch"
+        if letters:
+            return "the broker has not acknowledged its dead letter"
+        if done:
+            return "it is finished, but its PUBACK was not sent (connection lost, or a bug)"
+        if not known:
+            return "the service no longer holds it (an old copy; the broker re-sends it)"
+        return "it is neither being written nor dead-lettered (a bug in ingest)"
 
     def _health_loop(self) -> None:
         while not self._stopping.wait(self.config.health_interval):
@@ -448,4 +545,25 @@ def dead_letter_document(delivery: Delivery, kind: str, reason: str, client_id: 
     doc["received_at"] = datetime.fromtimestamp(delivery.received_at, UTC).isoformat(
         timespec="milliseconds")
     doc["ingest"] = client_id
-    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    try:
+        return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the payload's JSON) in a reading
+        pass
+    try:  # the same document, with every non-ASCII character escaped as the JSON it arrived as
+        return json.dumps(doc, ensure_ascii=True).encode("ascii")
+    except (TypeError, ValueError) as exc:
+        return plain_dead_letter(delivery, kind, f"{reason} (the full dead letter could not be "
+                                 f"encoded: {type(exc).__name__})", client_id, max_bytes=max_bytes)
+
+
+def plain_dead_letter(delivery: Delivery, kind: str, reason: str, client_id: str, *,
+                      max_bytes: int) -> bytes:
+    """The dead letter that cannot fail to encode: the envelope fields only, the payload in base64,
+    every string ASCII-escaped."""
+    cut = delivery.payload[:max_bytes]
+    doc = {"schema": DEAD_LETTER_SCHEMA, "reason": reason or "refused", "kind": kind,
+           "topic": delivery.topic or "?", "payload_base64": base64.b64encode(cut).decode("ascii"),
+           "payload_bytes": len(delivery.payload), "truncated": len(cut) < len(delivery.payload),
+           "received_at": datetime.fromtimestamp(delivery.received_at, UTC).isoformat(
+               timespec="milliseconds"), "ingest": client_id}
+    return json.dumps(doc, ensure_ascii=True).encode("ascii")

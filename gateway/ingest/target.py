@@ -82,7 +82,7 @@ class InfluxTarget(BaseModel):
     def _consistent(self) -> InfluxTarget:
         for key in ("bucket", "database", "retention_policy", "org", "username"):
             value = getattr(self, key)
-            if value is not None and value != "" and not _NAME.match(value):
+            if value is not None and value != "" and not _NAME.fullmatch(value):
                 raise ValueError(f"{key} {value!r} is not a name (1-255 characters, no control "
                                  "characters)")
         if self.api == "v2":

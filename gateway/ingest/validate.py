@@ -104,6 +104,15 @@ class Validator:
         good = {**doc, "readings": [doc["readings"][i] for i in index]}
         return Checked(reading_lines(good), *head, refused=tuple(refused), index=index)
 
+    def check_whole(self, doc: dict[str, Any], now: float) -> None:
+        """Refused("timestamp"/"value") unless every time is in range (check_times) and every value
+        fits a float: for the analytics service, which refuses such a message whole."""
+        self.check_times(doc, now)
+        for i, item in enumerate(doc["readings"]):
+            value = item["value"]
+            if type(value) is int and not math.isfinite(_as_float(value)):
+                raise Refused("value", f"readings[{i}].value {value} is too large for a float")
+
     def check_times(self, doc: dict[str, Any], now: float) -> None:
         """Refused("timestamp") unless the message's `ts` and every reading's own `ts` lie between
         `min_timestamp` and `now` + `max_future` (a schema-checked readings document). For the

@@ -6,10 +6,11 @@ UTF-8, duplicate keys, NaN and infinities (which Python's json would otherwise a
 the document against the schema its topic calls for, and checks that the ids in the payload match
 the topic and that `time` is the same instant as `ts`.
 
-The central services' documents are not in the gateway's topic tree, so `check_message` does not
-know their topics; their schemas are loaded by name (SERVICE_SCHEMAS): `service_validator(name)`,
-`service_problems(doc, name)` and `check_service(doc, name)` (docs/mqtt.md, "Topics of the central
-services").
+The central services' documents and the gateway's Home Assistant discovery configs are not in the
+gateway's topic tree, so `check_message` does not know their topics; their schemas are loaded by name
+(SERVICE_SCHEMAS): `service_validator(name)`, `service_problems(doc, name)` and
+`check_service(doc, name)` (docs/mqtt.md, "The central services' documents" and "Home Assistant
+discovery").
 """
 
 from __future__ import annotations
@@ -30,11 +31,18 @@ from gateway.mqtt.topics import DEFAULT_PREFIX, KINDS, Kind, ParsedTopic, TopicE
 
 MAX_PAYLOAD_BYTES = 256 * 1024  # a poll of 100 quantities with long error texts stays far below
 TIME_TOLERANCE_S = 0.001  # `time` is `ts` to the millisecond
+# How every `pattern` in schemas/*.json ends. JSON Schema patterns are ECMA-262, where `$` (no
+# multiline flag) is the end of the string; jsonschema evaluates them with Python's re.search,
+# where `$` also matches just before a final "\n", so "power_active\n" fitted ^[a-z][a-z0-9_]*$.
+# `$(?!\n)` is the end of the string in both dialects (ECMA's `\Z` is a literal "Z", so not that).
+PATTERN_END = "$(?!\\n)"
 
-# the documents of the central services (ingest, analytics): schemas/{name}.json
-ServiceSchema = Literal["dead-letter", "ingest-health", "alert", "alert-ack", "analytics-health"]
+# the documents of the central services (ingest, analytics), and the gateway's optional Home
+# Assistant discovery configs, which are not in its topic tree: schemas/{name}.json
+ServiceSchema = Literal["dead-letter", "ingest-health", "alert", "alert-ack", "analytics-health",
+                        "ha-discovery"]
 SERVICE_SCHEMAS: tuple[ServiceSchema, ...] = ("dead-letter", "ingest-health", "alert", "alert-ack",
-                                              "analytics-health")
+                                              "analytics-health", "ha-discovery")
 
 
 class ContractError(ValueError):
@@ -127,6 +135,8 @@ def parse_json(payload: bytes | str) -> Any:
         raise ContractError(f"the payload is not JSON: {exc}") from None
     except RecursionError:
         raise ContractError("the payload nests too deeply") from None
+    except ValueError as exc:  # an integer of more than 4300 digits (Python's int/str limit)
+        raise ContractError(f"the payload is not JSON this reader takes: {exc}") from None
 
 
 def problems(doc: Any, kind: Kind) -> list[str]:
@@ -173,10 +183,22 @@ def check_message(topic: str, payload: bytes | str, *, prefix: str = DEFAULT_PRE
             raise ContractError(f"{parsed.kind}: {key} {doc[key]!r} in the payload does not match "
                                 f"{expected!r} in the topic")
     if parsed.kind == "readings":
-        at = datetime.fromisoformat(doc["time"].replace("Z", "+00:00"))
-        if at.tzinfo is None or abs(at.timestamp() - doc["ts"]) > TIME_TOLERANCE_S:
-            raise ContractError(f"readings: time {doc['time']!r} is not the instant ts {doc['ts']!r}")
+        _check_time(doc["time"], doc["ts"])
     return CheckedMessage(parsed, doc)
+
+
+def _check_time(time: str, ts: float) -> None:
+    """ContractError unless `time` (fits the schema's pattern) is a real date and time, the instant `ts`."""
+    try:
+        at = datetime.fromisoformat(time.replace("Z", "+00:00"))
+    except ValueError as exc:  # the pattern lets "2026-13-45T25:61:61Z" through
+        raise ContractError(f"readings: time {time!r} is not a date and time: {exc}") from None
+    try:
+        apart = abs(at.timestamp() - ts)
+    except (OverflowError, ValueError):  # ts an integer beyond a float, a time beyond the calendar
+        apart = math.inf
+    if at.tzinfo is None or not apart <= TIME_TOLERANCE_S:
+        raise ContractError(f"readings: time {time!r} is not the instant ts {ts!r}")
 
 
 # -- a fast path for the hot message type ---------------------------------------------------------

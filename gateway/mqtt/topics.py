@@ -26,7 +26,7 @@ GATEWAY_KINDS: tuple[GatewayKind, ...] = ("status", "health")
 METER_KINDS: tuple[MeterKind, ...] = ("readings", "availability", "meta")
 KINDS: tuple[Kind, ...] = (*GATEWAY_KINDS, *METER_KINDS)
 
-SEGMENT_PATTERN = "^[A-Za-z0-9_-]{1,64}$"  # also in every schema that carries an id
+SEGMENT_PATTERN = "^[A-Za-z0-9_-]{1,64}$(?!\\n)"  # also in every schema with an id (schema.PATTERN_END)
 _SEGMENT = re.compile(SEGMENT_PATTERN)
 _PREFIX_FORBIDDEN = frozenset("+#\x00")
 

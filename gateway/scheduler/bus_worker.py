@@ -190,6 +190,7 @@ class BusWorker:
                 dev.stats.last_ok_ts = start
             if outcome.last_error is not None:
                 dev.stats.last_error = outcome.last_error
+                dev.stats.last_error_kind = outcome.last_error_kind
                 dev.stats.last_error_ts = start
         if outcome.answered:
             with self._lock:
@@ -283,7 +284,8 @@ class BusWorker:
         with self._lock:
             bus = {
                 "type": self.bus.type, "endpoint": str(self.bus.endpoint), "state": self.line.state,
-                "last_error": self.line.last_error, "meters": len(self.devices),
+                "last_error": self.line.last_error,
+                "last_error_kind": self.line.last_error_kind, "meters": len(self.devices),
                 "airtime_planned": load.as_dict()["utilisation"], "verdict": load.verdict,
                 "stretch": load.stretch, "busy_ratio": round(self.busy_ratio, 4),
                 "missed": self.missed,
@@ -298,9 +300,10 @@ class BusWorker:
                     "breaker": {"state": b.state, "failures": b.failures,
                                 "next_retry_ts": b.retry_at},
                     "polls": dict(s.polls), "requests": s.requests, "timeouts": s.timeouts,
-                    "crc_errors": s.crc_errors, "exceptions": s.exceptions,
-                    "connect_errors": s.connect_errors, "last_ok_ts": s.last_ok_ts,
-                    "last_error": s.last_error, "last_error_ts": s.last_error_ts,
+                    "crc_errors": s.crc_errors, "bad_frames": s.bad_frames,
+                    "exceptions": s.exceptions, "connect_errors": s.connect_errors,
+                    "last_ok_ts": s.last_ok_ts, "last_error": s.last_error,
+                    "last_error_kind": s.last_error_kind, "last_error_ts": s.last_error_ts,
                 }
         for meter_id, entry in devices.items():
             pct = self.devices[meter_id].link.window.percentiles()

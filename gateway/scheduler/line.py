@@ -78,6 +78,7 @@ class BusLine:
         self.open_failures = 0  # consecutive failed opens
         self.state: LineState = "idle"
         self.last_error: str | None = None
+        self.last_error_kind: str | None = None
         self.busy = BusyWindow(monotonic())
 
     def link(self, device: str, stats: DeviceStats) -> MeterLink:
@@ -96,10 +97,10 @@ class BusLine:
             conn = self._factory(self.endpoint, timeout=self.timeout_s)
             conn.open()
         except ConnectError as exc:
-            self._down(conn, str(exc))
+            self._down(conn, str(exc), exc.kind)
             return False
         except Exception as exc:  # a factory or transport bug must not end the bus thread
-            self._down(conn, f"{type(exc).__name__}: {exc}")
+            self._down(conn, f"{type(exc).__name__}: {exc}", "connect_error")
             return False
         if self._stop.is_set():
             with contextlib.suppress(Exception):
@@ -114,12 +115,13 @@ class BusLine:
         with self._lock:
             self.state = "up"
             self.last_error = None
+            self.last_error_kind = None
         self.open_failures = 0
         self._logged_reason = None
         self._last_end = None
         return True
 
-    def _down(self, conn: Connection | None, reason: str) -> None:
+    def _down(self, conn: Connection | None, reason: str, kind: str = "connect_error") -> None:
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
@@ -129,6 +131,7 @@ class BusLine:
         with self._lock:
             self.state = "down"
             self.last_error = reason
+            self.last_error_kind = kind
         if self._stop.is_set():
             return
         if reason != self._logged_reason:
@@ -140,10 +143,10 @@ class BusLine:
             log.debug("bus %s: still cannot reach %s (attempt %d): %s", self.bus_id, self.endpoint,
                       self.open_failures + 1, reason)
 
-    def drop(self, reason: str) -> None:
+    def drop(self, reason: str, kind: str = "connect_error") -> None:
         """The connection broke during a request: close it; the next poll re-opens it."""
         conn, self._conn = self._conn, None
-        self._down(conn, reason)
+        self._down(conn, reason, kind)
 
     def close(self) -> None:
         """Close the connection from any thread, to cut a request in flight short at stop. A
@@ -168,13 +171,14 @@ class BusLine:
         gap = self.pause_s + (self.unit_switch_delay_s if unit != self._last_unit else 0.0)
         wait = self._last_end + gap - self._monotonic()
         if wait > 0 and self._stop.wait(wait):
-            raise ConnectError(f"bus {self.bus_id}: stopping")
+            raise ConnectError(f"bus {self.bus_id}: stopping", kind="closed")
 
     def request(self, link: MeterLink, unit: int, function: int, address: int,
                 count: int) -> list[int]:
         conn = self._conn
         if conn is None:
-            raise ConnectError(f"bus {self.bus_id} is not connected: {self.last_error or 'closed'}")
+            raise ConnectError(f"bus {self.bus_id} is not connected: {self.last_error or 'closed'}",
+                               kind="closed")
         self._pace(unit)
         start = self._monotonic()
         try:
@@ -184,7 +188,7 @@ class BusLine:
             self._finish(start, end, unit)
             link.record(end - start, exc)
             if isinstance(exc, ConnectError):
-                self.drop(str(exc))
+                self.drop(str(exc), exc.kind)
             raise
         except BaseException:
             self._finish(start, self._monotonic(), unit)
@@ -251,6 +255,7 @@ class MeterLink:
             self.window.add(rt)
         if error is not None:
             outcome.last_error = str(error)
+            outcome.last_error_kind = error.kind
             counter = self._failures.get(reason)
             if counter is None:
                 counter = self._metrics.failures.labels(self.line.bus_id, self.device, reason)
@@ -262,7 +267,10 @@ class MeterLink:
             if isinstance(error, ModbusTimeout):
                 s.timeouts += 1
             elif isinstance(error, ModbusFrameError):
-                s.crc_errors += 1
+                if error.reason == "crc_error":
+                    s.crc_errors += 1
+                else:
+                    s.bad_frames += 1
             elif isinstance(error, ModbusExceptionResponse):
                 s.exceptions += 1
             elif isinstance(error, ConnectError):

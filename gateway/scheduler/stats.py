@@ -17,13 +17,15 @@ BUSY_WINDOW_S = 60.0
 class DeviceStats:
     requests: int = 0
     timeouts: int = 0
-    crc_errors: int = 0
+    crc_errors: int = 0  # RTU only: bytes arrived, CRC wrong
+    bad_frames: int = 0  # Modbus TCP only: bytes arrived, not a valid answer
     exceptions: int = 0
     connect_errors: int = 0
     polls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(POLL_RESULTS, 0))
     availability: Availability = "unknown"
     last_ok_ts: float | None = None
     last_error: str | None = None
+    last_error_kind: str | None = None  # drivers.errors ModbusError.kind of last_error
     last_error_ts: float | None = None
 
 
@@ -36,6 +38,7 @@ class PollOutcome:
     silent: int = 0  # timeouts, and gateway exceptions 10/11 (the device behind did not answer)
     connect_errors: int = 0
     last_error: str | None = None
+    last_error_kind: str | None = None
 
     @property
     def dead(self) -> bool:

@@ -225,3 +225,42 @@ def test_the_service_subscribes_to_its_own_sites_readings_only(tmp_path: Path) -
     assert subscribed == [*want, "metergate/v1/alerts-site/alerts/ack", "metergate/v1/other-site/alerts/ack"]
     assert not any("/v1/+/" in t for t in subscribed)  # never every site's readings
     svc.store.close()
+
+
+def _broken(payload: bytes, change: str) -> bytes:
+    doc = json.loads(payload)
+    item = doc["readings"][0]
+    if change == "time ends in a newline":
+        doc["time"] = doc["time"] + "\n"
+    elif change == "quantity ends in a newline":
+        item["quantity"] += "\n"
+    elif change == "time beyond the calendar":
+        doc["time"] = "2026-13-45T25:61:61.000+08:00"
+    elif change == "lone surrogate, future reading":
+        item.update(unit="\ud800", ts=time.time() + 10 * 365 * 86_400)
+    elif change == "value beyond a float":
+        return json.dumps(doc).replace(f'"value": {item["value"]}', '"value": ' + "9" * 400).encode()
+    elif change == "integer beyond the digit limit":
+        return json.dumps(doc).replace(f'"value": {item["value"]}', '"value": ' + "9" * 5000).encode()
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize(("change", "counted"), [
+    ("time ends in a newline", "refused_broken"), ("quantity ends in a newline", "refused_broken"),
+    ("time beyond the calendar", "refused_broken"), ("lone surrogate, future reading", "refused_timestamp"),
+    ("value beyond a float", "refused_value"), ("integer beyond the digit limit", "refused_broken"),
+])
+def test_garbage_is_counted_and_acknowledged_and_the_next_reading_is_taken(
+        tmp_path: Path, change: str, counted: str) -> None:
+    """Each of these raised inside the handler before (or slipped through): the service stopped
+    without acknowledging, systemd restarted it, the broker re-sent the same message, for ever."""
+    svc, fake = service(tmp_path)
+    rows = readings(days=1)
+    Feeder(svc).rows(rows[:10])
+    bad = _delivery(svc, rows[10], 10**6)
+    bad.payload = _broken(bad.payload, change)
+    svc._handle(bad)
+    assert bad.mid in fake.acked and svc.counts[counted] == 1, dict(svc.counts)
+    taken = svc.counts["readings"]
+    svc._handle(_delivery(svc, rows[11], 10**6 + 1))
+    assert svc.counts["readings"] == taken + 1 and 10**6 + 1 in fake.acked

@@ -96,3 +96,21 @@ def test_duplicate_series_name(tmp_path: Path) -> None:
                       encoding="utf-8")
     with pytest.raises(FactorError, match=r"series\[\d+\]\.name: duplicate name 'yunnan'"):
         load_factors(d)
+
+
+def test_fuel_factors_and_densities(tmp_path: Path) -> None:
+    table = load_factors()
+    coal = table.factor_set("calorific")
+    assert {f: coal.kgce(f) for f in ("petrol", "diesel", "lpg", "coal")} == {
+        "petrol": 1.4714, "diesel": 1.4571, "lpg": 1.7143, "coal": 0.7143}  # GB/T 2589-2020 Appendix A
+    assert table.carbon_series("national-2023").fuels["diesel"] == 3.096
+    assert table.densities["petrol"].value == 0.74 and table.densities["diesel"].value == 0.84
+    d = _copy(tmp_path)
+    text = (d / "densities.toml").read_text(encoding="utf-8")
+    (d / "densities.toml").write_text(text.replace('unit = "kg/L"', 'unit = "lb/gal"', 1)
+                                      .replace("diesel = {", "kerosene = {", 1), encoding="utf-8")
+    with pytest.raises(FactorError) as info:
+        load_factors(d)
+    assert any("densities.toml: densities.petrol.unit: 'lb/gal' is not a unit for petrol" in p
+               for p in info.value.problems), info.value.problems
+    assert any("densities.kerosene: unknown carrier" in p for p in info.value.problems)

@@ -31,6 +31,7 @@ def test_the_example_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (cfg.retry.initial, cfg.retry.maximum, cfg.retry.max_attempts) == (0.5, 30.0, None)
     assert cfg.max_payload_bytes == 256 * 1024 and cfg.max_future == 300 and cfg.min_timestamp == 946684800
     assert cfg.prometheus == ("127.0.0.1", 9109) and cfg.health_interval == 10
+    assert cfg.stall_after == 120
     assert cfg.warnings == ()
 
 
@@ -41,6 +42,7 @@ def test_defaults_of_a_minimal_config(tmp_path: Path) -> None:
     assert cfg.health_topic == "metergate/ingest/i1/health"
     assert cfg.mqtt.session_expiry == 86400 and cfg.mqtt.receive_maximum == 10_000
     assert cfg.influx.gzip is True
+    assert cfg.stall_after == 120
 
 
 def test_every_problem_with_file_line_and_key(tmp_path: Path) -> None:
@@ -162,3 +164,26 @@ def test_credentials_in_the_influx_url_are_a_config_error_that_hides_them(tmp_pa
                          capture_output=True, text=True, cwd=ROOT, check=False)
     assert run.returncode == 2 and "influx.url" in run.stderr
     assert "s3cret" not in run.stderr + run.stdout
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", 0.0), ('"90s"', 90.0), ("5", 5.0)])
+def test_the_stall_watch_threshold(tmp_path: Path, value: str, expected: float) -> None:
+    text = f'[mqtt]\nhost = "b"\nclient_id = "i"\n[influx]\nurl = "http://d"\nbucket = "x"\n' \
+           f'[health]\nstall_after = {value}\n'
+    cfg = load_ingest_config(_write(tmp_path, text))
+    assert cfg.stall_after == expected
+
+
+@pytest.mark.parametrize("value", ["-1", '"soon"', "true"])
+def test_a_bad_stall_watch_threshold_names_the_line_and_key(tmp_path: Path, value: str) -> None:
+    path = _write(tmp_path, '[mqtt]\nhost = "b"\nclient_id = "i"\n[influx]\nurl = "http://d"\n'
+                            f'bucket = "x"\n[health]\nstall_after = {value}\n')
+    with pytest.raises(IngestConfigError, match=r":8: health.stall_after: .*0 to turn it off"):
+        load_ingest_config(path)
+
+
+def test_a_client_id_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[mqtt]\nhost = "b"\nclient_id = "i1\\n"\n[influx]\nurl = "http://d"\n'
+                            'bucket = "x"\n')
+    with pytest.raises(IngestConfigError, match=r":3: mqtt.client_id: .* is not a client id"):
+        load_ingest_config(path)

@@ -85,9 +85,10 @@ def test_the_fast_path_never_vouches_for_an_invalid_document(doc: dict[str, Any]
 
 def test_the_fast_path_patterns_are_the_schemas() -> None:
     s = schema.schema("readings")
-    assert s["$defs"]["id"]["pattern"] == f"^{schema._ID.pattern}$"
-    assert s["properties"]["time"]["pattern"] == f"^{schema._TIME.pattern}$"
-    assert s["$defs"]["reading"]["properties"]["quantity"]["pattern"] == f"^{schema._QUANTITY.pattern}$"
+    end = schema.PATTERN_END
+    assert s["$defs"]["id"]["pattern"] == f"^{schema._ID.pattern}{end}"
+    assert s["properties"]["time"]["pattern"] == f"^{schema._TIME.pattern}{end}"
+    assert s["$defs"]["reading"]["properties"]["quantity"]["pattern"] == f"^{schema._QUANTITY.pattern}{end}"
     assert s["properties"]["seq"]["maximum"] == schema._SEQ_MAX
     assert set(s["required"]) == schema._READINGS_KEYS == set(s["properties"])
     assert set(s["$defs"]["reading"]["properties"]) == schema._ITEM_KEYS

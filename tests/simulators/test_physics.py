@@ -50,6 +50,7 @@ INTEGRALS: dict[str, list[tuple[str, str, float, str]]] = {
         ("energy_reactive_import", "power_reactive", 1 / 3.6e6, "identity"),
     ],
     "water": [("water_volume", "water_flow", 1 / 3600, "identity")],
+    "gas": [("gas_volume", "gas_flow", 1 / 3600, "identity")],
     "heat": [
         ("heat_energy", "heat_power", 1 / 3.6e6, "positive"),
         ("cooling_energy", "heat_power", 1 / 3.6e6, "negative"),
@@ -90,6 +91,8 @@ RANGES: dict[str, dict[str, tuple[float, float]]] = {
         "temp_buffer_bottom": (15.0, 60.0), "operating_state": (0.0, 2.0),
         "error_code": (0.0, 0.0),
     },
+    "gas": {"gas_flow": (0.0, 150.0), "temp_gas": (0.0, 25.0), "gas_pressure": (2.0, 110.0),
+            "error_code": (0.0, 0.0)},
 }
 
 
@@ -130,7 +133,7 @@ def test_values_use_the_quantity_vocabulary(kind: str) -> None:
 
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown meter kind"):
-        make_physics("gas", seed=1, unit=1, start=WINTER_MONDAY)
+        make_physics("steam", seed=1, unit=1, start=WINTER_MONDAY)
 
 
 # --- determinism -----------------------------------------------------------------------------------
