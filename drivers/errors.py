@@ -49,9 +49,10 @@ class ModbusFrameError(ModbusError):
 
     reason = "crc_error"
 
-    def __init__(self, message: str, *, reason: str = "crc_error") -> None:
+    def __init__(self, message: str, data: bytes = b"", *, reason: str = "crc_error") -> None:
         super().__init__(message)
         self.reason = reason
+        self.data = data  # the bytes that arrived, when known (a late frame starts with its unit id)
 
 
 class ModbusExceptionResponse(ModbusError):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from drivers.profile_schema import (
     VariantSpec,
 )
 from drivers.quantities import QUANTITIES, Kind, accepted_units, unit_factor
+from drivers.toml_lines import KeyPath, key_lines, line_of
 
 BUNDLED_PROFILES = Path(__file__).resolve().parent.parent / "config" / "profiles"
 DEFAULT_MAX_REGISTERS = 125  # Modbus limit for one read of holding/input registers (253-byte PDU)
@@ -151,6 +152,51 @@ class MeterProfile:
             ) from None
 
 
+@dataclass(frozen=True, slots=True)
+class PointOverride:
+    """What one meter decodes differently from its profile (a site config's `overrides`): each
+    field given replaces the point's own, with the meaning it has in a profile file."""
+
+    order: Order | None = None
+    scale: float | None = None
+    offset: float | None = None
+
+    def over(self, base: PointOverride | None) -> PointOverride:
+        """This override on top of `base` (the "*" one): fields set here win."""
+        if base is None:
+            return self
+        return PointOverride(self.order or base.order,
+                             base.scale if self.scale is None else self.scale,
+                             base.offset if self.offset is None else self.offset)
+
+
+def override_points(variant: MeterVariant, overrides: Mapping[str, PointOverride]) -> MeterVariant:
+    """`variant` with some points decoded differently: `overrides` maps a quantity, or "*" for
+    every point, to the order, scale and offset that replace the profile's. The variant keeps its
+    key; the fingerprint (for scans) is left as the profile has it."""
+    every = overrides.get("*")
+    points = []
+    for p in variant.points:
+        own = overrides.get(p.quantity)
+        o = own.over(every) if own is not None else every
+        points.append(p if o is None else _overridden(p, o))
+    return replace(variant, points=tuple(points))
+
+
+def _overridden(p: Point, o: PointOverride) -> Point:
+    codec = p.codec
+    scale = codec.scale if o.scale is None else o.scale
+    new = replace(codec, order=o.order or codec.order, scale=scale,
+                  offset=codec.offset if o.offset is None else o.offset)
+    fraction = p.fraction_codec
+    if fraction is not None:
+        # the fraction follows the point's scale (profile: fraction.scale x scale) and, unless the
+        # profile gave it its own order, the point's order
+        order = o.order if o.order and fraction.order == codec.order else fraction.order
+        fraction = replace(fraction, order=order, scale=fraction.scale / codec.scale * scale)
+    return replace(p, codec=new, fraction_codec=fraction)
+
+
 # ---------------------------------------------------------------------------------------------------
 # loading
 
@@ -159,7 +205,8 @@ def load_profile(path: str | Path) -> MeterProfile:
     """Load and compile one profile file; raise ProfileError listing every problem in it."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
     except OSError as exc:
         raise ProfileError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:
@@ -172,7 +219,10 @@ def load_profile(path: str | Path) -> MeterProfile:
         shape = [_describe(err, raw) for err in exc.errors()]
         raise ProfileError(str(path), shape + _point_meaning_problems(raw)) from None
     problems: list[str] = []
-    profile = _compile_profile(spec, path, problems)
+    wheres: dict[str, dict[str, str]] = {}
+    profile = _compile_profile(spec, path, problems, wheres)
+    if profile is not None:
+        problems += _overlap_problems(profile, wheres, path, key_lines(text))
     if problems or profile is None:
         raise ProfileError(str(path), problems or ["profile could not be compiled"])
     return profile
@@ -236,7 +286,9 @@ def resolve_variant(spec: str, dirs: Iterable[Path] | None = None) -> MeterVaria
 # compiling
 
 
-def _compile_profile(spec: ProfileSpec, path: Path, problems: list[str]) -> MeterProfile | None:
+def _compile_profile(spec: ProfileSpec, path: Path, problems: list[str],
+                     wheres: dict[str, dict[str, str]] | None = None) -> MeterProfile | None:
+    """`wheres` (if given) receives, per variant key, where each point is written in the file."""
     pid = path.stem  # the file name is the id: lookup and overriding use it
     for key in ("type", "order"):
         parse = parse_type if key == "type" else parse_order
@@ -253,7 +305,7 @@ def _compile_profile(spec: ProfileSpec, path: Path, problems: list[str]) -> Mete
     _check_duplicates(spec.points, "points", problems)
     variants: dict[str, MeterVariant] = {}
     for vname, vspec in spec.variants.items():
-        variant = _compile_variant(pid, vname, vspec, spec, base_where, problems)
+        variant = _compile_variant(pid, vname, vspec, spec, base_where, problems, wheres)
         if variant is not None:
             variants[vname] = variant
     return MeterProfile(
@@ -266,6 +318,7 @@ def _compile_profile(spec: ProfileSpec, path: Path, problems: list[str]) -> Mete
 def _compile_variant(
     pid: str, vname: str, vspec: VariantSpec, spec: ProfileSpec,
     base_where: dict[str, str], problems: list[str],
+    wheres: dict[str, dict[str, str]] | None = None,
 ) -> MeterVariant | None:
     vkey = f"variants.{vname}"
     defaults = _merge_model(spec.defaults, vspec.defaults)
@@ -297,11 +350,14 @@ def _compile_variant(
                                   f"{vkey}.fingerprint[{i}]", problems)
         if fp is not None:
             fingerprint.append(fp)
-    return MeterVariant(
+    variant = MeterVariant(
         profile_id=pid, name=vname, description=vspec.description or spec.description,
         manufacturer=spec.manufacturer, model=spec.model, kind=spec.kind,
         points=tuple(points), device=limits, fingerprint=tuple(fingerprint),
     )
+    if wheres is not None:
+        wheres[variant.key] = {q: where for q, (_, where) in merged.items()}
+    return variant
 
 
 def _merge_model(base: Any, override: Any) -> Any:
@@ -447,6 +503,64 @@ def _compile_fingerprint(
                                FieldCodec(dtype, order), item.equals, item.range)
 
 
+def _overlap_problems(profile: MeterProfile, wheres: dict[str, dict[str, str]], path: Path,
+                      lines: dict[KeyPath, int]) -> list[str]:
+    """Two points of one variant that read a register in common (same function code): one of them
+    is at the wrong address, or a type is too wide. Bit fields (`bits`) of one register may share
+    it when their bits do not. Each problem names file:line: key, once even if every variant
+    inherits it."""
+    problems: list[str] = []
+    for variant in profile.variants.values():
+        where = wheres.get(variant.key, {})
+        runs = [(fc, a, a + n - 1, p) for p in variant.points for fc, a, n in p.spans()]
+        runs.sort(key=lambda r: (r[0], r[1]))
+        for i, (fc, _first, last, p) in enumerate(runs):
+            for fc2, first2, _last2, q in runs[i + 1:]:
+                if fc2 != fc or first2 > last:
+                    break
+                if q is p or _disjoint_bits(p, q):
+                    continue
+                earlier, later = sorted((p, q), key=lambda x: _key_path(where.get(x.quantity, "")))
+                text = (f"{_located(path, lines, where.get(later.quantity, ''))}"
+                        f" (quantity {later.quantity!r}).address: FC{fc} wire "
+                        f"{_span_text(later, fc)} overlaps {where.get(earlier.quantity, '?')} "
+                        f"(quantity {earlier.quantity!r}, {earlier.codec.dtype} at wire "
+                        f"{_span_text(earlier, fc)}); one register holds one value: check both "
+                        "addresses, address_base and the types' widths")
+                if text not in problems:
+                    problems.append(text)
+    return problems
+
+
+def _disjoint_bits(p: Point, q: Point) -> bool:
+    """Bit fields of one and the same register whose bits do not overlap."""
+    a, b = p.codec.bits, q.codec.bits
+    if a is None or b is None or (p.address, p.codec.count) != (q.address, q.codec.count):
+        return False
+    return a[0] + a[1] <= b[0] or b[0] + b[1] <= a[0]
+
+
+def _span_text(p: Point, fc: int) -> str:
+    runs = [f"{a}..{a + n - 1}" if n > 1 else str(a) for f, a, n in p.spans() if f == fc]
+    return " and ".join(runs)
+
+
+def _key_path(where: str) -> KeyPath:
+    """'variants.v1.points[3]' -> ('variants', 'v1', 'points', 3)."""
+    path: list[str | int] = []
+    for part in where.split("."):
+        name, _, index = part.partition("[")
+        path.append(name)
+        if index:
+            path.append(int(index.rstrip("]")))
+    return tuple(path)
+
+
+def _located(path: Path, lines: dict[KeyPath, int], where: str) -> str:
+    line = line_of(lines, _key_path(where)) if where else None
+    return f"{path}:{line}: {where}" if line is not None else f"{path}: {where}"
+
+
 def _check_readable(point: Point, limits: DeviceLimits, where: str, problems: list[str]) -> None:
     for fc, addr, count in point.spans():
         for u in limits.unreadable:
@@ -518,6 +632,6 @@ def _allowed_keys(loc: Sequence[Any]) -> list[str]:
 
 __all__ = [
     "BUNDLED_PROFILES", "DeviceLimits", "FingerprintRegister", "MeterProfile", "MeterVariant",
-    "Order", "Point", "SerialSettings", "Unreadable", "find_profile", "load_all", "load_profile",
-    "profile_dirs", "profile_files", "resolve_variant",
+    "Order", "Point", "PointOverride", "SerialSettings", "Unreadable", "find_profile", "load_all",
+    "load_profile", "override_points", "profile_dirs", "profile_files", "resolve_variant",
 ]

@@ -126,8 +126,7 @@ class ModbusConnection:
         except ModbusException:
             raise self._no_valid_answer(kwargs.get("device_id")) from None
         except OSError as exc:
-            raise ConnectError(f"{self.endpoint}: {exc.strerror or exc}",
-                               kind=os_error_kind(exc)) from None
+            raise ConnectError(_dropped(self.endpoint, exc), kind=os_error_kind(exc)) from None
         if response.isError():
             code = getattr(response, "exception_code", 0)
             raise ModbusExceptionResponse(code)
@@ -173,7 +172,7 @@ class ModbusConnection:
                                     f"Modbus TCP answer (garbled or short): {shown}",
                                     reason="bad_frame")
         return ModbusFrameError(f"{len(rx)} byte(s) arrived from unit {unit} but no valid answer "
-                                f"(CRC error, noise or a late reply): {shown}")
+                                f"(CRC error, noise or a late reply): {shown}", rx)
 
     def _not_connected(self, detail: str = "") -> ConnectError:
         ep = self.endpoint
@@ -201,8 +200,21 @@ class ModbusConnection:
                 f"cannot connect to {ep.host}:{ep.port}: {reason}; check the address, that the "
                 "device is powered and on this network, and that nothing blocks the port",
                 kind=os_error_kind(exc))
-        return ConnectError(f"connection to {ep.host}:{ep.port} dropped: "
-                            f"{detail or 'closed by the device'}", kind="closed")
+        # pymodbus's own text only repeats the address; say what happened
+        during = " during a request" if detail else ""
+        return ConnectError(f"{ep} dropped the connection{during} (closed by the device)",
+                            kind="closed")
+
+
+_DROPPED = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
+
+
+def _dropped(endpoint: Endpoint, exc: OSError) -> str:
+    """A failed request's OSError in words: a reset or a broken pipe is the peer dropping us."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno in _DROPPED:
+        return f"{endpoint} dropped the connection during a request ({reason})"
+    return f"{endpoint}: {reason}"
 
 
 def os_error_kind(exc: OSError) -> str:

@@ -5,7 +5,12 @@ Each sub-command lives in gateway/commands/<name>.py; this module only assembles
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any
+
 import typer
+from rich.markup import escape
+from typer.core import TyperCommand
 
 from gateway.commands import (
     alerts,
@@ -28,18 +33,75 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-app.command("read", help=commissioning.read.__doc__)(commissioning.read)
-app.command("scan", help=commissioning.scan.__doc__)(commissioning.scan)
-app.command("probe", help=commissioning.probe.__doc__)(commissioning.probe)
-app.command("simulate", help=simulate.simulate.__doc__)(simulate.simulate)
-app.command("validate", help=validate.validate.__doc__)(validate.validate)
-app.command("run", help=run.run.__doc__)(run.run)
-app.command("watch", help=watch.watch.__doc__)(watch.watch)
-app.command("demo", help=demo.demo.__doc__)(demo.demo)
-app.command("analyze", help=analyze.analyze.__doc__)(analyze.analyze)
-app.command("alerts", help=alerts.alerts.__doc__)(alerts.alerts)
-app.command("analytics", help=analytics_service.analytics.__doc__)(analytics_service.analytics)
-app.command("ingest", help=ingest.ingest.__doc__)(ingest.ingest)
+
+
+class PlainHelpCommand(TyperCommand):
+    """Help texts are plain text, not rich markup: `[[virtual_meters]]` or `[defaults]` in a
+    docstring or an option's help are shown as written instead of being taken for style tags."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = escape(self.help) if self.help else self.help
+        for param in self.params:
+            text = getattr(param, "help", None)
+            if text:
+                param.help = escape(text)  # type: ignore[attr-defined]
+
+
+def data_folders() -> dict[str, list[str]]:
+    """The data folders in use: profiles (search path, lowest precedence first), factors, quotas."""
+    from analytics.factors import FACTORS_DIR
+    from analytics.quotas import QUOTAS_DIR
+    from drivers.profiles import profile_dirs
+
+    return {"profiles": [str(d) for d in profile_dirs()], "factors": [str(FACTORS_DIR)],
+            "quotas": [str(QUOTAS_DIR)]}
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    try:
+        own = version("metergate")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        own = "unknown (not installed)"
+    from pathlib import Path
+
+    typer.echo(f"metergate {own}")
+    for kind, folders in data_folders().items():
+        for i, folder in enumerate(folders):
+            state = "" if Path(folder).is_dir() else "  (absent)"
+            label = f"{kind}:" if i == 0 else ""
+            typer.echo(f"  {label:<10}{folder}{state}")
+    typer.echo("  (profiles: later folders override earlier ones by file name; add folders with "
+               "METERGATE_PROFILE_PATH)")
+    raise typer.Exit()
+
+
+@app.callback()
+def _main(version_: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_version,
+        help="Print the version and the data folders in use (profiles, factors, quotas), "
+             "then exit.")] = False) -> None:
+    """Sub-metering gateway: find and read Modbus meters, simulate them, publish their readings."""
+
+
+def _command(name: str, fn: Any) -> None:
+    app.command(name, help=fn.__doc__, cls=PlainHelpCommand)(fn)
+
+
+_command("read", commissioning.read)
+_command("scan", commissioning.scan)
+_command("probe", commissioning.probe)
+_command("simulate", simulate.simulate)
+_command("validate", validate.validate)
+_command("run", run.run)
+_command("watch", watch.watch)
+_command("demo", demo.demo)
+_command("analyze", analyze.analyze)
+_command("alerts", alerts.alerts)
+_command("analytics", analytics_service.analytics)
+_command("ingest", ingest.ingest)
 
 
 def main() -> None:

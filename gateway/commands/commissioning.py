@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,11 +42,12 @@ from drivers.scan import (
     DEFAULT_BAUDS,
     DEFAULT_PARITIES,
     DEFAULT_UNITS,
-    RTU_OVER_TCP_PROBE_TIMEOUT_S,
-    TCP_PROBE_TIMEOUT_S,
+    SLACK_S,
+    TCP_SLACK_S,
     Connector,
     FoundDevice,
     LineSetting,
+    ProbeTiming,
     ScanReport,
     line_settings,
     parse_units,
@@ -240,9 +242,10 @@ def scan(
         "--units", metavar="LIST", help="Unit ids to probe, e.g. 1-10,20.")] = DEFAULT_UNITS,
     timeout: Annotated[float | None, typer.Option(
         "--timeout", min=0.01,
-        help="Seconds to wait per probe (default: wire time + 80 ms on serial, "
-             f"{TCP_PROBE_TIMEOUT_S} s on TCP, {RTU_OVER_TCP_PROBE_TIMEOUT_S} s over RTU over "
-             "TCP).")] = None,
+        help="Seconds to wait per probe (default: long enough for the slowest turnaround any "
+             f"profile declares: wire time + turnaround + {SLACK_S * 1000:g} ms on serial, "
+             f"turnaround + {TCP_SLACK_S * 1000:g} ms on TCP, plus the 1200-baud wire time over "
+             "RTU over TCP; the first line shows it).")] = None,
     stop_at_first: Annotated[bool, typer.Option(
         "--stop-at-first",
         help="Stop after the line setting at which the first device answered "
@@ -289,33 +292,41 @@ def scan(
             ep = SerialEndpoint(endpoint.device, setting.baud, setting.parity, setting.stopbits)
         return ModbusConnection(ep, timeout=timeout)
 
-    if timeout is None and isinstance(endpoint, RtuOverTcpEndpoint):
-        timeout = RTU_OVER_TCP_PROBE_TIMEOUT_S
+    link = ("serial" if isinstance(endpoint, SerialEndpoint)
+            else "rtu-over-tcp" if isinstance(endpoint, RtuOverTcpEndpoint) else "tcp")
+    timing = ProbeTiming.for_variants(link, variants, timeout)
     with _expected_errors(endpoint):
         if isinstance(endpoint, SerialEndpoint):
             check_serial_port(endpoint.device)
-        report = _run_scan(connect, endpoint, unit_ids, settings, variants, timeout,
+        report = _run_scan(connect, endpoint, unit_ids, settings, variants, timing,
                            stop_at_first, err, quiet=json_out)
     if json_out:
         where = endpoint.device if isinstance(endpoint, SerialEndpoint) else str(endpoint)
         _emit_json({"endpoint": where, **report.as_dict()})
     else:
-        _print_scan(report)
+        _print_scan(report, endpoint)
     if not report.devices:
         raise typer.Exit(1)
 
 
 def _run_scan(connect: Connector, endpoint: Endpoint, unit_ids: list[int],
               settings: list[LineSetting | None], variants: list[MeterVariant],
-              timeout: float | None, stop_at_first: bool, err: Console,
+              timing: ProbeTiming, stop_at_first: bool, err: Console,
               *, quiet: bool) -> ScanReport:
-    per_probe = [timeout or (s.probe_timeout() if s else TCP_PROBE_TIMEOUT_S) for s in settings]
+    per_probe = [timing.probe_timeout(s) for s in settings]
     worst = sum(per_probe) * len(unit_ids)
     where = endpoint.device if isinstance(endpoint, SerialEndpoint) else str(endpoint)
+    if timing.timeout_s is not None:
+        wait = f"{timing.timeout_s * 1000:.0f} ms per probe (--timeout)"
+    else:
+        wait = (f"up to {min(per_probe) * 1000:.0f}"
+                + (f"..{max(per_probe) * 1000:.0f}" if max(per_probe) > min(per_probe) else "")
+                + f" ms per probe ({timing.slowest or 'the default'} declares the slowest "
+                  f"turnaround, {timing.turnaround_s * 1000:g} ms)")
     err.print(f"scanning {where}: {len(unit_ids)} unit id(s)"
               + (f" x {len(settings)} line setting(s)" if settings != [None] else "")
-              + f": probing takes at most ~{_duration(worst)}, plus about a second to identify "
-              "each device found (narrow with --units"
+              + f", {wait}: probing takes at most ~{_duration(worst)}, plus about a second to "
+              "identify each device found (narrow with --units"
               + (", --baud, --parity)" if settings != [None] else ")"))
     found_out = err if quiet else _console()
     show_bar = err.is_terminal
@@ -330,40 +341,56 @@ def _run_scan(connect: Connector, endpoint: Endpoint, unit_ids: list[int],
 
     def on_found(device: FoundDevice) -> None:
         where = f" at {device.setting}" if device.setting else ""
-        line = f"found unit {device.unit}{where}: {device.describe()}"
-        (progress.console if show_bar else found_out).print(Text(line, style="green"))
+        late = f" (answered late, {device.timing().partition(' ')[0]} ms)" if device.late else ""
+        line = f"found unit {device.unit}{where}: {device.describe()}{late}"
+        (progress.console if show_bar else found_out).print(
+            Text(line, style="yellow" if device.late else "green"))
 
     with progress:
         task = progress.add_task("starting", total=len(unit_ids) * len(settings))
         return scan_bus(connect, units=unit_ids, settings=settings, variants=variants,
-                        timeout=timeout, stop_at_first=stop_at_first, on_progress=on_progress,
+                        timing=timing, stop_at_first=stop_at_first, on_progress=on_progress,
                         on_found=on_found)
 
 
-def _print_scan(report: ScanReport) -> None:
+def _print_scan(report: ScanReport, endpoint: Endpoint) -> None:
     out = _console()
     if not report.devices:
-        out.print(f"no device answered ({report.probes} probe(s) in {report.elapsed:.1f} s); "
-                  "check wiring (A/B swapped?), termination, power, and widen --units/--baud/"
-                  "--parity")
+        if report.resets and report.resets == report.probes:
+            out.print(f"no device answered: {endpoint} dropped the connection at every probe "
+                      f"({report.probes}); {_RESET_HINT}")
+        else:
+            out.print(f"no device answered ({report.probes} probe(s) in {report.elapsed:.1f} s); "
+                      "check wiring (A/B swapped?), termination, power, and widen --units/--baud/"
+                      "--parity")
     else:
-        table = Table("unit", "line", "model", "profile", "answer",
+        table = Table("unit", "line", "model", "profile", "answer", "reply",
                       title=f"{len(report.devices)} device(s) in {report.elapsed:.1f} s")
         for d in report.devices:
             best = d.identified
             table.add_row(str(d.unit), str(d.setting) if d.setting else "-",
                           Text(d.describe(), style="green" if best else "yellow"),
-                          f"--profile {best.key}" if best else "-", d.answer)
+                          f"--profile {best.key}" if best else "-", d.answer,
+                          Text(d.timing().partition(" (")[0] + (" late" if d.late else ""),
+                               style="yellow" if d.late else ""))
         out.print(table)
+        for d in report.late:
+            out.print(Text(f"unit {d.unit}: {d.timing()}. It works, but if its polls "
+                           "time out, raise timeout_ms of its bus in the site config (or "
+                           "turnaround_ms in a copy of its profile)", style="yellow"))
         for d in report.devices:
             c = d.closest
+            command = probe_command(endpoint, d)
             if d.identified is not None:
+                out.print(f"unit {d.unit}: read it through its profile: {command}")
                 continue
             if c is not None and c.failures:
                 out.print(f"unit {d.unit}: nearest profile {c.key} failed: "
                           + "; ".join(c.failures))
-            out.print(f"unit {d.unit}: if you know the model, check order and numbering with "
-                      f"`metergate probe --unit {d.unit} --profile MODEL --guess`")
+            model = ("with the nearest profile, or the profile of the model on its label"
+                     if "MODEL" not in command else "replacing MODEL with the profile of the "
+                     "model on its label")
+            out.print(f"unit {d.unit}: check order and numbering {model}: {command}")
     for setting, why in report.unusable.items():
         out.print(Text(f"skipped {setting}: {why}", style="yellow"))
     for setting, n in report.garbage.items():
@@ -372,6 +399,31 @@ def _print_scan(report: ScanReport) -> None:
                        style="yellow"))
     if report.stopped_early:
         out.print("stopped after the first line setting with a device (--stop-at-first)")
+
+
+def probe_command(endpoint: Endpoint, device: FoundDevice) -> str:
+    """A complete `metergate probe` command for a found device, ready to copy: the connection, the
+    line setting it answered at, its unit and profile (with --guess when it is not identified)."""
+    args = ["metergate", "probe"]
+    if isinstance(endpoint, SerialEndpoint):
+        s = device.setting
+        baud, parity, stop = (s.baud, s.parity, s.stopbits) if s else (
+            endpoint.baud, endpoint.parity, endpoint.stopbits)
+        args += ["--serial", endpoint.device, "--baud", str(baud), "--parity", parity,
+                 "--stopbits", str(stop)]
+    elif isinstance(endpoint, RtuOverTcpEndpoint):
+        args += ["--rtu-over-tcp", f"{_host(endpoint.host)}:{endpoint.port}"]
+    else:
+        args += ["--tcp", f"{_host(endpoint.host)}:{endpoint.port}"]
+    best, near = device.identified, device.closest
+    if best is not None:
+        return shlex.join([*args, "--unit", str(device.unit), "--profile", best.key])
+    profile = near.key if near is not None and near.passed else "MODEL"
+    return shlex.join([*args, "--unit", str(device.unit), "--profile", profile, "--guess"])
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -580,13 +632,44 @@ def _expected_errors(endpoint: Endpoint | None) -> Iterator[None]:
         _fail("interrupted", 130)
 
 
+_RESET_HINT = ("many Modbus TCP devices accept only one or a few masters at a time (is the gateway "
+               "service or another tool connected?) or only some client addresses; check the port, "
+               "and use --rtu-over-tcp for a serial-to-Ethernet converter that passes RTU frames")
+
+
+class _ConnectionLost(Exception):
+    """A connection that failed under a request: the one-shot tools stop (not a ModbusError, so
+    no reader turns it into one error row per point)."""
+
+    def __init__(self, error: ConnectError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _FailFast:
+    """A register source for read, probe and guess that ends the command when the connection
+    drops (reset, refused, closed) instead of reporting every point as a comm error."""
+
+    def __init__(self, conn: ModbusConnection) -> None:
+        self.conn = conn
+
+    def read_registers(self, unit: int, function: int, address: int, count: int) -> list[int]:
+        try:
+            return self.conn.read_registers(unit, function, address, count)
+        except ConnectError as exc:
+            raise _ConnectionLost(exc) from None
+
+
 @contextmanager
-def _connection(endpoint: Endpoint, timeout: float) -> Iterator[ModbusConnection]:
+def _connection(endpoint: Endpoint, timeout: float) -> Iterator[_FailFast]:
     with _expected_errors(endpoint):
         conn = ModbusConnection(endpoint, timeout=timeout)
         conn.open()
         try:
-            yield conn
+            yield _FailFast(conn)
+        except _ConnectionLost as exc:
+            hint = "" if isinstance(endpoint, SerialEndpoint) else f"; {_RESET_HINT}"
+            _fail(f"{exc.error}{hint}", 1)
         finally:
             conn.close()
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from drivers.profiles import PointOverride
 from gateway.config import ConfigError, Problem, load_site_config
 from gateway.config.summary import BusSummary, SiteSummary, summarise
 
@@ -47,12 +48,26 @@ def validate(
         raise typer.Exit(2) from None
     summary = summarise(site)
     warnings = list(site.warnings)
+    overrides = {m.id: {name: _override_dict(o) for name, o in m.overrides}
+                 for m in site.meters if m.overrides}
     if json_out:
         _emit({"ok": True, "file": str(config), "summary": summary.as_dict(),
+               "overrides": overrides,
                "warnings": [p.as_dict() for p in warnings],
                "bus_warnings": [b.advice() for b in summary.buses if b.advice()]})
         return
     _print_summary(str(config), summary, warnings)
+    out = _console()
+    for meter_id, items in overrides.items():
+        shown = "; ".join(f"{name}: " + ", ".join(f"{k} = {v!r}" if isinstance(v, str) else
+                                                  f"{k} = {v:g}" for k, v in o.items())
+                          for name, o in items.items())
+        out.print(f"meter {meter_id} decodes differently from its profile (overrides): {shown}")
+
+
+def _override_dict(o: PointOverride) -> dict[str, object]:
+    return {k: v for k, v in (("order", o.order.value if o.order else None), ("scale", o.scale),
+                              ("offset", o.offset)) if v is not None}
 
 
 def _print_failure(exc: ConfigError) -> None:

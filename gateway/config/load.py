@@ -50,6 +50,7 @@ from gateway.config.schema import (
     MeterSpec,
     MqttSpec,
     OutboxSpec,
+    SerialBusSpec,
     SiteSpec,
     TlsSpec,
 )
@@ -307,6 +308,8 @@ def _allowed_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]
         if isinstance(part, int):
             continue
         fld = current.model_fields.get(part) if current is not None else None
+        if fld is None and current is not None:
+            continue  # a key of a dict of tables (an overrides' quantity): the same model
         current = model_of(fld.annotation) if fld is not None else None
     return list(current.model_fields) if current is not None else []
 
@@ -421,6 +424,11 @@ def _compile_bus(i: int, spec: BusSpec, meters: list[Meter], defaults: DefaultsS
     timeout_ms = spec.timeout_ms if spec.timeout_ms is not None else defaults.timeout_ms
     if timeout_ms is None:
         timeout_ms = _default_timeout_ms(spec, wire, on_bus)
+    if isinstance(spec, SerialBusSpec) and not os.path.exists(spec.device):
+        f.warn(("buses", i, "device"), f"serial port {spec.device} does not exist on this machine; "
+                                       "plug in the USB-RS485 adapter (list ports with ls "
+                                       "/dev/ttyUSB* /dev/serial/by-id/) or fix the path: the "
+                                       "gateway cannot poll this bus until it exists")
     endpoint: SerialEndpoint | TcpEndpoint | RtuOverTcpEndpoint
     if spec.type == "serial":
         endpoint = SerialEndpoint(spec.device, spec.baud, spec.parity, spec.stopbits, spec.bytesize)

@@ -13,12 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from drivers.codec import parse_order
 from drivers.errors import ProfileError, ProfileNotFound
-from drivers.profiles import MeterVariant, resolve_variant
+from drivers.profiles import MeterVariant, PointOverride, override_points, resolve_variant
 from gateway.config.locate import KeyPath
 from gateway.config.model import Meter, PollGroup
 from gateway.config.problems import Findings
-from gateway.config.schema import BusSpec, MeterSpec, PollGroupSpec, RtuOverTcpBusSpec, SerialBusSpec
+from gateway.config.schema import (
+    BusSpec,
+    MeterSpec,
+    PointOverrideSpec,
+    PollGroupSpec,
+    RtuOverTcpBusSpec,
+    SerialBusSpec,
+)
 from gateway.config.units import format_duration, parse_poll_interval
 
 
@@ -69,6 +77,12 @@ def compile_meters(
         if variant is None:
             continue
         ok &= _check_electrical(spec, variant, here, f)
+        applied: tuple[tuple[str, PointOverride], ...] = ()
+        if spec.overrides is not None:
+            overridden = apply_overrides(spec.overrides, variant, (*here, "overrides"), f)
+            ok &= overridden is not None
+            if overridden is not None:
+                variant, applied = overridden
         if bus is not None:
             _check_line(spec, variant, bus, here, f)
         poll = compile_poll(spec.poll, variant, declared.default_interval_s, (*here, "poll"), f)
@@ -77,6 +91,7 @@ def compile_meters(
                 id=spec.id, profile=spec.profile, variant=variant, unit=spec.unit, bus=spec.bus,
                 building=spec.building, subitem=spec.subitem, circuit=spec.circuit,
                 description=spec.description, ct=spec.ct, pt=spec.pt, poll=poll, pair=spec.pair,
+                overrides=applied,
             ))
     return meters
 
@@ -95,8 +110,10 @@ def _resolve(profile: str, dirs: list[Path] | None) -> MeterVariant | str:
     except ProfileNotFound as exc:
         return f"{exc}; see `metergate scan` to identify a meter"
     except ProfileError as exc:
-        return (f"profile {profile!r} cannot be loaded ({len(exc.problems)} problem(s) in "
-                f"{exc.path}: {'; '.join(exc.problems)}); fix the profile file")
+        # each problem as file[:line]: key: message (overlaps already carry file and line)
+        located = [p if p.startswith(f"{exc.path}:") else f"{exc.path}: {p}" for p in exc.problems]
+        return (f"profile {profile!r} cannot be loaded ({len(exc.problems)} problem(s): "
+                f"{'; '.join(located)}); fix the profile file")
 
 
 def _check_raw(raw: dict[str, Any], here: KeyPath, declared: Declared, f: Findings,
@@ -157,6 +174,40 @@ def _check_electrical(spec: MeterSpec, variant: MeterVariant, here: KeyPath, f: 
                                  "ratio (the meter applies its ratios itself); remove it or check "
                                  "the profile")
     return ok
+
+
+def apply_overrides(
+    overrides: Mapping[str, PointOverrideSpec], variant: MeterVariant, here: KeyPath, f: Findings,
+) -> tuple[MeterVariant, tuple[tuple[str, PointOverride], ...]] | None:
+    """The variant with a meter's `overrides` applied, and the overrides that change something;
+    None (errors noted) if one names a point the variant lacks or a scale of 0."""
+    points = {p.quantity: p for p in variant.points}
+    compiled: dict[str, PointOverride] = {}
+    ok = True
+    for name, o in overrides.items():
+        where = (*here, name)
+        if name != "*" and name not in points:
+            close = difflib.get_close_matches(name, points, n=3)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            f.error(where, f"{name!r} is not a point of {variant.key}; {hint}name one of its points, "
+                           "or \"*\" for every point")
+            ok = False
+            continue
+        if o.scale == 0:
+            f.error((*where, "scale"), "0 would turn every reading into the offset")
+            ok = False
+            continue
+        if o.order is None and o.scale is None and o.offset is None:
+            f.warn(where, "changes nothing; give order, scale or offset, or remove it")
+            continue
+        order = parse_order(o.order) if o.order else None
+        targets = list(points.values()) if name == "*" else [points[name]]
+        if order is not None and order.swap_words and not order.swap_bytes \
+                and all(p.codec.count == 1 for p in targets):
+            f.warn((*where, "order"), f"{order.value} swaps words, and a 16-bit value has one: "
+                                      "no effect (BADC or DCBA swap the bytes)")
+        compiled[name] = PointOverride(order, o.scale, o.offset)
+    return (override_points(variant, compiled), tuple(compiled.items())) if ok else None
 
 
 def _check_line(spec: MeterSpec, variant: MeterVariant, bus: BusSpec, here: KeyPath,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from drivers.profiles import MeterVariant, Point
+from drivers.profiles import MeterVariant, Point, PointOverride
 from drivers.transport import Endpoint, RtuOverTcpEndpoint, SerialEndpoint
 from gateway.config.problems import Problem
 from gateway.config.secrets import Secret
@@ -108,6 +108,8 @@ class Meter:
     pt: float | None
     poll: tuple[PollGroup, ...]
     pair: str | None = None  # a heat meter: the electricity meter of its heat pump
+    # what the site config decodes differently from the profile (already applied to `variant`)
+    overrides: tuple[tuple[str, PointOverride], ...] = ()
 
     @property
     def kind(self) -> str:

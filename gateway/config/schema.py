@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from drivers.codec import parse_order
 from gateway.config.units import parse_duration_ms, parse_poll_interval, parse_size
 from gateway.outbox.budget import DEFAULT_MAX_BYTES
 
@@ -237,6 +238,19 @@ class PollGroupSpec(_Strict):
     quantities: Annotated[list[str] | str, AfterValidator(_quantities)] = "*"
 
 
+def _order(value: str) -> str:
+    return parse_order(value).value  # ValueError names the four orders
+
+
+class PointOverrideSpec(_Strict):
+    """What one meter decodes differently from its profile, for one point or (key "*") every
+    point: the same keys, with the same meaning, as a point of the profile file."""
+
+    order: Annotated[str, AfterValidator(_order)] | None = None
+    scale: float | None = None
+    offset: float | None = None
+
+
 class MeterSpec(_Strict):
     id: Slug
     profile: str
@@ -250,6 +264,8 @@ class MeterSpec(_Strict):
     pt: Annotated[float, Field(gt=0)] | None = None
     poll: list[PollGroupSpec] | None = None
     pair: Slug | None = None  # a heat meter: the electricity meter of its heat pump (COP detector)
+    # quantity (or "*") -> order/scale/offset that replace the profile's for this meter only
+    overrides: dict[str, PointOverrideSpec] | None = None
 
 
 class DefaultsSpec(_Strict):

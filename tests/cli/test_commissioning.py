@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +174,17 @@ def test_scan_reports_an_unknown_device_honestly(modbus_simulator: Any) -> None:
     result = run("scan", *tcp(sim), "--units", "4")
     assert result.exit_code == 0, result.output
     assert "unknown" in result.stdout
-    assert "metergate probe --unit 4 --profile MODEL --guess" in result.stdout
+    # the hint is a complete command: connection, unit, the nearest profile and --guess
+    ep = sim.tcp_endpoint
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("unit 4: check order"))
+    command = shlex.split(line.partition(": metergate ")[2])
+    assert command[:4] == ["probe", "--tcp", f"{ep.host}:{ep.port}", "--unit"]
+    assert command[-1] == "--guess"
+    # copied as printed with the model on the label as profile, it runs and finds the order
+    command[command.index("--profile") + 1] = "eastron-sdm630"
+    guessed = run(*command, "--json")
+    assert guessed.exit_code == 0, guessed.output
+    assert json.loads(guessed.stdout)["winner"]["order"] == "DCBA"
 
 
 def test_scan_finding_nothing_exits_1(modbus_simulator: Any) -> None:
@@ -201,6 +212,9 @@ def test_scan_of_a_serial_bus_finds_units_at_their_baud_rate(modbus_simulator: A
                      (2, 19200, "N", "chint-dtsu666", "huawei"),
                      (5, 19200, "N", "eastron-sdm630", "default")}
     assert data["settings_scanned"] == ["9600 8N1", "19200 8N1"]
+    text = run("scan", "--serial", device, "--units", "5", "--baud", "19200", "--parity", "N")
+    assert (f"unit 5: read it through its profile: metergate probe --serial {device} --baud 19200 "
+            "--parity N --stopbits 1 --unit 5 --profile eastron-sdm630:default") in text.stdout
 
 
 def test_scan_and_probe_through_a_serial_to_ethernet_converter(modbus_simulator: Any) -> None:

@@ -67,7 +67,9 @@ def test_line_settings_can_be_narrowed() -> None:
 
 def test_probe_timeout_is_wire_time_plus_a_margin() -> None:
     fast, slow = LineSetting(9600, "N", 1), LineSetting(1200, "E", 1)
-    assert 0.09 < fast.probe_timeout() < 0.12  # 15 bytes + two gaps at 9600 baud, + 80 ms
+    # 15 bytes + two gaps at 9600 baud (23 ms), the default 20 ms turnaround, an 80 ms slack
+    assert fast.probe_timeout() == pytest.approx(0.123, abs=0.001)
+    assert fast.probe_timeout(0.1) == pytest.approx(0.203, abs=0.001)  # a TUF-2000M's 100 ms
     assert 0.25 < slow.probe_timeout() < 0.35  # the same at 1200 baud
     assert fast.ident_timeout() > 0.25 + 255 * 10 / 9600  # a 125-register answer fits
 
@@ -309,9 +311,44 @@ def test_a_slow_device_is_found_from_its_late_answer(variants: list[MeterVariant
     bus = FakeBus({3: (N96, slow), 6: (N96, Device(_regs(1)))})
     report = scan(bus.connect, units=range(1, 8), settings=[N96], variants=variants)  # type: ignore[arg-type]
     assert [d.unit for d in report.devices] == [3, 6]
-    assert report.devices[0].answer == "register 0 = 0x08FD (slow to answer)"
+    assert report.devices[0].answer == "register 0 = 0x08FD"
+    assert report.devices[0].recovered and report.devices[0].late  # reported as answered late
+    assert report.late == [report.devices[0]]
+    assert "after the probe's timeout" in report.devices[0].timing()
     assert report.devices[0].describe() == "Acme Alpha (alpha:v2)"
     assert report.garbage == {"9600 8N1": 1}  # unit 4's probe caught unit 3's late answer
+
+
+class Scripted:
+    """Answers each unit's requests from a list, in turn (an Exception is raised)."""
+
+    def __init__(self, answers: dict[int, list[list[int] | Exception]]) -> None:
+        self.answers = answers
+        self.asked: list[int] = []
+
+    @contextmanager
+    def connect(self, setting: LineSetting | None, timeout: float) -> Iterator[Scripted]:
+        yield self
+
+    def read_registers(self, unit: int, function: int, address: int, count: int) -> list[int]:
+        self.asked.append(unit)
+        answer = self.answers[unit].pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def test_a_late_frame_two_probes_later_names_the_slow_unit() -> None:
+    # unit 3 is slower than the probe: its answer lands after unit 4's, garbling unit 5's probe;
+    # the stray frame starts with unit id 3 and FC3, so unit 3 is asked again and found
+    bus = Scripted({3: [ModbusTimeout("silent"), [7]], 4: [[1]],
+                    5: [ModbusFrameError("late", bytes([3, 3, 2, 0, 7, 0, 0])),
+                        ModbusTimeout("silent")]})
+    report = scan(bus.connect, units=[3, 4, 5], settings=[N96])  # type: ignore[arg-type]
+    assert bus.asked == [3, 4, 5, 3, 5]
+    assert [(d.unit, d.recovered) for d in report.devices] == [(4, False), (3, True)]
+    assert presence(Answers(ModbusFrameError("x", bytes([3, 3, 2, 0, 7]))), 5)[2] == 3
+    assert presence(Answers(ModbusFrameError("noise", b"\xff")), 5)[2] is None
 
 
 def test_a_setting_the_port_refuses_is_skipped_and_reported(
