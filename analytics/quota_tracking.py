@@ -65,7 +65,9 @@ def daily_usage(results: Mapping[str, IntervalLike], buildings: Sequence[Buildin
     series = building_series(results, buildings, meters)
     labels, idx = period_index(series.edges_ns, timezone, "day")
     n = len(labels)
-    per_day = {k: sum_periods(v, idx, n) for k, v in series.carriers.items()}
+    # no data is NaN in the series; here `known` says which days have data, and an unknown day's
+    # amount is never used as one (a day without any carrier's meter still adds nothing)
+    per_day = {k: np.nan_to_num(sum_periods(v, idx, n)) for k, v in series.carriers.items()}
     known = np.zeros((len(buildings), n), bool)
     row = {b.id: i for i, b in enumerate(buildings)}
     where = {m.id: m.building for m in meters}
@@ -76,7 +78,7 @@ def daily_usage(results: Mapping[str, IntervalLike], buildings: Sequence[Buildin
     first = date.fromisoformat(labels[0]) if labels else date(1970, 1, 1)
     return DailyUsage(series.buildings, first, per_day["electricity"], per_day["heat"],
                       per_day["natural_gas"], per_day["water"],
-                      sum_periods(series.heating_electricity, idx, n), known)
+                      np.nan_to_num(sum_periods(series.heating_electricity, idx, n)), known)
 
 
 def numerator(usage: DailyUsage, row: int, indicator: str, coal: FactorSet | None,

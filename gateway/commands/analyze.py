@@ -9,6 +9,7 @@ column or key, and exit code 2.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -34,7 +35,9 @@ _COLUMNS = (("energy_kgce", "kgce", ",.0f"), ("kgce_per_m2", "kgce/m²", ".2f"),
 
 
 class _Fail(Exception):
-    pass
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code  # 2: bad option, config or file; 1: the period has no readings
 
 
 def analyze(
@@ -55,11 +58,15 @@ def analyze(
     virtual: Annotated[Path | None, typer.Option(
         help="TOML with [[virtual_meters]] (sums and differences of meters).")] = None,
     factors_dir: Annotated[Path, typer.Option("--factors", help="Folder of factor files.")] = FACTORS_DIR,
-    interval: Annotated[int, typer.Option(help="Aggregation interval in seconds (divides a day).")] = 3600,
+    interval: Annotated[int, typer.Option(help="Aggregation interval in seconds (divides a day); the "
+                                                "result does not depend on it.")] = 3600,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Indicators per building, institution, category and fleet: kgce, kgce/m², kgce/person, m³/person,
     kgCO2/m² and heating kgce per heated m², per day, month, year to date or year.
+
+    No data is never 0: a figure without data is "—" (null in JSON) with its reason, each row has its
+    coverage, and a period without any readings exits with code 1.
 
     Example: metergate analyze readings.csv --config site.toml --period ytd --to 2024-06-30 --json
     """
@@ -69,7 +76,7 @@ def analyze(
     except _Fail as exc:
         err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
         err.print(f"error: {exc}", style="red")
-        raise typer.Exit(2) from None
+        raise typer.Exit(exc.code) from None
     if json_out:
         sys.stdout.write(json.dumps({"rows": [_as_dict(r) for r in rows], "notes": notes},
                                     indent=2, ensure_ascii=False) + "\n")
@@ -143,6 +150,9 @@ def _run(readings_path: Path, config: Path, date_from: str | None, date_to: str 
                                                 virtual)
     except (RollupError, ValueError) as exc:
         raise _Fail(str(exc)) from None
+    if not np.nanmax(np.nan_to_num(coverage), initial=0.0) > 0:
+        raise _Fail(f"no readings in {start_day} … {end_day}: the readings of {readings_path} cover "
+                    f"{_local_day(first, tz)} … {_local_day(last, tz)}", code=1)
     notes: list[str] = [f"factor set {coal.name}: {coal.label}"]
 
     def carbon(year: int) -> CarbonFactors:
@@ -181,7 +191,27 @@ def _midnight(day: date, tz: ZoneInfo) -> int:
 
 def _as_dict(r: IndicatorRow) -> dict[str, object]:
     return {"level": r.level, "id": r.id, "period": r.period, **r.values, "factor_set": r.factor_set,
-            "carbon_series": r.carbon_series, "coverage": r.coverage}
+            "carbon_series": r.carbon_series, "coverage": r.coverage, "no_data": r.no_data, **r.amounts}
+
+
+def _reason_lines(rows: list[IndicatorRow]) -> list[str]:
+    """'—' explained: one line per entity and reason, with the periods it holds for."""
+    by: dict[tuple[str, str, str], tuple[list[str], list[str]]] = {}
+    for r in rows:
+        if r.level != "building":
+            continue
+        for name, why in r.no_data.items():
+            names, periods = by.setdefault((r.level, r.id, why), ([], []))
+            label = dict((k, t) for k, t, _ in _COLUMNS).get(name, name)
+            if label not in names:
+                names.append(label)
+            if r.period not in periods:
+                periods.append(r.period)
+    out = []
+    for (level, key, why), (names, periods) in by.items():
+        when = periods[0] if len(periods) == 1 else f"{len(periods)} periods, {periods[0]} … {periods[-1]}"
+        out.append(f"no data: {level} {key}, {', '.join(names)} ({when}): {why}")
+    return out
 
 
 def _print(rows: list[IndicatorRow], notes: list[str]) -> None:
@@ -192,13 +222,15 @@ def _print(rows: list[IndicatorRow], notes: list[str]) -> None:
     table = Table("period", "level", "id", *(c[1] for c in _COLUMNS),
                   *(["kgce/m² vs a year before"] if yoy else []), "coverage", "CO2 factor")
     for r in rows:
-        cells = ["-" if r.values[k] is None else format(r.values[k], f) for k, _, f in _COLUMNS]
+        cells = ["—" if r.values[k] is None else format(r.values[k], f) for k, _, f in _COLUMNS]
         if yoy:
             change = r.values.get("kgce_per_m2_yoy")
-            cells.append("-" if change is None else f"{change:+.2%}")
-        cov = "" if r.coverage is None else f"{r.coverage:.0%}"
+            cells.append("—" if change is None else f"{change:+.2%}")
+        cov = "—" if r.coverage is None else f"{math.floor(r.coverage * 100)}%"  # 99.6 % is not 100 %
         table.add_row(r.period, r.level, r.id, *cells, cov, r.carbon_series)
     out.print(table)
+    for n in _reason_lines(rows):
+        out.print(n)
     for n in notes:
         out.print(f"note: {n}")
 

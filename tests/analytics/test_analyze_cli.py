@@ -127,4 +127,7 @@ def test_outbox_readings(tmp_path: Path) -> None:
     code, out = run(str(box), "--config", str(EXAMPLE), "--period", "day", "--json")
     assert code == 0, out
     admin = next(r for r in json.loads(out)["rows"] if r["id"] == "admin")
-    assert admin["energy_kgce"] == pytest.approx(24 * 40 * 0.1229)
+    assert admin["electricity_kwh"] == pytest.approx(24 * 40)
+    # admin's heat meter sent nothing: its comprehensive energy is unknown, not electricity alone
+    assert admin["energy_kgce"] is None and "no heat readings" in admin["no_data"]["energy_kgce"]
+    assert admin["water_m3"] is None and "no water readings" in admin["no_data"]["water_m3_per_person"]
