@@ -194,23 +194,32 @@ def _as_dict(r: IndicatorRow) -> dict[str, object]:
             "carbon_series": r.carbon_series, "coverage": r.coverage, "no_data": r.no_data, **r.amounts}
 
 
+_MAX_REASON_LINES = 20
+
+
 def _reason_lines(rows: list[IndicatorRow]) -> list[str]:
-    """'—' explained: one line per entity and reason, with the periods it holds for."""
-    by: dict[tuple[str, str, str], tuple[list[str], list[str]]] = {}
+    """'—' explained: one line per building and reason, with the periods it holds for (at most 20)."""
+    labels = {**{k: t for k, t, _ in _COLUMNS}, "co2_kg": "kgCO2"}
+    by: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
     for r in rows:
         if r.level != "building":
             continue
-        for name, why in r.no_data.items():
-            names, periods = by.setdefault((r.level, r.id, why), ([], []))
-            label = dict((k, t) for k, t, _ in _COLUMNS).get(name, name)
-            if label not in names:
-                names.append(label)
+        silent = r.coverage == 0 and all(v is None for k, v in r.values.items() if k in labels)
+        items = ({"all figures": "no readings of its meters in this period"} if silent
+                 else {labels.get(k, k): why for k, why in r.no_data.items()})
+        for name, why in items.items():
+            names, periods = by.setdefault((r.id, why), ([], []))
+            if name not in names:
+                names.append(name)
             if r.period not in periods:
                 periods.append(r.period)
     out = []
-    for (level, key, why), (names, periods) in by.items():
+    for (key, why), (names, periods) in by.items():
         when = periods[0] if len(periods) == 1 else f"{len(periods)} periods, {periods[0]} … {periods[-1]}"
-        out.append(f"no data: {level} {key}, {', '.join(names)} ({when}): {why}")
+        out.append(f"no data: building {key}, {', '.join(names)} ({when}): {why}")
+    if len(out) > _MAX_REASON_LINES:
+        more = len(out) - _MAX_REASON_LINES
+        out = [*out[:_MAX_REASON_LINES], f"no data: … {more} more (every reason is in --json, key no_data)"]
     return out
 
 
