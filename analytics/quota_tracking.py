@@ -48,6 +48,8 @@ class DailyUsage:
     water: F64
     heating_electricity: F64
     known: NDArray[np.bool_]
+    # carrier → buildings × days where the building has meters of it but no data (its amount above is 0)
+    unknown: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
 
     @property
     def n_days(self) -> int:
@@ -67,7 +69,10 @@ def daily_usage(results: Mapping[str, IntervalLike], buildings: Sequence[Buildin
     n = len(labels)
     # no data is NaN in the series; here `known` says which days have data, and an unknown day's
     # amount is never used as one (a day without any carrier's meter still adds nothing)
-    per_day = {k: np.nan_to_num(sum_periods(v, idx, n)) for k, v in series.carriers.items()}
+    raw = {k: sum_periods(v, idx, n) for k, v in series.carriers.items()}
+    unknown = {k: np.array([bool(m) for m in series.total_meters.get(k, ((),) * len(buildings))])[:, None]
+               & np.isnan(v) for k, v in raw.items()}
+    per_day = {k: np.nan_to_num(v) for k, v in raw.items()}
     known = np.zeros((len(buildings), n), bool)
     row = {b.id: i for i, b in enumerate(buildings)}
     where = {m.id: m.building for m in meters}
@@ -78,7 +83,7 @@ def daily_usage(results: Mapping[str, IntervalLike], buildings: Sequence[Buildin
     first = date.fromisoformat(labels[0]) if labels else date(1970, 1, 1)
     return DailyUsage(series.buildings, first, per_day["electricity"], per_day["heat"],
                       per_day["natural_gas"], per_day["water"],
-                      np.nan_to_num(sum_periods(series.heating_electricity, idx, n)), known)
+                      np.nan_to_num(sum_periods(series.heating_electricity, idx, n)), known, unknown)
 
 
 def numerator(usage: DailyUsage, row: int, indicator: str, coal: FactorSet | None,
