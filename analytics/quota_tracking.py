@@ -193,6 +193,7 @@ class QuotaStatus:
     tiers: Mapping[str, float]  # the year's values, in the quota's unit
     tier: str | None  # the highest tier the year to date is above (pro-rated), or None
     confidence: str
+    coverage: float | None = None  # share of the year's days so far with counter data
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,8 @@ def _follow(usage: DailyUsage, t: _Track, last: int, tz: ZoneInfo,
         if share < settings.min_share:
             continue
         start = max(0, i - doy)
+        if not known[start:i + 1].any():  # no data this year: no status (never a year to date of 0)
+            continue
         ytd_num = float(np.sum(daily[start:i + 1]))
         first_doy = doy - (i - start)  # > 0 when the data begins after 1 January
         if first_doy > 0:
@@ -320,7 +323,8 @@ def _follow(usage: DailyUsage, t: _Track, last: int, tz: ZoneInfo,
         tier = above[-1] if above else None
         projected = projected_num / scale
         latest = QuotaStatus(t.subject.id, t.scope, t.indicator.name, day, profile, share, ytd_value,
-                             t.indicator.ytd_unit, projected, t.unit, dict(tiers), tier, t.confidence)
+                             t.indicator.ytd_unit, projected, t.unit, dict(tiers), tier, t.confidence,
+                             float(np.count_nonzero(known[start:i + 1])) / (doy + 1))
         base = {"scope": t.scope, "indicator": t.indicator.name, "profile": profile,
                 "share": round(share, 4), "confidence": t.confidence}
         ymsg = (f"{t.indicator.name} year to date {ytd_value:.4g} {t.indicator.ytd_unit}")

@@ -393,7 +393,8 @@ class AnalyticsService:
             out.append(line("indicators", tags, fields, ts))
         for s in site.engine.quota_status:
             fields = {"ytd": s.ytd, "projected": s.projected, "share": s.share,
-                      **{f"tier_{t}": v for t, v in s.tiers.items()}}
+                      **{f"tier_{t}": v for t, v in s.tiers.items()},
+                      **({"coverage": s.coverage} if s.coverage is not None else {})}
             out.append(line("quota", {"site": site.ctx.site, "building": s.building, "scope": s.scope},
                             fields, ts))
         return out

@@ -225,7 +225,8 @@ def _output(found: list[Alert], tz: ZoneInfo, json_out: bool, *, notes: list[str
 def _status_dict(s: Any) -> dict[str, Any]:
     return {"building": s.building, "scope": s.scope, "day": s.day.isoformat(), "profile": s.profile,
             "share": s.share, "ytd": s.ytd, "ytd_unit": s.ytd_unit, "projected": s.projected,
-            "unit": s.unit, "tiers": dict(s.tiers), "tier": s.tier, "confidence": s.confidence}
+            "unit": s.unit, "tiers": dict(s.tiers), "tier": s.tier, "confidence": s.confidence,
+            "coverage": s.coverage}
 
 
 __all__ = ["alerts"]
