@@ -162,6 +162,7 @@ def close(got: float | None, want: Fraction | None, what: str) -> None:
     assert got == pytest.approx(float(want), rel=1e-9, abs=1e-9), what
 
 
+@pytest.mark.slow  # ~20 s: 30 runs of the CLI
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(data=st.fixed_dictionaries({m: meter_series() for m in METERS}))
