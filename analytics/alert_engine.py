@@ -169,8 +169,9 @@ class ReadingBuffer:
 
 @dataclass
 class DailyTotals:
-    """Per (quantity, meter, local day): consumption summed over the day's intervals (NaN counts 0)
-    and whether any interval of the day had coverage. `closed` is the last complete day."""
+    """Per (quantity, meter, local day): consumption summed over the day's intervals with data
+    and whether any interval of the day had coverage (a day without is NaN in `usage`, not 0).
+    `closed` is the last complete day."""
 
     timezone: str
     cells: dict[tuple[str, str, date], list[float]] = field(default_factory=dict)  # [sum, covered]
