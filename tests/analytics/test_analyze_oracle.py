@@ -209,3 +209,25 @@ def test_default_analyze_equals_the_oracle(tmp_path: Path, data: dict[str, Serie
                                                           ("fleet", "all"))):
             # rates are positive: a 0 anywhere is a missing value turned into 0
             assert all(v != 0 for k, v in r.items() if isinstance(v, float) and k != "coverage")
+
+
+def test_upper_case_ids_from_the_gateway_outbox(tmp_path: Path) -> None:
+    """The gateway's outbox keeps `E01` as written, and analyze finds it in the site config."""
+    from drivers.reader import Quality, Reading
+    from gateway.outbox import Outbox
+
+    site = tmp_path / "site.toml"
+    site.write_text(SITE, encoding="utf-8")
+    box = tmp_path / "outbox.sqlite"
+    t0 = DAY0.timestamp()
+    with Outbox(box) as ob:
+        for h in range(25):
+            ob.append("E01", t0 + h * 3600, [Reading("energy_active_import", 100.0 + 2 * h, "kWh",
+                                                     Quality.OK, t0 + h * 3600)])
+    result = CliRunner().invoke(app, ["analyze", str(box), "--config", str(site), "--period", "day",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {(r["level"], r["id"]): r for r in json.loads(result.output)["rows"]}
+    assert rows[("building", "B-1")]["electricity_kwh"] == pytest.approx(48.0)
+    assert rows[("building", "B-2")]["energy_kgce"] is None  # E02 sent nothing
+    assert "E02" in rows[("building", "B-2")]["no_data"]["energy_kgce"]
