@@ -169,8 +169,9 @@ class ReadingBuffer:
 
 @dataclass
 class DailyTotals:
-    """Per (quantity, meter, local day): consumption summed over the day's intervals (NaN counts 0)
-    and whether any interval of the day had coverage. `closed` is the last complete day."""
+    """Per (quantity, meter, local day): consumption summed over the day's intervals with data
+    and whether any interval of the day had coverage (a day without is NaN in `usage`, not 0).
+    `closed` is the last complete day."""
 
     timezone: str
     cells: dict[tuple[str, str, date], list[float]] = field(default_factory=dict)  # [sum, covered]
@@ -209,6 +210,7 @@ class DailyTotals:
                 k = (d - first).days
                 if qq == q and 0 <= k < n:
                     cons[row[m], k], cov[row[m], k] = s, c
+            cons[cov <= 0] = np.nan  # a day without data is no data, not 0
             results[q] = _Daily(np.array(ids), cons, edges, cov)
         if not results:
             return None
@@ -318,7 +320,9 @@ class AlertEngine:
             meter = np.concatenate([np.full(len(t), m) for m, t, _ in parts])
             ts = np.concatenate([t for _, t, _ in parts])
             val = np.concatenate([v for _, _, v in parts])
-            res = interval_consumption(meter, ts, val, start, boundary_ns, self.settings.interval_s)
+            # the buffer keeps max_gap_s of readings: the same fixed limit, not the batch's adaptive one
+            res = interval_consumption(meter, ts, val, start, boundary_ns, self.settings.interval_s,
+                                       max_gap_s=self.settings.max_gap_s)
             intervals[q] = res
             self.daily.add(q, res.meters, res.consumption[:, 0], res.coverage[:, 0], start)
         day_closed = self._close_day(boundary_ns)

@@ -253,6 +253,8 @@ class YearBasis:
         scale_of = self._scale(level, int(label[:4]))
         new_order = list(dict.fromkeys([*order, *scale_of]))
         usage = _pad(usage, len(new_order))
+        if not self.metered:  # no readings at all: only records are data (rows without are blanked below)
+            usage = _zeroed(usage)
         rows = [scale_of.get(k, (0.0, 0.0, 0.0)) for k in new_order]
         scale = Scale(*(np.array([r[n] for r in rows]) for n in range(3)))
         recorded: set[str] = set()
@@ -307,6 +309,12 @@ def _pad(usage: Usage, rows: int) -> Usage:
     return Usage(**{k: pad(getattr(usage, k)) for k in usage.__dataclass_fields__})  # type: ignore[arg-type]
 
 
+def _zeroed(usage: Usage) -> Usage:
+    """usage with every known array set to 0 (the meters' side when no readings were given)."""
+    return Usage(**{k: None if (x := getattr(usage, k)) is None else np.zeros_like(x)  # type: ignore[arg-type]
+                    for k in usage.__dataclass_fields__})
+
+
 def _blank(usage: Usage, rows: list[int], p: int) -> Usage:
     """usage with NaN (no data) in period column p of `rows`."""
     out = {}
@@ -330,7 +338,10 @@ def _add_column(usage: Usage, add: Usage, p: int) -> Usage:
         if base is None:
             base = np.zeros_like(usage.electricity_kwh)
         base = np.array(base, dtype=float, copy=True)
-        base[:, p] += extra
+        # a record is data where the meters gave none (water from bills for a building without a
+        # water meter); NaN where neither has any stays NaN
+        col = base[:, p]
+        base[:, p] = np.where(np.isnan(col) & (extra > 0), extra, col + extra)
         out[k] = base
     return Usage(**out)
 

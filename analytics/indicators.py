@@ -14,7 +14,7 @@ the period given (a day's kgce/m² is that day's energy over the floor area; not
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -174,10 +174,25 @@ def period_index(edges_ns: NDArray[np.int64], timezone: str,
 
 
 def sum_periods(values: F64, idx: NDArray[np.intp], n_periods: int) -> F64:
-    """entities × intervals → entities × periods, summing the intervals of each period."""
+    """entities × intervals → entities × periods, summing the intervals of each period.
+
+    NaN (no data) is skipped, never added as 0; a period without any number is NaN."""
+    out = np.zeros((values.shape[0], n_periods))
+    count = np.zeros((values.shape[0], n_periods))
+    known = ~np.isnan(values)
+    np.add.at(out.T, idx, np.where(known, values, 0.0).T)
+    np.add.at(count.T, idx, known.T)
+    out[count == 0] = np.nan
+    return out
+
+
+def mean_periods(values: F64, idx: NDArray[np.intp], n_periods: int) -> F64:
+    """entities × intervals → entities × periods, the mean over the intervals of each period."""
     out = np.zeros((values.shape[0], n_periods))
     np.add.at(out.T, idx, values.T)
-    return out
+    n = np.bincount(idx, minlength=n_periods).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(out / n, dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,11 +200,21 @@ class IndicatorRow:
     level: str  # building | institution | category | fleet
     id: str
     period: str
-    values: dict[str, float | None]  # INDICATOR_NAMES
+    values: dict[str, float | None]  # INDICATOR_NAMES; None = no data (see no_data)
     factor_set: str
     carbon_series: str
-    coverage: float | None = None  # mean coverage of the building's meters (buildings only)
+    coverage: float | None = None  # mean coverage (0..1) of the meters behind the row, in this period
+    no_data: dict[str, str] = field(default_factory=dict)  # indicator → why it is None
+    amounts: dict[str, float | None] = field(default_factory=dict)  # AMOUNT_NAMES; None = no data
     sources: dict[str, object] | None = None  # with a records file: what came from records (analyze)
+
+
+AMOUNT_NAMES = {"electricity": "electricity_kwh", "heat": "heat_kwh", "natural_gas": "natural_gas_m3",
+                "water": "water_m3"}
+
+
+ENERGY_CARRIERS = ("electricity", "heat", "natural_gas")
+_ENERGY_FIELDS = ("energy_kgce", "co2_kg", "kgce_per_m2", "kgce_per_person", "kgco2_per_m2")
 
 
 def indicator_rows(series: BuildingSeries, buildings: Sequence[BuildingInfo], timezone: str, period: str,
@@ -200,34 +225,187 @@ def indicator_rows(series: BuildingSeries, buildings: Sequence[BuildingInfo], ti
     `carbon(year)` gives the carbon factors for a period's year (a fixed series, or the dated one).
     `adjust(level, keys, label, p, usage, scale)` may give each level's rows of one period another
     basis and add usage, returning (keys, usage, scale) (analytics.basis.YearBasis: the basis of
-    each year, records of fuels no meter reads).
+    each year, records of fuels no meter reads). Those rows are sums over all their
+    buildings (a basis area is the whole institution's), so one building without data makes them None.
+    No data is never 0: a carrier a building has no meter for is absent (it adds nothing); a carrier
+    whose meters have no readings in a period makes that period's energy indicators None, with the
+    reason in `no_data`. Above buildings, each indicator is a ratio of sums over the buildings that
+    have it (their energy over their floor area), so a building without data does not dilute it.
+    (`coverage` is ignored: the series carries coverage per period.)
     """
     labels, idx = period_index(series.edges_ns, timezone, period)
-    c = {k: sum_periods(v, idx, len(labels)) for k, v in series.carriers.items()}
-    usage = Usage(c["electricity"], c["heat"], c["natural_gas"], c["water"],
-                  sum_periods(series.heating_electricity, idx, len(labels)))
-    scale = Scale(np.array([b.floor_area_m2 for b in buildings]),
-                  np.array([b.heated_area_m2 or 0.0 for b in buildings]),
-                  np.array([float(b.occupants) for b in buildings]))
+    n_p = len(labels)
+    c = {k: sum_periods(v, idx, n_p) for k, v in series.carriers.items()}
+    has = {k: np.array([bool(m) for m in series.total_meters.get(k, ((),) * len(buildings))], dtype=bool)
+           for k in c}
+    heating_el = sum_periods(series.heating_electricity, idx, n_p)
+    hp_meters = ~np.all(np.isnan(heating_el), axis=1)  # a building whose heat pumps have data
+    missing = {k: has[k][:, None] & np.isnan(c[k]) for k in c}
+    absent_zero = {k: np.where(has[k][:, None], c[k], 0.0) for k in c}
+    any_energy = np.any([has[k] for k in ENERGY_CARRIERS], axis=0)[:, None]
+    energy_missing = np.any([missing[k] for k in ENERGY_CARRIERS], axis=0) | ~any_energy
+    usage = Usage(np.where(energy_missing, np.nan, absent_zero["electricity"]),
+                  np.where(energy_missing, np.nan, absent_zero["heat"]),
+                  np.where(energy_missing, np.nan, absent_zero["natural_gas"]),
+                  c["water"], np.where(np.isnan(heating_el), 0.0, heating_el))
+    no_heating = ~(has["heat"] | hp_meters)[:, None]
+    cov = _period_coverage(series, idx, n_p)
+    area = np.array([b.floor_area_m2 for b in buildings], float)
+    heated = np.array([b.heated_area_m2 or 0.0 for b in buildings], float)
+    people = np.array([float(b.occupants) for b in buildings])
+    # adjusted (basis/records) rows are plain sums over their buildings: energy is NaN where a
+    # building's energy is, water where a building has no water reading (a record may fill it)
+    group_usage = Usage(usage.electricity_kwh, usage.heat_kwh, usage.natural_gas_m3, c["water"],
+                        usage.heating_electricity_kwh)
+    building_scale = Scale(area, heated, people)
     levels: list[tuple[str, list[str]]] = [
         ("building", [b.id for b in buildings]), ("institution", [b.institution for b in buildings]),
         ("category", [b.category for b in buildings]), ("fleet", ["all"] * len(buildings))]
     rows: list[IndicatorRow] = []
     for p, label in enumerate(labels):
         grid = carbon(int(label[:4]))
+        ind = compute_indicators(Usage(*(x[:, p] for x in (usage.electricity_kwh, usage.heat_kwh,
+                                                           usage.natural_gas_m3, usage.water_m3,
+                                                           usage.heating_electricity_kwh))),
+                                 Scale(area, heated, people), coal, grid)
+        heating_num = (usage.heat_kwh[:, p] * coal.kgce("heat")
+                       + usage.heating_electricity_kwh[:, p] * coal.kgce("electricity"))
+        heating_num = np.where(no_heating[:, 0], np.nan, heating_num)
+        nums = {"energy_kgce": (ind.energy_kgce, None), "co2_kg": (ind.co2_kg, None),
+                "kgce_per_m2": (ind.energy_kgce, area), "kgce_per_person": (ind.energy_kgce, people),
+                "water_m3_per_person": (usage.water_m3[:, p], people),
+                "kgco2_per_m2": (ind.co2_kg, area), "heating_kgce_per_m2": (heating_num, heated)}
+        why = _building_reasons(series, p, label, has, missing, no_heating, area, heated, people)
         for level, keys in levels:
             order = list(dict.fromkeys(keys))
-            u, s = usage.regroup(keys, order), scale.regroup(keys, order)
-            if adjust is not None:
-                order, u, s = adjust(level, order, label, p, u, s)
-            ind = compute_indicators(u, s, coal, grid)
+            if adjust is not None and level != "building":
+                rows.extend(_adjusted_rows(level, keys, label, p, period, group_usage, building_scale,
+                                           cov[:, p], coal, grid, adjust))
+                continue
+            values = {name: _group_ratio(num, den, keys, order) for name, (num, den) in nums.items()}
+            level_cov = _group_nanmean(cov[:, p], keys, order)
+            amounts = {AMOUNT_NAMES[k]: _group_ratio(v[:, p], None, keys, order) for k, v in c.items()}
             for i, key in enumerate(order):
-                cov = None
-                if level == "building" and coverage is not None and not np.isnan(coverage[i]):
-                    cov = float(coverage[i])
-                rows.append(IndicatorRow(level, key, label if period != "ytd" else f"{label} YTD",
-                                         ind.row((i, p)), coal.name, grid.series, cov))
+                vals = {name: (None if np.isnan(v[i]) else float(v[i])) for name, v in values.items()}
+                if level == "building":
+                    reasons = {k: r for k, r in why[i].items() if vals.get(k) is None}
+                else:
+                    reasons = {k: f"no building of this {level} has data for it" for k, v in vals.items()
+                               if v is None}
+                rows.append(IndicatorRow(level, key, label if period != "ytd" else f"{label} YTD", vals,
+                                         coal.name, grid.series,
+                                         None if np.isnan(level_cov[i]) else float(level_cov[i]), reasons,
+                                         {k: None if np.isnan(v[i]) else float(v[i])
+                                          for k, v in amounts.items()}))
     return rows
+
+
+def _adjusted_rows(level: str, keys: list[str], label: str, p: int, period: str, usage: Usage,
+                   scale: Scale, cov: F64, coal: FactorSet, grid: CarbonFactors,
+                   adjust: Adjust) -> list[IndicatorRow]:
+    """One level's rows of period `p` through `adjust` (analytics.basis.YearBasis), which may add rows
+    (institutions no building belongs to), change the basis and add recorded usage."""
+    order = list(dict.fromkeys(keys))
+    level_cov = dict(zip(order, _group_nanmean(cov, keys, order), strict=True)) if keys else {}
+    order, u, s = adjust(level, order, label, p, usage.regroup(keys, order), scale.regroup(keys, order))
+    ind = compute_indicators(u, s, coal, grid)
+    rows = []
+    for i, key in enumerate(order):
+        vals = ind.row((i, p))
+        reasons = {k: f"no data for this {level} in {label}: a building without readings, or neither a "
+                      "meter nor a record" for k, v in vals.items() if v is None}
+        amounts = {AMOUNT_NAMES[k]: _known(getattr(u, AMOUNT_NAMES[k])[i, p]) for k in AMOUNT_NAMES}
+        rows.append(IndicatorRow(level, key, label if period != "ytd" else f"{label} YTD", vals, coal.name,
+                                 grid.series, _known(level_cov.get(key, np.nan)), reasons, amounts))
+    return rows
+
+
+def _known(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
+
+
+def _period_coverage(series: BuildingSeries, idx: NDArray[np.intp], n_p: int) -> F64:
+    """Buildings × periods: mean coverage of the meters the building's totals are made of."""
+    total = np.zeros((len(series.buildings), n_p))
+    count = np.zeros(len(series.buildings))
+    for carrier, cov in series.coverage.items():
+        n = np.array([len(m) for m in series.total_meters.get(carrier, ())] or np.zeros(len(count)))
+        if not n.any():
+            continue
+        total += np.nan_to_num(mean_periods(cov, idx, n_p)) * n[:, None]
+        count += n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(total / count[:, None], dtype=np.float64)
+
+
+def _building_reasons(series: BuildingSeries, p: int, label: str, has: dict[str, NDArray[np.bool_]],
+                      missing: dict[str, NDArray[np.bool_]], no_heating: NDArray[np.bool_], area: F64,
+                      heated: F64, people: F64) -> list[dict[str, str]]:
+    """Per building, why each indicator would be None in period `p`."""
+    out: list[dict[str, str]] = []
+    for i in range(len(area)):
+        why: dict[str, str] = {}
+        lost = [k for k in ENERGY_CARRIERS if missing[k][i, p]]
+        if not any(has[k][i] for k in ENERGY_CARRIERS):
+            energy = "no electricity, heat or gas meter in the site config"
+        elif lost:
+            energy = "; ".join(f"no {k.replace('_', ' ')} readings in {label} (meter "
+                               f"{', '.join(series.total_meters[k][i])})" for k in lost)
+        else:
+            energy = ""
+        for name in _ENERGY_FIELDS:
+            if energy:
+                why[name] = energy
+        if not energy:
+            if not area[i] > 0:
+                why["kgce_per_m2"] = why["kgco2_per_m2"] = "no floor area"
+            if not people[i] > 0:
+                why["kgce_per_person"] = "no occupants"
+        if not has["water"][i]:
+            why["water_m3_per_person"] = "no water meter in the site config"
+        elif missing["water"][i, p]:
+            why["water_m3_per_person"] = (f"no water readings in {label} (meter "
+                                          f"{', '.join(series.total_meters['water'][i])})")
+        elif not people[i] > 0:
+            why["water_m3_per_person"] = "no occupants"
+        if no_heating[i, 0]:
+            why["heating_kgce_per_m2"] = "no heat or heat-pump meter"
+        elif not heated[i] > 0:
+            why["heating_kgce_per_m2"] = "no heated area"
+        elif missing["heat"][i, p]:
+            why["heating_kgce_per_m2"] = f"no heat readings in {label}"
+        out.append(why)
+    return out
+
+
+def _group_ratio(num: F64, den: F64 | None, labels: Sequence[str], keys: Sequence[str]) -> F64:
+    """Per group: sum(num) / sum(den) over the members whose num is known (den None: the sum itself).
+    NaN when no member has num, or the denominator is not positive."""
+    pos = {k: i for i, k in enumerate(keys)}
+    g = np.fromiter((pos[x] for x in labels), np.intp, len(labels))
+    known = ~np.isnan(num)
+    top = np.zeros(len(keys))
+    n = np.zeros(len(keys))
+    np.add.at(top, g, np.where(known, num, 0.0))
+    np.add.at(n, g, known)
+    top[n == 0] = np.nan
+    if den is None:
+        return top
+    bottom = np.zeros(len(keys))
+    np.add.at(bottom, g, np.where(known, den, 0.0))
+    return ratio(top, bottom)
+
+
+def _group_nanmean(x: F64, labels: Sequence[str], keys: Sequence[str]) -> F64:
+    pos = {k: i for i, k in enumerate(keys)}
+    g = np.fromiter((pos[v] for v in labels), np.intp, len(labels))
+    known = ~np.isnan(x)
+    top = np.zeros(len(keys))
+    n = np.zeros(len(keys))
+    np.add.at(top, g, np.where(known, x, 0.0))
+    np.add.at(n, g, known)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(top / n, dtype=np.float64)
 
 
 def _per_row(x: F64, ndim: int) -> F64:
@@ -272,6 +450,7 @@ def with_year_on_year(rows: Sequence[IndicatorRow]) -> list[IndicatorRow]:
 
 
 __all__ = [
+    "AMOUNT_NAMES",
     "HEADLINE",
     "INDICATOR_NAMES",
     "PERIODS",
@@ -283,6 +462,7 @@ __all__ = [
     "change",
     "compute_indicators",
     "indicator_rows",
+    "mean_periods",
     "period_index",
     "previous_year_label",
     "ratio",

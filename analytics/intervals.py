@@ -20,7 +20,9 @@ from analytics.flags import FLAG_DTYPE, IntervalFlag
 
 __all__ = ["IntervalResult", "interval_consumption", "interval_mean"]
 
-DEFAULT_MAX_GAP_S = 900.0  # default max_gap_s is max(interval_s, 15 min)
+DEFAULT_MAX_GAP_S = 900.0  # the adaptive gap limit is never below 15 min
+GAP_CADENCE_FACTOR = 4.0  # adaptive: a step longer than 4 × the meter's typical step is a gap
+CADENCE_SAMPLE = 257  # steps sampled per meter (evenly spread) for its typical step
 
 PerMeter = float | Mapping[Any, float] | npt.ArrayLike | None
 
@@ -112,11 +114,46 @@ def _window(start_ns: int, end_ns: int, interval_s: float) -> npt.NDArray[np.int
     return start + np.arange(n_int + 1, dtype=np.int64) * step
 
 
-def _gap_ns(max_gap_s: float | None, interval_s: float) -> int:
-    g = float(max(float(interval_s), DEFAULT_MAX_GAP_S) if max_gap_s is None else max_gap_s)
+_NO_GAP = int(np.iinfo(np.uint64).max)
+
+
+def _gap_ns(max_gap_s: float | None) -> int:
+    """The scan's threshold: the fixed limit, or (adaptive, None) the floor every meter's limit is above."""
+    g = DEFAULT_MAX_GAP_S if max_gap_s is None else float(max_gap_s)
     if not g > 0:
         raise ValueError(f"max_gap_s must be > 0 seconds (or inf), got {max_gap_s!r}")
-    return int(np.iinfo(np.uint64).max) if math.isinf(g) else round(g * 1e9)
+    return _NO_GAP if math.isinf(g) else round(g * 1e9)
+
+
+def typical_step_ns(ts: npt.NDArray[np.int64], starts: npt.NDArray[np.int64],
+                    ends: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Per run, the median step (NaN for a single reading): of all steps when there are at most
+    CADENCE_SAMPLE, else of CADENCE_SAMPLE evenly spread ones. The sample keeps this O(meters), not
+    O(readings); the median ignores a few gaps and bursts."""
+    n_steps = ends - starts - 1
+    out = np.full(len(starts), np.nan)
+    rows = np.flatnonzero(n_steps > 0)
+    j = np.arange(CADENCE_SAMPLE, dtype=np.int64)[None, :]
+    for a in range(0, len(rows), 4096):  # bounded temporaries: 4096 meters × CADENCE_SAMPLE at a time
+        r = rows[a : a + 4096]
+        n = n_steps[r, None]
+        spread = np.floor(j / (CADENCE_SAMPLE - 1) * (n - 1)).astype(np.int64)
+        pos = starts[r, None] + 1 + np.where(n <= CADENCE_SAMPLE, np.minimum(j, n - 1), spread)
+        dt = (ts[pos] - ts[pos - 1]).astype(np.float64)
+        dt[(n <= CADENCE_SAMPLE) & (j >= n)] = np.inf  # padding sorts last
+        dt.sort(axis=1)
+        cnt = np.minimum(n[:, 0], CADENCE_SAMPLE)
+        k = np.arange(len(r))
+        out[r] = 0.5 * (dt[k, (cnt - 1) // 2] + dt[k, cnt // 2])  # the median of the first cnt
+    return out
+
+
+def _run_gaps(cl: _Clean, max_gap_s: float | None, gap_ns: int) -> npt.NDArray[np.float64]:
+    """Per run, the gap limit in ns: fixed, or max(15 min, GAP_CADENCE_FACTOR × typical step)."""
+    if max_gap_s is not None:
+        return np.full(len(cl.starts), np.inf if gap_ns == _NO_GAP else float(gap_ns))
+    typical = typical_step_ns(cl.ts, cl.starts, cl.ends)
+    return np.fmax(GAP_CADENCE_FACTOR * typical, DEFAULT_MAX_GAP_S * 1e9)
 
 
 def _prepare(m: np.ndarray, t: npt.NDArray[np.int64], v: npt.NDArray[np.float64], gap_ns: int,
@@ -254,12 +291,14 @@ def interval_consumption(
     rollover: register modulus (the counter wraps to 0 on reaching it): scalar, {meter: value} or an
         array aligned with the sorted meter ids; NaN/missing = none. max_rate: physical maximum rise in
         counter units per hour, same forms. max_gap_s: steps longer than this are not interpolated
-        (default: ``max(interval_s, 900)``; ``math.inf`` disables). See docs/analytics.md for every rule.
+        (default None: adaptive per meter, ``max(900 s, 4 × the meter's typical step)``; ``math.inf``
+        disables). See docs/analytics.md for every rule.
     """
     m, t, v = _as_arrays(meter, ts_ns, value)
     edges = _window(start_ns, end_ns, interval_s)
-    gap_ns = _gap_ns(max_gap_s, interval_s)
+    gap_ns = _gap_ns(max_gap_s)
     cl = _prepare(m, t, v, gap_ns, counter=True)
+    run_gap = _run_gaps(cl, max_gap_s, gap_ns)
     roll = _per_meter("rollover", rollover, cl.meters, cl.run_rows)
     rate = _per_meter("max_rate", max_rate, cl.meters, cl.run_rows)
     ts, val = cl.ts, cl.value
@@ -269,7 +308,7 @@ def interval_consumption(
     dt = ts[c] - ts[c - 1]
     dv = val[c] - val[c - 1]
     run_c = np.searchsorted(cl.starts, c, "right") - 1
-    gap = dt > gap_ns if gap_ns < np.iinfo(np.int64).max else np.zeros(len(c), bool)
+    gap = dt > run_gap[run_c]
     drop = ~gap & (dv < 0)
     roll_ok = np.zeros(len(c), bool)
     if roll is not None:
@@ -312,15 +351,18 @@ def interval_mean(
     """Time-weighted mean of an instantaneous quantity (power, flow, temperature) per meter and interval.
 
     The signal is linear between consecutive readings (trapezoid rule) and is averaged over the covered
-    part of each interval; steps longer than ``max_gap_s`` (default ``max(interval_s, 900)``) are not covered.
-    The mean of a constant signal is exactly that constant. NaN where coverage is 0.
+    part of each interval; steps longer than ``max_gap_s`` (default: adaptive per meter, as for
+    :func:`interval_consumption`) are not covered. The mean of a constant signal is exactly that
+    constant. NaN where coverage is 0.
     """
     m, t, v = _as_arrays(meter, ts_ns, value)
     edges = _window(start_ns, end_ns, interval_s)
-    gap_ns = _gap_ns(max_gap_s, interval_s)
+    gap_ns = _gap_ns(max_gap_s)
     cl = _prepare(m, t, v, gap_ns, counter=False)
+    run_gap = _run_gaps(cl, max_gap_s, gap_ns)
     c = cl.cand
-    gap_idx = c[(cl.ts[c] - cl.ts[c - 1]) > gap_ns] if gap_ns < np.iinfo(np.int64).max else c[:0]
+    run_c = np.searchsorted(cl.starts, c, "right") - 1
+    gap_idx = c[(cl.ts[c] - cl.ts[c - 1]) > run_gap[run_c]]
     ev = kern.Events(gap_idx, np.zeros(len(gap_idx)), np.ones(len(gap_idx), bool))
     integral = kern.running_integral(cl.ts, cl.value, cl.starts, cl.ends, gap_idx)
     return _finish(cl, edges, interval_s, ev, {IntervalFlag.GAP: gap_idx}, integral=integral)

@@ -48,6 +48,8 @@ class DailyUsage:
     water: F64
     heating_electricity: F64
     known: NDArray[np.bool_]
+    # carrier → buildings × days where the building has meters of it but no data (its amount above is 0)
+    unknown: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
 
     @property
     def n_days(self) -> int:
@@ -65,7 +67,12 @@ def daily_usage(results: Mapping[str, IntervalLike], buildings: Sequence[Buildin
     series = building_series(results, buildings, meters)
     labels, idx = period_index(series.edges_ns, timezone, "day")
     n = len(labels)
-    per_day = {k: sum_periods(v, idx, n) for k, v in series.carriers.items()}
+    # no data is NaN in the series; here `known` says which days have data, and an unknown day's
+    # amount is never used as one (a day without any carrier's meter still adds nothing)
+    raw = {k: sum_periods(v, idx, n) for k, v in series.carriers.items()}
+    unknown = {k: np.array([bool(m) for m in series.total_meters.get(k, ((),) * len(buildings))])[:, None]
+               & np.isnan(v) for k, v in raw.items()}
+    per_day = {k: np.nan_to_num(v) for k, v in raw.items()}
     known = np.zeros((len(buildings), n), bool)
     row = {b.id: i for i, b in enumerate(buildings)}
     where = {m.id: m.building for m in meters}
@@ -76,7 +83,7 @@ def daily_usage(results: Mapping[str, IntervalLike], buildings: Sequence[Buildin
     first = date.fromisoformat(labels[0]) if labels else date(1970, 1, 1)
     return DailyUsage(series.buildings, first, per_day["electricity"], per_day["heat"],
                       per_day["natural_gas"], per_day["water"],
-                      sum_periods(series.heating_electricity, idx, n), known)
+                      np.nan_to_num(sum_periods(series.heating_electricity, idx, n)), known, unknown)
 
 
 def numerator(usage: DailyUsage, row: int, indicator: str, coal: FactorSet | None,
@@ -186,6 +193,7 @@ class QuotaStatus:
     tiers: Mapping[str, float]  # the year's values, in the quota's unit
     tier: str | None  # the highest tier the year to date is above (pro-rated), or None
     confidence: str
+    coverage: float | None = None  # share of the year's days so far with counter data
 
 
 @dataclass(frozen=True)
@@ -281,6 +289,8 @@ def _follow(usage: DailyUsage, t: _Track, last: int, tz: ZoneInfo,
         if share < settings.min_share:
             continue
         start = max(0, i - doy)
+        if not known[start:i + 1].any():  # no data this year: no status (never a year to date of 0)
+            continue
         ytd_num = float(np.sum(daily[start:i + 1]))
         first_doy = doy - (i - start)  # > 0 when the data begins after 1 January
         if first_doy > 0:
@@ -313,7 +323,8 @@ def _follow(usage: DailyUsage, t: _Track, last: int, tz: ZoneInfo,
         tier = above[-1] if above else None
         projected = projected_num / scale
         latest = QuotaStatus(t.subject.id, t.scope, t.indicator.name, day, profile, share, ytd_value,
-                             t.indicator.ytd_unit, projected, t.unit, dict(tiers), tier, t.confidence)
+                             t.indicator.ytd_unit, projected, t.unit, dict(tiers), tier, t.confidence,
+                             float(np.count_nonzero(known[start:i + 1])) / (doy + 1))
         base = {"scope": t.scope, "indicator": t.indicator.name, "profile": profile,
                 "share": round(share, 4), "confidence": t.confidence}
         ymsg = (f"{t.indicator.name} year to date {ytd_value:.4g} {t.indicator.ytd_unit}")

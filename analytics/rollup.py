@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -29,7 +29,7 @@ F64 = NDArray[np.float64]
 SUBITEMS = ("total", "lighting_sockets", "hvac", "power", "special", "other")
 CARRIER_QUANTITIES = {"energy_active_import": "electricity", "heat_energy": "heat",
                       "water_volume": "water", "gas_volume": "natural_gas"}
-_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # the site config's ids (gateway/config/schema.py)
 
 
 class RollupError(ValueError):
@@ -129,7 +129,7 @@ def load_virtual_meters(path: str | Path, meters: Sequence[MeterInfo],
         vid, building = t.get("id"), t.get("building")
         subitem, quantity = t.get("subitem", "other"), t.get("quantity", "energy_active_import")
         if not isinstance(vid, str) or not _ID.fullmatch(vid) or vid in known:
-            problems.append(f"{key}.id: {vid!r} must be a new id of lowercase letters, digits, '-', '_'")
+            problems.append(f"{key}.id: {vid!r} must be a new id of 1-64 letters, digits, '-', '_'")
         if building not in building_ids:
             problems.append(f"{key}.building: no building {building!r} in the site config")
         if subitem not in SUBITEMS:
@@ -176,12 +176,26 @@ def add_virtual(ids: Sequence[str] | NDArray[np.str_], values: F64, virtual: Seq
 
 
 def group_sum(values: F64, labels: Sequence[str], keys: Sequence[str] | None = None) -> RollUp:
-    """Sum the rows of `values` by label; `keys` fixes the order (and includes empty groups)."""
+    """Sum the rows of `values` by label; `keys` fixes the order (and includes empty groups).
+
+    NaN (no data) is skipped, never added as 0; a group without any number in a column (an empty
+    group, or only NaN) is NaN there."""
     keys = tuple(dict.fromkeys(labels)) if keys is None else tuple(keys)
     pos = {k: i for i, k in enumerate(keys)}
     out = np.zeros((len(keys), values.shape[1]))
-    np.add.at(out, np.fromiter((pos[x] for x in labels), np.intp, len(labels)), values)
+    count = np.zeros((len(keys), values.shape[1]))
+    idx = np.fromiter((pos[x] for x in labels), np.intp, len(labels))
+    known = ~np.isnan(values)
+    np.add.at(out, idx, np.where(known, values, 0.0))
+    np.add.at(count, idx, known)
+    out[count == 0] = np.nan
     return RollUp(keys, out)
+
+
+def nan_add(a: F64, b: F64) -> F64:
+    """a + b where NaN is "no data": the sum of what is known, NaN only where both are NaN."""
+    out = np.where(np.isnan(a), b, np.where(np.isnan(b), a, a + b))
+    return np.asarray(out, dtype=np.float64)
 
 
 def subitem_rollup(ids: Sequence[str], values: F64, meters: Mapping[str, MeterInfo | VirtualMeter],
@@ -193,14 +207,22 @@ def subitem_rollup(ids: Sequence[str], values: F64, meters: Mapping[str, MeterIn
     return group_sum(values[rows], labels)
 
 
-def building_totals(ids: Sequence[str], values: F64, meters: Mapping[str, MeterInfo | VirtualMeter],
-                    buildings: Sequence[str], quantity: str) -> RollUp:
-    """Per building: its total meters if it has any, else its sub-item meters (virtual ones excluded)."""
+def total_rows(ids: Sequence[str], meters: Mapping[str, MeterInfo | VirtualMeter], quantity: str
+               ) -> list[int]:
+    """The rows a building's total is made of: its total meters if it has any, else its sub-item
+    meters (virtual sub-items excluded)."""
     rows = [i for i, m in enumerate(ids) if m in meters and _counts(meters[m], quantity)]
     has_total = {meters[ids[i]].building for i in rows if meters[ids[i]].subitem in (None, "total")}
-    use = [i for i in rows if (meters[ids[i]].subitem in (None, "total")) ==
-           (meters[ids[i]].building in has_total)
-           and not (isinstance(meters[ids[i]], VirtualMeter) and meters[ids[i]].subitem != "total")]
+    return [i for i in rows if (meters[ids[i]].subitem in (None, "total")) ==
+            (meters[ids[i]].building in has_total)
+            and not (isinstance(meters[ids[i]], VirtualMeter) and meters[ids[i]].subitem != "total")]
+
+
+def building_totals(ids: Sequence[str], values: F64, meters: Mapping[str, MeterInfo | VirtualMeter],
+                    buildings: Sequence[str], quantity: str) -> RollUp:
+    """Per building: its total meters if it has any, else its sub-item meters (virtual ones excluded).
+    NaN for a building without such a meter or without data (group_sum)."""
+    use = total_rows(ids, meters, quantity)
     return group_sum(values[use], [meters[ids[i]].building for i in use], buildings)
 
 
@@ -225,69 +247,122 @@ class IntervalLike(Protocol):
     def coverage(self) -> F64: ...
 
 
+# the counter quantity a meter of each kind is expected to deliver (a heat pump's heat output is no carrier)
+KIND_QUANTITY = {"electricity": "energy_active_import", "heat_pump": "energy_active_import",
+                 "heat": "heat_energy", "water": "water_volume"}
+
+
 @dataclass(frozen=True)
 class BuildingSeries:
-    """Per building × interval: consumption of each carrier, heat pumps' electricity, sub-items."""
+    """Per building × interval: consumption of each carrier, heat pumps' electricity, sub-items.
+
+    NaN is "no data": a building without a meter of a carrier, or whose meters of it have no readings
+    around that interval. `coverage[carrier]` is the mean coverage (0..1) of the meters its total is
+    made of, meters without any readings counting 0; NaN where the building has no such meter."""
 
     buildings: tuple[str, ...]
     edges_ns: NDArray[np.int64]
     carriers: dict[str, F64]  # electricity (kWh), heat (kWh), natural_gas (m³), water (m³)
     heating_electricity: F64  # kWh of heat pumps (part of electricity)
     subitems: RollUp  # electricity by "building/subitem", virtual meters included
+    coverage: dict[str, F64] = field(default_factory=dict)  # carrier → buildings × intervals
+    # carrier → per building, the meters its total is made of
+    total_meters: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
 
 
 def building_series(results: Mapping[str, IntervalLike], buildings: Sequence[BuildingInfo],
                     meters: Sequence[MeterInfo], virtual: Sequence[VirtualMeter] = ()) -> BuildingSeries:
     """Roll interval consumption (one result per counter quantity, same intervals) up to buildings.
 
-    Cells without data (NaN) count as 0 here; their coverage is the interval result's to report.
+    Cells without data (NaN) stay NaN: a sum skips them, and is NaN only when nothing is known.
+    A configured meter without any readings of its quantity counts as a row of NaN (coverage 0).
     """
     ids = tuple(b.id for b in buildings)
     info: dict[str, MeterInfo | VirtualMeter] = {m.id: m for m in meters}
     info.update({v.id: v for v in virtual})
     edges = next(iter(results.values())).edges_ns if results else np.zeros(1, np.int64)
     n = len(edges) - 1
-    carriers = {c: np.zeros((len(ids), n)) for c in ("electricity", "heat", "natural_gas", "water")}
-    heating = np.zeros((len(ids), n))
+    carriers = {c: np.full((len(ids), n), np.nan) for c in ("electricity", "heat", "natural_gas", "water")}
+    coverage = {c: np.full((len(ids), n), np.nan) for c in carriers}
+    members: dict[str, list[list[str]]] = {c: [[] for _ in ids] for c in carriers}
+    heating = np.full((len(ids), n), np.nan)
     subitems = RollUp((), np.zeros((0, n)))
-    for quantity, res in results.items():
+    pos = {b: i for i, b in enumerate(ids)}
+    for quantity in dict.fromkeys([*results, *(KIND_QUANTITY[m.kind] for m in meters
+                                               if m.kind in KIND_QUANTITY)]):
         carrier = CARRIER_QUANTITIES.get(quantity)
         if carrier is None:
             continue
-        if not np.array_equal(res.edges_ns, edges):
+        res = results.get(quantity)
+        if res is not None and not np.array_equal(res.edges_ns, edges):
             raise RollupError(f"{quantity}: intervals differ from the other quantities'")
-        unknown = [m for m in res.meters if m not in info]
+        got = [str(m) for m in res.meters] if res is not None else []
+        unknown = [m for m in got if m not in info]
         if unknown:
             raise RollupError(f"{quantity}: readings of meter(s) not in the site config: "
                               f"{', '.join(unknown)}")
-        row_ids, values = add_virtual(res.meters, np.nan_to_num(res.consumption), virtual, quantity)
-        carriers[carrier] += building_totals(row_ids, values, info, ids, quantity).values
+        # meters of the site config that should count this quantity but sent none: rows of NaN
+        silent = [m.id for m in meters if KIND_QUANTITY.get(m.kind) == quantity and m.id not in got]
+        cons = np.full((len(got) + len(silent), n), np.nan)
+        cov = np.zeros((len(got) + len(silent), n))
+        if res is not None:
+            cons[: len(got)] = res.consumption
+            cov[: len(got)] = res.coverage
+        row_ids, values = add_virtual([*got, *silent], cons, virtual, quantity)
+        carriers[carrier] = nan_add(carriers[carrier], building_totals(row_ids, values, info, ids,
+                                                                       quantity).values)
+        use = [i for i in total_rows(row_ids, info, quantity) if i < len(cov)]  # real meters
+        for i in use:
+            members[carrier][pos[info[row_ids[i]].building]].append(row_ids[i])
+        cov_mean = group_mean(cov[use], [info[row_ids[i]].building for i in use], ids)
+        coverage[carrier] = np.where(np.isnan(coverage[carrier]), cov_mean,
+                                     np.fmin(coverage[carrier], cov_mean))
         if carrier == "electricity":
-            heating += heat_pump_electricity(row_ids, values, info, ids).values
+            heating = nan_add(heating, heat_pump_electricity(row_ids, values, info, ids).values)
             subitems = subitem_rollup(row_ids, values, info, quantity)
-    return BuildingSeries(ids, edges, carriers, heating, subitems)
+    return BuildingSeries(ids, edges, carriers, heating, subitems, coverage,
+                          {c: tuple(tuple(x) for x in v) for c, v in members.items()})
+
+
+def group_mean(values: F64, labels: Sequence[str], keys: Sequence[str]) -> F64:
+    """Mean of the rows by label (NaN for an empty group)."""
+    pos = {k: i for i, k in enumerate(keys)}
+    out = np.zeros((len(keys), values.shape[1]))
+    count = np.zeros(len(keys))
+    idx = np.fromiter((pos[x] for x in labels), np.intp, len(labels))
+    np.add.at(out, idx, values)
+    np.add.at(count, idx, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(out / count[:, None], dtype=np.float64)
 
 
 def series_from_readings(readings: Mapping[str, ReadingColumns], buildings: Sequence[BuildingInfo],
                          meters: Sequence[MeterInfo], start_ns: int, end_ns: int, interval_s: int,
                          virtual: Sequence[VirtualMeter] = ()) -> tuple[BuildingSeries, F64]:
-    """Counter readings per quantity → interval consumption → building series; also the coverage of
-    each building (mean over its meters and intervals, NaN when it has no counter readings)."""
+    """Counter readings per quantity → interval consumption (gap limit adapted to each meter's cadence)
+    → building series; also each building's coverage over the whole window (mean over its meters,
+    meters without readings counting 0; NaN when it has no counter meter)."""
     from analytics.intervals import interval_consumption
 
     results = {q: interval_consumption(c.meter, c.ts_ns, c.value, start_ns, end_ns, interval_s)
                for q, c in readings.items() if q in CARRIER_QUANTITIES and len(c.ts_ns)}
     series = building_series(results, buildings, meters, virtual)
-    where = {m.id: m.building for m in meters}
-    cov_sum = np.zeros(len(buildings))
-    cov_n = np.zeros(len(buildings))
-    pos = {b.id: i for i, b in enumerate(buildings)}
-    for res in results.values():
-        for row, m in enumerate(res.meters):
-            cov_sum[pos[where[str(m)]]] += float(np.mean(res.coverage[row]))
-            cov_n[pos[where[str(m)]]] += 1
+    return series, building_coverage(series)
+
+
+def building_coverage(series: BuildingSeries, cells: slice | NDArray[np.bool_] = slice(None)) -> F64:
+    """Per building, the mean coverage of its meters over the chosen intervals (NaN: no meter)."""
+    total = np.zeros(len(series.buildings))
+    count = np.zeros(len(series.buildings))
+    for carrier, cov in series.coverage.items():
+        n = np.array([len(m) for m in series.total_meters.get(carrier, ())] or np.zeros(len(total)))
+        if cov.shape[1] == 0 or not n.any():
+            continue
+        mean = np.nan_to_num(np.mean(cov[:, cells], axis=1))
+        total += mean * n
+        count += n
     with np.errstate(invalid="ignore", divide="ignore"):
-        return series, cov_sum / cov_n
+        return np.asarray(total / count, dtype=np.float64)
 
 
 class ReadingColumns(Protocol):
@@ -307,7 +382,8 @@ def _counts(m: MeterInfo | VirtualMeter, quantity: str) -> bool:
     return carrier_of(m, quantity) is not None
 
 
-__all__ = ["CARRIER_QUANTITIES", "SUBITEMS", "BuildingInfo", "BuildingSeries", "IntervalLike", "MeterInfo",
-           "RollUp", "RollupError", "VirtualMeter", "add_virtual", "building_series", "building_totals",
-           "carrier_of", "from_site_config", "group_sum", "heat_pump_electricity", "load_virtual_meters",
-           "parse_expression", "series_from_readings", "subitem_rollup"]
+__all__ = ["CARRIER_QUANTITIES", "KIND_QUANTITY", "SUBITEMS", "BuildingInfo", "BuildingSeries",
+           "IntervalLike", "MeterInfo", "RollUp", "RollupError", "VirtualMeter", "add_virtual",
+           "building_coverage", "building_series", "building_totals", "carrier_of", "from_site_config",
+           "group_mean", "group_sum", "heat_pump_electricity", "load_virtual_meters", "nan_add",
+           "parse_expression", "series_from_readings", "subitem_rollup", "total_rows"]

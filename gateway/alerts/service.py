@@ -379,9 +379,15 @@ class AnalyticsService:
         kinds = [{m.kind for m in site.ctx.meters if m.building == name} for name in usage.buildings]
         no_elec = np.array([not (k & {"electricity", "heat_pump"}) for k in kinds])
         no_water = np.array(["water" not in k for k in kinds])
-        u = Usage(np.where(no_elec, np.nan, usage.electricity[:, k]), usage.heat[:, k],
-                  usage.natural_gas[:, k], np.where(no_water, np.nan, usage.water[:, k]),
-                  usage.heating_electricity[:, k])
+        # a carrier whose meters sent nothing that day: the day's energy is unknown, not that carrier 0
+        lost = np.zeros(len(usage.buildings), bool)
+        for carrier in ("electricity", "heat", "natural_gas"):
+            if carrier in usage.unknown:
+                lost |= usage.unknown[carrier][:, k]
+        water_lost = usage.unknown["water"][:, k] if "water" in usage.unknown else lost & False
+        u = Usage(np.where(no_elec | lost, np.nan, usage.electricity[:, k]),
+                  np.where(lost, np.nan, usage.heat[:, k]), np.where(lost, np.nan, usage.natural_gas[:, k]),
+                  np.where(no_water | water_lost, np.nan, usage.water[:, k]), usage.heating_electricity[:, k])
         ind = compute_indicators(u, Scale(np.array([x.floor_area_m2 for x in b]),
                                           np.array([x.heated_area_m2 or 0.0 for x in b]),
                                           np.array([float(x.occupants) for x in b])), coal, grid)
@@ -401,7 +407,8 @@ class AnalyticsService:
             out.append(line("indicators", tags, fields, ts))
         for s in site.engine.quota_status:
             fields = {"ytd": s.ytd, "projected": s.projected, "share": s.share,
-                      **{f"tier_{t}": v for t, v in s.tiers.items()}}
+                      **{f"tier_{t}": v for t, v in s.tiers.items()},
+                      **({"coverage": s.coverage} if s.coverage is not None else {})}
             out.append(line("quota", {"site": site.ctx.site, "building": s.building, "scope": s.scope},
                             fields, ts))
         return out

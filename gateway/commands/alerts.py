@@ -5,7 +5,7 @@
     metergate alerts --from readings.csv --config site.toml [--json]          # batch: every detector
                                                                                # and quota, replayed
 Thin: parse, call gateway.alerts / analytics.alert_engine, print. Any problem: a message naming the
-file, row, line or key, and exit code 2.
+file, row, line or key, and exit code 2; a readings file without any reading: exit code 1.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ RECENT_S = 86_400  # without --all: active alerts and those cleared in the last 
 
 
 class _Fail(Exception):
-    pass
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code  # 2: bad option, config or file; 1: no readings to judge
 
 
 def alerts(
@@ -75,7 +77,7 @@ def alerts(
     except _Fail as exc:
         err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
         err.print(f"error: {exc}", style="red")
-        raise typer.Exit(2) from None
+        raise typer.Exit(exc.code) from None
 
 
 def _batch(readings_path: Path, config: Path, interval: int, lateness: int, standards: list[str] | None,
@@ -118,6 +120,8 @@ def _batch(readings_path: Path, config: Path, interval: int, lateness: int, stan
         if unknown_meters:
             raise _Fail(f"{readings_path}: {quantity} readings of meter(s) not in {config}: "
                         f"{', '.join(unknown_meters[:10])}")
+    if not any(len(cols) for cols in data.values()):  # "no alerts" would read as "all is well"
+        raise _Fail(f"{readings_path}: no readings (no row with a value): nothing to judge", code=1)
     progress = _TickProgress() if show_progress else None
     try:
         result = run_batch(data, SiteContext.of(site), quotas, factors, settings,
@@ -221,7 +225,8 @@ def _output(found: list[Alert], tz: ZoneInfo, json_out: bool, *, notes: list[str
 def _status_dict(s: Any) -> dict[str, Any]:
     return {"building": s.building, "scope": s.scope, "day": s.day.isoformat(), "profile": s.profile,
             "share": s.share, "ytd": s.ytd, "ytd_unit": s.ytd_unit, "projected": s.projected,
-            "unit": s.unit, "tiers": dict(s.tiers), "tier": s.tier, "confidence": s.confidence}
+            "unit": s.unit, "tiers": dict(s.tiers), "tier": s.tier, "confidence": s.confidence,
+            "coverage": s.coverage}
 
 
 __all__ = ["alerts"]

@@ -9,6 +9,7 @@ column or key, and exit code 2.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -40,7 +41,9 @@ _COLUMNS = (("energy_kgce", "kgce", ",.0f"), ("kgce_per_m2", "kgce/m²", ".2f"),
 
 
 class _Fail(Exception):
-    pass
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code  # 2: bad option, config or file; 1: the period has no readings
 
 
 def analyze(
@@ -62,7 +65,8 @@ def analyze(
     virtual: Annotated[Path | None, typer.Option(
         help="TOML with [[virtual_meters]] (sums and differences of meters).")] = None,
     factors_dir: Annotated[Path, typer.Option("--factors", help="Folder of factor files.")] = FACTORS_DIR,
-    interval: Annotated[int, typer.Option(help="Aggregation interval in seconds (divides a day).")] = 3600,
+    interval: Annotated[int, typer.Option(help="Aggregation interval in seconds (divides a day); the "
+                                                "result does not depend on it.")] = 3600,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     basis: Annotated[Path | None, typer.Option(
         help="TOML with [[institutions]]: buildings, and floor area, heated area and occupants per "
@@ -74,6 +78,9 @@ def analyze(
     """Indicators per building, institution, category and fleet: kgce, kgce/m², kgce/person, m³/person,
     kgCO2/m² and heating kgce per heated m², per day, month, year to date or year.
 
+    No data is never 0: a figure without data is "—" (null in JSON) with its reason, each row has its
+    coverage, and a period without any readings exits with code 1.
+
     Example: metergate analyze readings.csv --config site.toml --period ytd --to 2024-06-30 --json
     """
     try:
@@ -82,7 +89,7 @@ def analyze(
     except _Fail as exc:
         err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
         err.print(f"error: {exc}", style="red")
-        raise typer.Exit(2) from None
+        raise typer.Exit(exc.code) from None
     if json_out:
         sys.stdout.write(json.dumps({"rows": [_as_dict(r) for r in rows], "notes": notes},
                                     indent=2, ensure_ascii=False) + "\n")
@@ -165,6 +172,9 @@ def _run(readings_path: Path | None, config: Path, date_from: str | None, date_t
             series, coverage = _empty_series(buildings, start_ns, end_ns, interval), None
     except (RollupError, ValueError) as exc:
         raise _Fail(str(exc)) from None
+    if coverage is not None and not np.nanmax(np.nan_to_num(coverage), initial=0.0) > 0:
+        raise _Fail(f"no readings in {start_day} … {end_day}: the readings of {readings_path} cover "
+                    f"{_local_day(first, tz)} … {_local_day(last, tz)}", code=1)
     notes: list[str] = [f"factor set {coal.name}: {coal.label}"]
 
     def carbon(year: int) -> CarbonFactors:
@@ -286,6 +296,8 @@ def _month_days(month: str) -> tuple[date, date]:
 def _metered_months(series: BuildingSeries, buildings: tuple[BuildingInfo, ...],
                     timezone: str) -> dict[tuple[str, str], set[str]]:
     """(institution, carrier) -> the months in which its buildings' meters measured some use."""
+    import numpy as np
+
     from analytics.indicators import period_index, sum_periods
 
     labels, idx = period_index(series.edges_ns, timezone, "month")
@@ -293,7 +305,7 @@ def _metered_months(series: BuildingSeries, buildings: tuple[BuildingInfo, ...],
     for carrier, values in series.carriers.items():
         per = sum_periods(values, idx, len(labels))
         for i, b in enumerate(buildings):
-            for p in per[i].nonzero()[0]:
+            for p in np.flatnonzero(np.nan_to_num(per[i])):  # NaN (no data) is not use
                 out.setdefault((b.institution, carrier), set()).add(labels[p])
     return out
 
@@ -334,10 +346,39 @@ def _midnight(day: date, tz: ZoneInfo) -> int:
 
 def _as_dict(r: IndicatorRow) -> dict[str, object]:
     out: dict[str, object] = {"level": r.level, "id": r.id, "period": r.period, **r.values,
-           "factor_set": r.factor_set,
-           "carbon_series": r.carbon_series, "coverage": r.coverage}
+                              "factor_set": r.factor_set, "carbon_series": r.carbon_series,
+                              "coverage": r.coverage, "no_data": r.no_data, **r.amounts}
     if r.sources is not None:
         out["sources"] = r.sources
+    return out
+
+
+_MAX_REASON_LINES = 20
+
+
+def _reason_lines(rows: list[IndicatorRow]) -> list[str]:
+    """'—' explained: one line per building and reason, with the periods it holds for (at most 20)."""
+    labels = {**{k: t for k, t, _ in _COLUMNS}, "co2_kg": "kgCO2"}
+    by: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+    for r in rows:
+        if r.level != "building":
+            continue
+        silent = r.coverage == 0 and all(v is None for k, v in r.values.items() if k in labels)
+        items = ({"all figures": "no readings of its meters in this period"} if silent
+                 else {labels.get(k, k): why for k, why in r.no_data.items()})
+        for name, why in items.items():
+            names, periods = by.setdefault((r.id, why), ([], []))
+            if name not in names:
+                names.append(name)
+            if r.period not in periods:
+                periods.append(r.period)
+    out = []
+    for (key, why), (names, periods) in by.items():
+        when = periods[0] if len(periods) == 1 else f"{len(periods)} periods, {periods[0]} … {periods[-1]}"
+        out.append(f"no data: building {key}, {', '.join(names)} ({when}): {why}")
+    if len(out) > _MAX_REASON_LINES:
+        more = len(out) - _MAX_REASON_LINES
+        out = [*out[:_MAX_REASON_LINES], f"no data: … {more} more (every reason is in --json, key no_data)"]
     return out
 
 
@@ -351,15 +392,17 @@ def _print(rows: list[IndicatorRow], notes: list[str]) -> None:
                   *(["kgce/m² vs a year before", "kgce/person vs a year before"] if yoy else []),
                   *(["from records"] if recorded else []), "coverage", "CO2 factor")
     for r in rows:
-        cells = ["-" if r.values[k] is None else format(r.values[k], f) for k, _, f in _COLUMNS]
+        cells = ["—" if r.values[k] is None else format(r.values[k], f) for k, _, f in _COLUMNS]
         for name in ("kgce_per_m2_yoy", "kgce_per_person_yoy") if yoy else ():
             change = r.values.get(name)
-            cells.append("-" if change is None else f"{change:+.2%}")
+            cells.append("—" if change is None else f"{change:+.2%}")
         if recorded:
             cells.append(_records_share(r))
-        cov = "" if r.coverage is None else f"{r.coverage:.0%}"
+        cov = "—" if r.coverage is None else f"{math.floor(r.coverage * 100)}%"  # 99.6 % is not 100 %
         table.add_row(r.period, r.level, r.id, *cells, cov, r.carbon_series)
     out.print(table)
+    for n in _reason_lines(rows):
+        out.print(n)
     for n in notes:
         out.print(f"note: {n}")
 

@@ -230,15 +230,21 @@ def _written_ids(raw: dict[str, Any], name: str) -> frozenset[str]:
 
 def _unique(items: list[tuple[int, M]], name: str, f: Findings) -> list[tuple[int, M]]:
     """Drop (and report) entries whose id an earlier entry already has."""
-    first: dict[str, int] = {}
+    first: dict[str, tuple[int, str]] = {}
     out: list[tuple[int, M]] = []
     for i, spec in items:
         key = getattr(spec, "id")  # noqa: B009 - every array model has an id
-        if key in first:
-            f.error((name, i, "id"), f"{key!r} is already the id of {_where(f, (name, first[key]))}; "
+        seen = first.get(key.casefold())
+        if seen is not None and seen[1] == key:
+            f.error((name, i, "id"), f"{key!r} is already the id of {_where(f, (name, seen[0]))}; "
                                      "ids must be unique")
             continue
-        first[key] = i
+        if seen is not None:  # case is kept, but two ids that differ only in case are one to many tools
+            f.error((name, i, "id"), f"{key!r} differs from {seen[1]!r} ({_where(f, (name, seen[0]))}) "
+                                     "only in case; Home Assistant entity ids and spreadsheet look-ups "
+                                     "ignore case, so ids must differ in more than case")
+            continue
+        first[key.casefold()] = (i, key)
         out.append((i, spec))
     return out
 

@@ -60,13 +60,14 @@ BUS_TYPES = ("serial", "tcp", "rtu-over-tcp")
 DEFAULT_OUTBOX = "/var/lib/metergate/outbox.sqlite"
 DEFAULT_OUTBOX_BYTES = DEFAULT_MAX_BYTES  # one number, measured in docs/outbox.md
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# upper case is common in building registers (E01, B-3); case is preserved. fullmatch: no trailing "\n"
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _TOPIC_LEVEL_FORBIDDEN = set("+#\x00")
 
 
 def _slug(value: str) -> str:
     if not _SLUG.fullmatch(value):  # fullmatch: `$` lets a final "\n" through
-        raise ValueError(f"{value!r} is not an id: use 1-64 lowercase letters, digits, '-' and '_', "
+        raise ValueError(f"{value!r} is not an id: use 1-64 letters (A-Z, a-z), digits, '-' and '_', "
                          "starting with a letter or digit (ids become part of MQTT topics)")
     return value
 

@@ -139,3 +139,14 @@ def test_batch_progress_is_told_every_tick(files: tuple[Path, Path]) -> None:
                        load_factors(), EngineSettings(),
                        progress=lambda done, total: seen.append((done, total)))
     assert seen == [(k + 1, len(result.ticks)) for k in range(len(result.ticks))]
+
+
+def test_batch_without_any_reading_exits_1_with_one_line(tmp_path: Path, files: tuple[Path, Path]) -> None:
+    site, _ = files
+    empty = tmp_path / "empty.csv"
+    empty.write_text("ts,meter,quantity,value\n2024-03-01T00:00:00+08:00,gov-main,energy_active_import,\n",
+                     encoding="utf-8")
+    out = runner.invoke(app, ["alerts", "--from", str(empty), "--config", str(site), "--json"])
+    assert out.exit_code == 1  # "no alerts" would read as "all is well"
+    want = f"error: {empty}: no readings (no row with a value): nothing to judge"
+    assert out.output.strip().splitlines() == [want]

@@ -300,3 +300,22 @@ def test_last_year_months_with_missing_days_are_scaled_not_counted_as_zero() -> 
     assert [d for d in r.detections if d.kind == AlertKind.REDUCTION_TARGET] == []
     status = next(s for s in r.status if s.scope == "reduction:water_m3_per_person")
     assert status.tiers["target"] == pytest.approx(180.0 * 366 / 900)
+
+
+def test_a_building_without_data_gets_no_status_and_coverage_says_how_much_is_known() -> None:
+    """No data is never a year to date of 0: an unknown year gives no status; a partly known one
+    carries the share of its days with data."""
+    usage = _usage({2024: _kwh_for(9.6)}, first=date(2024, 1, 1), days=200)
+    dark = DailyUsage(usage.buildings, usage.first_day, usage.electricity * 0, usage.heat,
+                      usage.natural_gas, usage.water, usage.heating_electricity, np.zeros_like(usage.known))
+    r = track_quotas(dark, [OFFICE], load_quotas(), load_factors(),
+                     settings=QuotaSettings(standards=("db37-t-2672-2019",)))
+    assert r.status == [] and r.detections == []
+    half = usage.known.copy()
+    half[0, 100:] = False
+    r = track_quotas(DailyUsage(usage.buildings, usage.first_day, usage.electricity, usage.heat,
+                                usage.natural_gas, usage.water, usage.heating_electricity, half),
+                     [OFFICE], load_quotas(), load_factors(),
+                     settings=QuotaSettings(standards=("db37-t-2672-2019",)))
+    status = next(s for s in r.status if s.scope == SCOPE)
+    assert status.coverage == pytest.approx(100 / 200)

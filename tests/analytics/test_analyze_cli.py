@@ -127,4 +127,60 @@ def test_outbox_readings(tmp_path: Path) -> None:
     code, out = run(str(box), "--config", str(EXAMPLE), "--period", "day", "--json")
     assert code == 0, out
     admin = next(r for r in json.loads(out)["rows"] if r["id"] == "admin")
-    assert admin["energy_kgce"] == pytest.approx(24 * 40 * 0.1229)
+    assert admin["electricity_kwh"] == pytest.approx(24 * 40)
+    # admin's heat meter sent nothing: its comprehensive energy is unknown, not electricity alone
+    assert admin["energy_kgce"] is None and "no heat readings" in admin["no_data"]["energy_kgce"]
+    assert admin["water_m3"] is None and "no water readings" in admin["no_data"]["water_m3_per_person"]
+
+
+def test_a_period_without_readings_exits_1_with_one_line(tmp_path: Path) -> None:
+    csv = write_csv(tmp_path / "r.csv")  # 2024-03-01 … 03-03
+    code, out = run(str(csv), "--config", str(EXAMPLE), "--from", "2024-05-01", "--to", "2024-05-31")
+    assert code == 1
+    assert out.strip().splitlines() == [
+        f"error: no readings in 2024-05-01 … 2024-05-31: the readings of {csv} cover 2024-03-01 … 2024-03-03"]
+
+
+def test_daily_readings_give_exact_years_and_year_on_year(tmp_path: Path) -> None:
+    """One reading a day at 08:00 ± 40 min (a manual or automatic daily reading), two years, the
+    default command: each year is the counter interpolated at the local year boundaries."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    start = datetime(2022, 1, 1, 8, tzinfo=TZ).timestamp() - 86_400
+    ts = (start + np.arange(733) * 86_400 + rng.uniform(-2400, 2400, 733)).round()
+    value = 5000 + np.cumsum(rng.uniform(100, 300, 733))
+    lines = ["ts,meter,quantity,value"] + [f"{int(t) * 10**9},admin-main,energy_active_import,{v!r}"
+                                           for t, v in zip(ts.tolist(), value.tolist(), strict=True)]
+    csv = tmp_path / "daily.csv"
+    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, out = run(str(csv), "--config", str(EXAMPLE), "--period", "year", "--from", "2022-01-01",
+                    "--to", "2023-12-31", "--json")
+    assert code == 0, out
+    rows = {(r["id"], r["period"]): r for r in json.loads(out)["rows"]}
+    for year in (2022, 2023):
+        a, b = (datetime(y, 1, 1, tzinfo=TZ).timestamp() for y in (year, year + 1))
+        kwh = float(np.interp(b, ts, value) - np.interp(a, ts, value))
+        admin = rows[("admin", str(year))]
+        assert admin["electricity_kwh"] == pytest.approx(kwh, rel=1e-12)
+        # admin also has heat, water and heat-pump meters without readings: no comprehensive energy
+        assert admin["energy_kgce"] is None and "no heat readings" in admin["no_data"]["kgce_per_m2"]
+        assert admin["water_m3_per_person"] is None
+        assert 0 < admin["coverage"] < 1  # one of its meters of totals has data
+    assert rows[("admin", "2023")]["kgce_per_m2_yoy"] is None  # no figure, no change
+    assert rows[("gym", "2023")]["energy_kgce"] is None
+    assert rows[("gym", "2023")]["coverage"] == 0
+
+
+def test_building_without_water_meter_has_no_water_figure(tmp_path: Path) -> None:
+    code, out = run(str(write_csv(tmp_path / "r.csv")), "--config", str(EXAMPLE), "--period", "day",
+                    "--json")
+    assert code == 0, out
+    gym = next(r for r in json.loads(out)["rows"] if r["id"] == "gym")
+    assert gym["water_m3_per_person"] is None
+    assert gym["no_data"]["water_m3_per_person"] == "no water meter in the site config"
+    assert gym["kgce_per_m2"] > 0
+    code, table = run(str(write_csv(tmp_path / "r.csv")), "--config", str(EXAMPLE), "--period", "day")
+    line = next(x for x in table.splitlines() if " gym " in x and "building" in x)
+    assert "—" in line and " 0.00 " not in line
+    assert "no data: building gym, m³/person (2 periods, 2024-03-01 … 2024-03-02): no water meter" in table

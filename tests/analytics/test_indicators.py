@@ -210,8 +210,11 @@ def _fleet_indicators(year: int) -> dict[str, float]:
     labels, idx = period_index(series.edges_ns, "Asia/Shanghai", "year")
     assert labels == [str(year)]
     c = {k: sum_periods(v, idx, 1) for k, v in series.carriers.items()}
-    usage = Usage(c["electricity"], c["heat"], c["natural_gas"], c["water"],
-                  sum_periods(series.heating_electricity, idx, 1))
+    # this fleet has no gas meter and no heat pump: those are absent (NaN in the series), not missing
+    assert np.isnan(c["natural_gas"]).all() and np.isnan(series.heating_electricity).all()
+    assert not np.isnan(c["electricity"]).any()
+    usage = Usage(c["electricity"], c["heat"], np.zeros_like(c["natural_gas"]), c["water"],
+                  np.zeros_like(c["electricity"]))
     scale = Scale(np.array([b.floor_area_m2 for b in buildings]),
                   np.array([b.heated_area_m2 or 0.0 for b in buildings]),
                   np.array([float(b.occupants) for b in buildings]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 
 import numpy as np
 import pytest
@@ -32,12 +33,19 @@ def _clean(meter, ts, value):
     return {m: sorted(d.items()) for m, d in per.items()}
 
 
+def gap_limit(pts, max_gap_s):
+    """The documented rule: a fixed limit, or max(15 min, 4 × the median of the meter's steps)."""
+    if max_gap_s is not None:
+        return max_gap_s * S
+    steps = [t1 - t0 for (t0, _), (t1, _) in itertools.pairwise(pts)]
+    return max(900 * S, 4 * statistics.median(steps)) if steps else math.inf
+
+
 def oracle_consumption(meter, ts, value, start, end, interval_s, rollover=None, max_rate=None,
                        max_gap_s=None):
     """Loop over steps; each step's counted delta is spread over the intervals in proportion to time."""
     step = round(interval_s * S)
     n_int = -(-(end - start) // step)
-    gap = (max(interval_s, 900) if max_gap_s is None else max_gap_s) * S
     meters = sorted(set(meter.tolist()))
     cons = [[0.0] * n_int for _ in meters]
     cov = [[0.0] * n_int for _ in meters]
@@ -45,6 +53,7 @@ def oracle_consumption(meter, ts, value, start, end, interval_s, rollover=None, 
     rates = max_rate if isinstance(max_rate, dict) else dict.fromkeys(meters, max_rate)
     for row, m in enumerate(meters):
         pts = per.get(m, [])
+        gap = gap_limit(pts, max_gap_s)
         max_rate = rates.get(m)
         for (t0, v0), (t1, v1) in itertools.pairwise(pts):
             dt, dv = t1 - t0, v1 - v0
@@ -78,12 +87,12 @@ def oracle_consumption(meter, ts, value, start, end, interval_s, rollover=None, 
 def oracle_mean(meter, ts, value, start, end, interval_s, max_gap_s=None):
     step = round(interval_s * S)
     n_int = -(-(end - start) // step)
-    gap = (max(interval_s, 900) if max_gap_s is None else max_gap_s) * S
     meters = sorted(set(meter.tolist()))
     out = np.full((len(meters), n_int), np.nan)
     per = _clean(meter, ts, value)
     for row, m in enumerate(meters):
         pts = per.get(m, [])
+        gap = gap_limit(pts, max_gap_s)
         for k in range(n_int):
             a, b = start + k * step, start + (k + 1) * step
             area = covered = 0.0

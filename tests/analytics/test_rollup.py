@@ -53,7 +53,8 @@ def elec() -> tuple[tuple[str, ...], np.ndarray]:
 
 def test_parse_expression() -> None:
     assert parse_expression("b1-main - b1-hvac + x_2") == (("b1-main", 1.0), ("b1-hvac", -1.0), ("x_2", 1.0))
-    for bad in ("", "a -", "a-b -c", "a * b", "A - b"):
+    assert parse_expression("E01 - B-3_hvac") == (("E01", 1.0), ("B-3_hvac", -1.0))  # case kept
+    for bad in ("", "a -", "a-b -c", "a * b", "A. - b"):
         with pytest.raises(ValueError):
             parse_expression(bad)
 
@@ -99,9 +100,16 @@ def test_building_series() -> None:
                "water_volume": R(("b2-water",), np.array([[1.0, 2.0]]), edges, np.ones((1, 2)))}
     s = building_series(results, B, M)
     np.testing.assert_array_equal(s.carriers["electricity"], [[100.0, 80.0], [10.0, 10.0]])
-    np.testing.assert_array_equal(s.carriers["heat"], [[50.0, 0.0], [0.0, 0.0]])  # NaN (no data) → 0
-    np.testing.assert_array_equal(s.carriers["water"], [[0.0, 0.0], [1.0, 2.0]])
-    np.testing.assert_array_equal(s.heating_electricity, [[10.0, 5.0], [0.0, 0.0]])
+    # no data stays NaN: b1's heat meter in interval 2, b2 has no heat meter, b1 no water meter
+    np.testing.assert_array_equal(s.carriers["heat"], [[50.0, np.nan], [np.nan, np.nan]])
+    np.testing.assert_array_equal(s.carriers["water"], [[np.nan, np.nan], [1.0, 2.0]])
+    np.testing.assert_array_equal(s.heating_electricity, [[10.0, 5.0], [np.nan, np.nan]])
+    assert s.total_meters["water"] == ((), ("b2-water",)) and s.total_meters["heat"] == (("b1-heat",), ())
+    np.testing.assert_array_equal(s.coverage["water"], [[np.nan, np.nan], [1.0, 1.0]])
+    # a configured meter that sent nothing counts with coverage 0, its building's carrier is NaN
+    s2 = building_series({"energy_active_import": R(ids, v, edges, cov)}, B, M)
+    np.testing.assert_array_equal(s2.carriers["water"], [[np.nan, np.nan], [np.nan, np.nan]])
+    np.testing.assert_array_equal(s2.coverage["water"], [[np.nan, np.nan], [0.0, 0.0]])
     with pytest.raises(RollupError, match="ghost"):
         building_series({"water_volume": R(("ghost",), np.ones((1, 2)), edges, cov[:1])}, B, M)
 
@@ -109,7 +117,9 @@ def test_building_series() -> None:
 def test_group_sum_keeps_given_order_and_empty_groups() -> None:
     g = group_sum(np.array([[1.0], [2.0], [3.0]]), ["a", "b", "a"], ["b", "a", "c"])
     assert g.keys == ("b", "a", "c")
-    np.testing.assert_array_equal(g.values, [[2.0], [4.0], [0.0]])
+    np.testing.assert_array_equal(g.values, [[2.0], [4.0], [np.nan]])  # an empty group has no data
+    h = group_sum(np.array([[1.0, np.nan], [np.nan, np.nan]]), ["a", "a"])
+    np.testing.assert_array_equal(h.values, [[1.0, np.nan]])  # NaN skipped, all-NaN stays NaN
 
 
 def test_load_virtual_meters(tmp_path: Path) -> None:

@@ -620,3 +620,39 @@ def test_validate_is_reachable_through_gateway_cli(mqtt_password: str) -> None:
         pytest.skip("validate is not registered in gateway/cli.py yet")
     result = runner.invoke(app, ["validate", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
+
+
+# ---------------------------------------------------------------------------------------------------
+# upper-case ids (E01, B-3: common in building registers)
+
+
+def test_upper_case_ids_are_accepted_and_kept(tmp_path: Path) -> None:
+    text = (BASE.replace('id = "b1"', 'id = "B-3"').replace('building = "b1"', 'building = "B-3"')
+            .replace('id = "m1"', 'id = "E01"').replace('id = "rs1"', 'id = "RS485-1"')
+            .replace('bus = "rs1"', 'bus = "RS485-1"').replace('id = "test-site"', 'id = "Hill_Side"'))
+    site = load(tmp_path, text)
+    assert [m.id for m in site.meters] == ["E01"] and site.meters[0].building == "B-3"
+    assert site.buildings[0].id == "B-3" and site.site.id == "Hill_Side"
+    out = runner.invoke(cli(), ["validate", str(write(tmp_path, text))])
+    assert out.exit_code == 0, out.output
+    assert "E01" in out.output or "RS485-1" in out.output
+
+
+def test_ids_that_differ_only_in_case_are_refused_saying_why(tmp_path: Path) -> None:
+    second = BASE[BASE.index("[[meters]]"):].replace('id = "m1"', 'id = "M1"').replace("unit = 1", "unit = 2")
+    text = BASE + second
+    found = problems(tmp_path, text)
+    assert len(found) == 1, [str(p) for p in found]
+    p = found[0]
+    assert p.key.endswith(".id") and p.key.startswith("meters[1]")
+    assert "'M1' differs from 'm1'" in p.message and "only in case" in p.message
+    assert "Home Assistant" in p.message
+
+
+@pytest.mark.parametrize("bad", ["E01\n", "É01", "-E01", "E 01", "E/01", "E+01"])
+def test_ids_outside_the_topic_safe_letters_are_refused(tmp_path: Path, bad: str) -> None:
+    text = BASE.replace('id = "m1"', f"id = {json.dumps(bad)}")
+    found = problems(tmp_path, text)
+    assert len(found) == 1, [str(p) for p in found]
+    p = found[0]
+    assert "is not an id" in p.message and "A-Z, a-z" in p.message

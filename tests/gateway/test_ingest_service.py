@@ -190,3 +190,25 @@ def test_bad_readings_are_dead_lettered_alone_and_the_rest_written(
     while service.unacked and time.monotonic() < deadline:
         time.sleep(0.05)
     assert service.unacked == 0  # acknowledged once written and dead-lettered
+
+
+def test_upper_case_ids_arrive_case_preserved(
+        tmp_path: Path, mosquitto: MosquittoFactory, victoria: VictoriaFactory,
+        services: list[IngestService]) -> None:
+    """Site, gateway and meter ids such as `Hill-Side`, `GW-1`, `E01` (building registers use upper
+    case): topic, schema and line-protocol tags keep them as written, end to end."""
+    broker, vm = mosquitto(), victoria()
+    start_ingest(ingest_toml(tmp_path, broker.port, influx_url=vm.url), services)
+    pub = Publisher(broker.host, broker.port)
+    now = round(time.time() - 30, 3)
+    for seq, (meter, value) in enumerate((("E01", 1.5), ("B-3_main", 2.5), ("e02", 3.5)), start=1):
+        pub.send(topic_for(meter, site="Hill-Side", gateway="GW-1"), readings_payload(
+            meter, seq=seq, ts=now, values={"energy_active_import": value}, site="Hill-Side",
+            gateway="GW-1"))
+    assert pub.flush(10)
+    assert vm.wait_count('{__name__="energy_active_import_value"}', 3, timeout=20) == 3
+    samples = vm.samples('{__name__="energy_active_import_value"}')
+    ms = round(now * 1000)
+    for meter, value in (("E01", 1.5), ("B-3_main", 2.5), ("e02", 3.5)):
+        tags = (("gateway", "GW-1"), ("meter", meter), ("site", "Hill-Side"))
+        assert samples[("energy_active_import_value", tags, ms)] == value
