@@ -136,54 +136,53 @@ def _read_csv_gz(path: Path) -> list[list[str]]:
         return [line.rstrip("\n").split(",") for line in io.StringIO(f.read())][1:]
 
 
-def _hourly_days(stamps: list[str], values: list[float], utc_offset_h: float) -> tuple[F64, tuple[str, ...]]:
-    """Whole local days of an hourly series (gaps filled with the same hour of the day a week before:
-    the source's own pattern, never a zero), with their weekday type."""
+def _local_series(stamps: list[str], values: list[float], utc_offset_h: float):  # -> pd.Series
     import pandas as pd
 
     idx = pd.to_datetime(stamps, utc=True) + pd.Timedelta(hours=utc_offset_h)
     s = pd.Series(values, index=idx.tz_localize(None)).sort_index()
-    s = s[~s.index.duplicated()]
-    full = pd.date_range(s.index[0].ceil("D"), s.index[-1].floor("D") - pd.Timedelta(hours=1), freq="h")
-    s = s.reindex(full)
-    v = s.to_numpy(dtype=float)
-    for lag in (168, 336, 24, 504):  # fill from a week before, then two, then a day
+    return s[~s.index.duplicated()]
+
+
+def _fill(v: F64) -> F64:
+    """Gaps filled with the same hour a week before (then two weeks, a day, three weeks): the source's
+    own pattern, never a zero."""
+    v = v.copy()
+    for lag in (168, 336, 24, 504):
         bad = ~np.isfinite(v)
         v[bad] = np.roll(v, lag)[bad]
     v[~np.isfinite(v)] = np.nanmedian(v)
-    days = len(v) // 24
-    types = tuple(_weekday_type((full[0] + pd.Timedelta(days=i)).date()) for i in range(days))
-    return v[:days * 24], types
-
-
-def _first_day(stamps: list[str], utc_offset_h: float) -> date:
-    import pandas as pd
-
-    t = pd.to_datetime(stamps[:1], utc=True)[0] + pd.Timedelta(hours=utc_offset_h)
-    return (t.tz_localize(None).ceil("D")).date()
+    return v
 
 
 def eemeter(name: str) -> Source:
-    """One hourly sample meter of eemeter, with its temperature (°C)."""
+    """One hourly sample meter of eemeter, with its temperature (°C) on the same hours; whole local
+    days only."""
     import json
+
+    import pandas as pd
 
     meta = json.loads(_eemeter_file("metadata.json").read_text())[name]
     rows = _read_csv_gz(_eemeter_file(meta["meter_data_filename"]))
-    vals = [float(r[1]) if r[1] not in ("", "nan") else np.nan for r in rows]
     uk = name.startswith("uk")
     offset = 0.0 if uk else -6.0  # the UK samples are in UTC, Illinois in -06:00 (local standard time)
-    v, types = _hourly_days([r[0] for r in rows], vals, offset)
+    meter = _local_series([r[0] for r in rows],
+                          [float(r[1]) if r[1] not in ("", "nan") else np.nan for r in rows], offset)
     trows = _read_csv_gz(_eemeter_file(meta["temperature_filename"]))
     if uk:  # ",dt,tempC"
-        tstamps, tvals = [r[1] for r in trows], [float(r[2]) if r[2] else np.nan for r in trows]
+        temp = _local_series([r[1] for r in trows], [float(r[2]) if r[2] else np.nan for r in trows], offset)
     else:
-        tstamps, tvals = [r[0] for r in trows], [(float(r[1]) - 32) / 1.8 if r[1] else np.nan for r in trows]
-    t, _ = _hourly_days(tstamps, tvals, offset)
-    n = min(len(v), len(t))
-    start = _first_day([r[0] for r in rows], offset)
-    if _first_day(tstamps, offset) != start:
-        raise ValueError(f"eemeter {name}: meter data and temperature start on different days")
-    return Source(f"eemeter:{name}", 3600, np.maximum(v[:n], 0.0), types[:n // 24], t[:n], start)
+        temp = _local_series([r[0] for r in trows],
+                             [(float(r[1]) - 32) / 1.8 if r[1] else np.nan for r in trows], offset)
+    first = max(meter.index[0], temp.index[0]).ceil("D")
+    last = min(meter.index[-1], temp.index[-1]).floor("D")
+    full = pd.date_range(first, last - pd.Timedelta(hours=1), freq="h")
+    v = _fill(meter.reindex(full).to_numpy(dtype=float))
+    t = _fill(temp.reindex(full).to_numpy(dtype=float))
+    days = len(full) // 24
+    start = first.date()
+    types = tuple(_weekday_type(start + timedelta(days=i)) for i in range(days))
+    return Source(f"eemeter:{name}", 3600, np.maximum(v[:days * 24], 0.0), types, t[:days * 24], start)
 
 
 # ------------------------------------------------------------------------------------------- demandlib
