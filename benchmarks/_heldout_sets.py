@@ -7,9 +7,10 @@ Chinese calendar of those days (chinese-calendar). Per building:
   the calendar from another source day, scaled to a mean of 5-60 kW. Cadences: mostly 15 min, some
   hourly, one read once a day (00:05-00:15 local) per building, and (richardsonpy set) 1 min;
 - water meters (`tuf-2000m`, m³ at 0.001): the hourly demand pattern of an EPANET example network
-  (wntr) times a day-type factor (office: Saturday 0.35, Sunday/holiday 0.25 of a working day;
-  dormitory: 1) times gamma noise per 15 min (shape 2) — the pattern is EPANET's, the day-type
-  factor and the noise are ours (no public building water series ships in a package);
+  (wntr: ky4 for dev, Net6 PATTERN-0 for held-out) times a day-type factor (office: Saturday 0.35,
+  Sunday/holiday 0.25 of a working day; dormitory: 1) times gamma noise per 15 min (shape 2) — the
+  pattern is EPANET's, the day-type factor and the noise are ours (no package ships a public
+  building's water series);
 - one heat-pump pair: a heat meter (`kamstrup-multical`, kWh at 0.1) whose load is the hourly gas
   use of an eemeter sample meter (a gas boiler's load is the heat demand; real UK/modelled IL data)
   and its electricity meter (`chint-dtsu666`, named by the heat meter's `pair`), heat / COP with
@@ -160,7 +161,7 @@ class Recipe:
     start: date
     buildings: tuple[tuple[str, str, str], ...]  # (id, category, use)
     electricity: MakeShapes  # n, rng -> (shape, gets BDEW noise) per meter
-    water: tuple[str, ...]  # EPANET networks
+    water: tuple[str, ...]  # EPANET "network:pattern"
     gas: tuple[str, ...]  # eemeter gas samples for the heat pumps
     one_minute: int = 0  # how many electricity meters per building are read every minute
 
@@ -194,9 +195,12 @@ def _elec_richardson(days: int) -> MakeShapes:
 
 def recipes(days: int) -> dict[str, Recipe]:
     """The dev and held-out recipes. Dev: Illinois + UK sample 0 (eemeter) and BDEW G0/G1/G4/H0, water
-    from EPANET Net3, spring 2025 (清明, 劳动节 with its 调休 Sunday). Held-out: other buildings, UK
-    samples 1 and 2, BDEW G2/G3/G5/G6/L0, richardsonpy (a source dev never sees), water from EPANET
-    ky4 and Net2, autumn 2024 (中秋, 国庆 with three 调休 weekend days)."""
+    from EPANET ky4's pattern, spring 2025 (清明, 劳动节 with its 调休 Sunday). Held-out: other
+    buildings, UK samples 1 and 2, BDEW G1/G2/G3/G5/G6/L0, richardsonpy (a source dev never sees),
+    water from EPANET Net6's PATTERN-0, autumn 2024 (中秋, 国庆 with three 调休 weekend days).
+    Water patterns: those of the example networks with a building's night minimum (ky4: day use,
+    Net6 PATTERN-0: a household's morning and evening peaks); Net2's and Net3's patterns are district
+    demand with night-time peaks (tank filling), unlike any one building's meter."""
     spring, autumn = date(2025, 3, 3), date(2024, 9, 2)
     return {
         "dev-eemeter": Recipe("dev-eemeter", "dev", "eemeter", spring,
@@ -205,25 +209,26 @@ def recipes(days: int) -> dict[str, Recipe]:
                               _elec_eemeter(("il-electricity-cdd-hdd-hourly",
                                              "il-electricity-cdd-only-hourly",
                                              "uk-electricity-hdd-only-hourly-sample-0")),
-                              ("Net3",), ("il-gas-hdd-only-hourly",)),
+                              ("ky4:1",), ("il-gas-hdd-only-hourly",)),
         "dev-bdew": Recipe("dev-bdew", "dev", "demandlib-bdew", spring,
                            (("dev-b1", "office", "office"), ("dev-b2", "venue", "office"),
                             ("dev-b3", "school", "dorm")),
-                           _elec_bdew(("g0", "g1", "g4", "h0")), ("Net3",), ("il-gas-hdd-only-hourly",)),
+                           _elec_bdew(("g0", "g1", "g4", "h0")), ("ky4:1",), ("il-gas-hdd-only-hourly",)),
         "ho-eemeter": Recipe("ho-eemeter", "heldout", "eemeter", autumn,
                              (("ho-e1", "office", "office"), ("ho-e2", "school", "dorm"),
                               ("ho-e3", "hospital", "dorm")),
                              _elec_eemeter(("uk-electricity-hdd-only-hourly-sample-1",
                                             "uk-electricity-hdd-only-hourly-sample-2")),
-                             ("ky4",), ("uk-gas-hdd-only-hourly-sample-0",)),
+                             ("Net6:PATTERN-0",), ("uk-gas-hdd-only-hourly-sample-0",)),
         "ho-bdew": Recipe("ho-bdew", "heldout", "demandlib-bdew", autumn,
                           (("ho-b1", "office", "office"), ("ho-b2", "venue", "office"),
                            ("ho-b3", "research", "office")),
-                          _elec_bdew(("g1", "g2", "g3", "g5", "g6", "l0")), ("ky4", "Net2"),
+                          _elec_bdew(("g1", "g2", "g3", "g5", "g6", "l0")), ("Net6:PATTERN-0",),
                           ("uk-gas-hdd-only-hourly-sample-0",)),
         "ho-richardson": Recipe("ho-richardson", "heldout", "richardsonpy", autumn,
                                 (("ho-r1", "school", "dorm"), ("ho-r2", "school", "dorm")),
-                                _elec_richardson(days), ("Net2",), ("uk-gas-hdd-only-hourly-sample-0",),
+                                _elec_richardson(days), ("Net6:PATTERN-0",),
+                                ("uk-gas-hdd-only-hourly-sample-0",),
                                 one_minute=2),
     }
 
@@ -236,7 +241,7 @@ def build(recipe: Recipe, seed: int, days: int, elec_per_building: int = 6, wate
     n_min = days * 1440
     blds = recipe.buildings[:buildings] if buildings else recipe.buildings
     shapes = recipe.electricity(elec_per_building * len(blds), rng)
-    patterns = [src.epanet_pattern(x) for x in recipe.water]
+    patterns = [src.epanet_pattern(*x.split(":")) for x in recipe.water]
     gases = [src.eemeter(x) for x in recipe.gas]
     out_b: list[Building] = []
     meters: list[Meter] = []

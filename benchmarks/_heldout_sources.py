@@ -251,7 +251,7 @@ def richardson_version() -> str:
 
 # ------------------------------------------------------------------------------------------- wntr / EPANET
 
-def epanet_pattern(network: str, pattern: str = "1") -> F64:
+def epanet_pattern(network: str, pattern: str) -> F64:
     """An EPANET example network's demand pattern (hourly multipliers), through wntr's INP reader."""
     import wntr
 

@@ -323,7 +323,7 @@ docs/benchmarks.md.
 
 Sets: dev-eemeter (eemeter sample meters: Illinois modelled + UK real smart meter sample 0;
 heat pump from the Illinois gas sample), dev-bdew (demandlib BDEW G0, G1, G4, H0 with noise),
-water from EPANET Net3's demand pattern (wntr) with our day-type factors and noise. Seeds {seeds}.
+water from EPANET ky4's demand pattern (wntr) with our day-type factors and noise. Seeds {seeds}.
 
 The HELD-OUT split (other seeds, other buildings, other samples and profiles, a source this split
 does not have, autumn 2024) is never written here: the benchmark makes it on the fly. Do not tune on
