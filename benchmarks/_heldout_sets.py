@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import csv
 import json
+import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -233,9 +234,14 @@ def recipes(days: int) -> dict[str, Recipe]:
     }
 
 
+def set_rng(seed: int, name: str, stream: int) -> np.random.Generator:
+    """The generator of one set and purpose: two sets under one seed get different draws."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode()), stream])
+
+
 def build(recipe: Recipe, seed: int, days: int, elec_per_building: int = 6, water_per_building: int = 2,
           buildings: int | None = None) -> EvalSet:
-    rng = np.random.default_rng(seed)
+    rng = set_rng(seed, recipe.name, 0)
     dates = [recipe.start + timedelta(days=i) for i in range(days)]
     types = src.day_types(dates)
     n_min = days * 1440
@@ -365,7 +371,7 @@ def readings(s: EvalSet, edits: dict[str, Edits] | None = None, seed: int = 0
 
 def inject(s: EvalSet, seed: int, per_kind: int = 4) -> dict[str, Edits]:
     """Faults of every kind on the set's meters; fills `s.events` and returns the edits."""
-    rng = np.random.default_rng(50_000 + seed)
+    rng = set_rng(seed, s.name, 1)
     edits: dict[str, Edits] = {m.id: Edits() for m in s.meters}
     busy: dict[str, list[tuple[int, int]]] = {}
     types = src.day_types([s.start + timedelta(days=i) for i in range(s.days)])

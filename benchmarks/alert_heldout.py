@@ -1,7 +1,7 @@
 """Alert detectors on data the team did not write: held-out sets from public load sources.
 
     python -m benchmarks.alert_heldout [--quick] [--seed 101] [--days 70] [--sets ho-eemeter ...]
-                                       [--keep DIR] [--write-dev DIR]
+                                       [--per-kind 4] [--keep DIR] [--write-dev DIR]
 
 Needs the `eval` extra (`pip install -e '.[eval]'`: eemeter, demandlib, richardsonpy, wntr,
 chinese-calendar — benchmark only, never imported by the product).
@@ -170,6 +170,7 @@ def run_cli(readings: Path, site: Path) -> tuple[list[Alert], list[Alert], float
                        capture_output=True, text=True, check=False)
     if p.returncode != 0:
         raise SystemExit(f"metergate alerts failed ({p.returncode}) on {readings}:\n{p.stderr[-2000:]}")
+    readings.with_suffix(".alerts.json").write_text(p.stdout, encoding="utf-8")  # for --keep
     doc = json.loads(p.stdout)
     last = _last_reading_ns(readings)
     det, quota = [], []
@@ -233,9 +234,9 @@ class SetResult:
 
 
 def evaluate(recipe: hs.Recipe, seed: int, days: int, folder: Path, *, buildings: int | None = None,
-             elec: int = 6) -> SetResult:
+             elec: int = 6, per_kind: int = 4) -> SetResult:
     s = hs.build(recipe, seed, days, elec_per_building=elec, buildings=buildings)
-    edits = hs.inject(s, seed)
+    edits = hs.inject(s, seed, per_kind)
     site, inj, clean = hs.write(s, folder / f"{s.name}-seed{seed}", edits)
     det, quota, t1 = run_cli(inj, site)
     det_clean, quota_clean, t2 = run_cli(clean, site)
@@ -351,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=101, help="held-out seed (never a dev seed)")
     ap.add_argument("--days", type=int, default=70)
     ap.add_argument("--sets", nargs="+", default=list(HELDOUT_SETS), choices=HELDOUT_SETS + DEV_SETS)
+    ap.add_argument("--per-kind", type=int, default=4, help="injected events of each kind per set")
     ap.add_argument("--keep", type=Path, help="keep the generated sets in this folder")
     ap.add_argument("--write-dev", type=Path, help="write the DEV split (readings, sites, labels) and stop")
     args = ap.parse_args(argv)
@@ -369,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         for name in args.sets:
             seed = args.seed if name in HELDOUT_SETS else DEV_SEEDS[0]
-            r = evaluate(rs[name], seed, days, folder, buildings=buildings, elec=elec)
+            r = evaluate(rs[name], seed, days, folder, buildings=buildings, elec=elec, per_kind=args.per_kind)
             results.append(r)
             print(f"{name}: {r.meters} meters, {sum(r.ours.events.values())} events, recall "
                   f"{_f(r.ours.recall())}, precision {_f(r.ours.precision)}, clean alerts "
