@@ -344,8 +344,8 @@ def counter(s: EvalSet, m: Meter, ts: npt.NDArray[np.int64], ed: Edits | None) -
     res = RESOLUTION[m.kind]
     v = np.floor(v / res) * res
     if ed:
-        for k, add in ed.spike_at:
-            v[k] += add
+        for k, extra in ed.spike_at:
+            v[k] += extra
         for k in ed.nan_at:
             v[k] = np.nan
     return v

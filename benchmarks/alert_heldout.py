@@ -173,7 +173,8 @@ def run_cli(readings: Path, site: Path) -> tuple[list[Alert], list[Alert], float
     readings.with_suffix(".alerts.json").write_text(p.stdout, encoding="utf-8")  # for --keep
     doc = json.loads(p.stdout)
     last = _last_reading_ns(readings)
-    det, quota = [], []
+    det: list[Alert] = []
+    quota: list[Alert] = []
     for a in doc["alerts"]:
         end = last if a.get("cleared") is None else round(a["cleared"] * 1e9)
         al = Alert(a["kind"], a["subject"], round(a["start"] * 1e9), end)
