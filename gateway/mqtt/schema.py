@@ -46,11 +46,18 @@ SERVICE_SCHEMAS: tuple[ServiceSchema, ...] = ("dead-letter", "ingest-health", "a
 
 
 class ContractError(ValueError):
-    """A message that breaks the contract; `reason` says how, naming the field."""
+    """A message that breaks the contract; `reason` says how, naming the field (at most
+    REASON_CHARS characters: jsonschema quotes the offending value whole, and a reason goes into a
+    dead letter and the log)."""
 
     def __init__(self, reason: str) -> None:
+        if len(reason) > REASON_CHARS:
+            reason = f"{reason[:REASON_CHARS - 40]}… ({len(reason)} characters in all)"
         self.reason = reason
         super().__init__(reason)
+
+
+REASON_CHARS = 500
 
 
 @cache

@@ -87,3 +87,17 @@ def test_a_long_message_is_judged_as_the_schema_judges_it(odd: object) -> None:
             assert f"$.readings[{where}]" in exc.reason
         else:
             assert not expected, f"accepted what the schema refuses: {expected[0]}"
+
+
+@pytest.mark.parametrize("value", ["DEL", [0] * 80_000, [[[[1]]]] * 20_000])
+def test_the_reason_stays_short_whatever_the_value(value: object) -> None:
+    """jsonschema's message quotes the offending value whole: a 200 KB string of DEL characters
+    (1 byte each in JSON, 4 in Python's repr) made a reason of 800 KB, so the dead letter was 4x the
+    payload (docs/ingest.md promises about twice at most) and analytics logged 800 KB lines."""
+    payload = _doc([{"quantity": "q", "value": value, "unit": "W", "quality": "ok"}])
+    payload = payload.replace(b'"DEL"', b'"' + b"\x7f" * 200_000 + b'"')  # raw: JSON allows it
+    assert len(payload) <= LIMIT
+    with pytest.raises(ContractError) as refused:
+        check_message(topic_for("m1"), payload)
+    assert "$.readings[0].value" in refused.value.reason
+    assert len(refused.value.reason) <= 600, len(refused.value.reason)
