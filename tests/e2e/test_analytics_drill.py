@@ -15,12 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.alerts.sites import site_message, site_toml
 from tests.support.ingest import Publisher
 from tests.support.mosquitto import Mosquitto, MosquittoFactory, RecorderFactory
 from tests.support.victoria import VictoriaFactory
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # the service started twice (~10 s)
 
 
 def _config(folder: Path, broker: Mosquitto, influx_url: str) -> Path:
