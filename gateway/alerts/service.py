@@ -61,7 +61,7 @@ from gateway.ingest.lineproto import ts_to_ns
 from gateway.ingest.validate import Refused, Validator
 from gateway.ingest.writer import LineWriter, WriteError, line
 from gateway.mqtt.paho_adapter import TlsFiles
-from gateway.mqtt.payloads import encode
+from gateway.mqtt.payloads import PayloadError, encode
 from gateway.mqtt.schema import ContractError, check_message
 from gateway.mqtt.topics import shared_readings_filter
 from gateway.sdnotify import notify, watchdog_interval
@@ -311,9 +311,28 @@ class AnalyticsService:
 
     def _publish_change(self, c: Change, site: _Site) -> None:
         topic = alert_topic(self.prefix, c.alert.site, c.alert.id)
-        payload = b"" if c.kind == "cleared" else alert_payload(c.alert, site.tz)
-        self.consumer.publish(topic, payload, qos=1, retain=True)
+        payload = b"" if c.kind == "cleared" else self._alert_payload(c.alert, site)
+        if payload is not None:
+            self.consumer.publish(topic, payload, qos=1, retain=True)
         self.counts[f"alerts_{c.kind}"] += 1
+
+    def _alert_payload(self, a: Any, site: _Site) -> bytes | None:
+        """The alert's document, or None if it cannot be one: a value or threshold that overflowed
+        (a counter read as 1.7e308 gives a rise of inf), which JSON cannot carry. Such an alert is
+        kept in the store and counted (`alerts_unpublishable`), logged once; stopping on it would
+        stop the service on every restart, since the message that raised it comes back."""
+        try:
+            return alert_payload(a, site.tz)
+        except PayloadError as exc:
+            self.counts["alerts_unpublishable"] += 1
+            self._problem_once(f"alert {a.id} ({a.kind} of {a.subject}) is not published: {exc} "
+                               f"(value {a.value!r}, threshold {a.threshold!r})")
+            return None
+
+    def _problem_once(self, reason: str) -> None:
+        if reason not in self._logged and len(self._logged) < 1000:
+            self._logged.add(reason)
+            log.error("%s (logged once)", reason)
 
     def _publish_all(self) -> None:
         """After a (re)connect: every active alert, and an empty retained message for every alert
@@ -325,8 +344,10 @@ class AnalyticsService:
                 if a.state == "cleared":
                     self.consumer.publish(alert_topic(self.prefix, a.site, a.id), b"", qos=1, retain=True)
             for a in site.engine.book.active:
-                self.consumer.publish(alert_topic(self.prefix, a.site, a.id), alert_payload(a, site.tz),
-                                      qos=1, retain=True)
+                payload = self._alert_payload(a, site)
+                if payload is not None:
+                    self.consumer.publish(alert_topic(self.prefix, a.site, a.id), payload, qos=1,
+                                          retain=True)
 
     def health_doc(self) -> dict[str, Any]:
         return {"schema": HEALTH_SCHEMA, "client_id": self.mqtt.client_id, "host": socket.gethostname(),
@@ -356,10 +377,10 @@ class AnalyticsService:
             for i, meter in enumerate(res.meters):
                 c, cov = float(res.consumption[i, 0]), float(res.coverage[i, 0])
                 fields: dict[str, float | int] = {"coverage": cov, "flags": int(res.flags[i, 0])}
-                if not math.isnan(c):
+                if math.isfinite(c):  # NaN: unknown; ±inf: overflowed, which line protocol cannot carry
                     fields["consumption"] = c
-                out.append(line("interval", {"site": ctx.site, "building": where[str(meter)],
-                                             "meter": str(meter), "quantity": quantity}, fields, start))
+                out += _finite_line("interval", {"site": ctx.site, "building": where[str(meter)],
+                                                 "meter": str(meter), "quantity": quantity}, fields, start)
         if r.day_closed is not None:
             out += self._indicator_lines(site, r.day_closed)
         return out
@@ -392,25 +413,25 @@ class AnalyticsService:
                                           np.array([x.heated_area_m2 or 0.0 for x in b]),
                                           np.array([float(x.occupants) for x in b])), coal, grid)
         ts = int(datetime(day.year, day.month, day.day, tzinfo=site.tz).timestamp()) * 10**9
-        out = []
+        out: list[str] = []
         coverage = _day_coverage(site, day)
         for i, building in enumerate(usage.buildings):
             tags = {"site": site.ctx.site, "building": building, "period": "day", "factor_set": coal.name}
             if not usage.known[i, k]:  # meters offline all day: no indicator is 0, only the coverage
-                out.append(line("indicators", tags, {"coverage": 0.0}, ts))
+                out += _finite_line("indicators", tags, {"coverage": 0.0}, ts)
                 continue
             fields = {k2: v for k2, v in ind.row(i).items() if v is not None}
             fields["coverage"] = coverage.get(building, 0.0)
             for name, value in (("electricity_kwh", u.electricity_kwh[i]), ("water_m3", u.water_m3[i])):
                 if not np.isnan(value):
                     fields[name] = float(value)
-            out.append(line("indicators", tags, fields, ts))
+            out += _finite_line("indicators", tags, fields, ts)
         for s in site.engine.quota_status:
             fields = {"ytd": s.ytd, "projected": s.projected, "share": s.share,
                       **{f"tier_{t}": v for t, v in s.tiers.items()},
                       **({"coverage": s.coverage} if s.coverage is not None else {})}
-            out.append(line("quota", {"site": site.ctx.site, "building": s.building, "scope": s.scope},
-                            fields, ts))
+            out += _finite_line("quota", {"site": site.ctx.site, "building": s.building,
+                                          "scope": s.scope}, fields, ts)
         return out
 
     def _queue_lines(self, lines: list[str]) -> None:
@@ -461,3 +482,13 @@ def _day_coverage(site: _Site, day: date) -> dict[str, float]:
 
 
 __all__ = ["AnalyticsService"]
+
+
+def _finite_line(measurement: str, tags: dict[str, str], fields: dict[str, Any],
+                 ts_ns: int) -> list[str]:
+    """The point as line protocol without its non-finite fields ([] if none is left): a figure that
+    overflowed (a counter read as 1.7e308 gives an infinite year to date) is not a measurement, and
+    line protocol cannot carry it; raising here would stop the service on the message that caused
+    it, on every restart."""
+    kept = {k: v for k, v in fields.items() if not isinstance(v, float) or math.isfinite(v)}
+    return [line(measurement, tags, kept, ts_ns)] if kept else []

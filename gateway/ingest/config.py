@@ -52,6 +52,8 @@ def _prefix(value: str) -> str:
 
 
 def _group(value: str) -> str:
+    if value == "":  # no group: a plain subscription (one instance; mosquitto restores it on restart)
+        return value
     try:
         return check_segment(value, "share group")
     except TopicError as exc:
@@ -180,6 +182,8 @@ class MqttSettings:
 
     @property
     def subscription(self) -> str:
+        if not self.share_group:
+            return readings_filter(self.topic_prefix)
         return shared_readings_filter(self.share_group, self.topic_prefix)
 
     @property

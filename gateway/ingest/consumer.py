@@ -38,6 +38,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.config.secrets import SecretUnavailable
 from gateway.ingest.config import STALL_AFTER, MqttSettings
@@ -57,6 +58,14 @@ def _not_connection_state(record: logging.LogRecord) -> bool:
 
 
 paho_log.addFilter(_not_connection_state)
+
+
+# QoS 1; and Retain Handling 1: the broker sends retained messages only when the subscription is
+# new. We subscribe again on every connection, and mosquitto 2.0 sends a topic's retained message
+# at each such SUBSCRIBE, shared subscriptions included: a retained message (readings are never
+# retained; a retained one is a publisher's mistake, or garbage) was handled again at every
+# reconnection and every restart, dead-lettered anew each time.
+_SUBSCRIBE = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
 
 
 @dataclass(slots=True)
@@ -217,9 +226,9 @@ class Consumer:
                                             if k[0] == self.generation)
         log.info("connected to %s as %r (session %s); subscribing to %s", self.settings.endpoint,
                  self.settings.client_id, "resumed" if session else "new", ", ".join(self.subscriptions))
-        client.subscribe([(t, 1) for t in self.subscriptions])
+        client.subscribe([(t, _SUBSCRIBE) for t in self.subscriptions])
         if self.extra_topics:
-            client.subscribe([(t, 1) for t in self.extra_topics])
+            client.subscribe([(t, _SUBSCRIBE) for t in self.extra_topics])
         if self.on_connection is not None:
             self.on_connection(True, "")
 

@@ -61,7 +61,7 @@ def ingest_toml(folder: Path, broker_port: int, *, influx_url: str, api: str = "
                 client_id: str = "ingest-a", database: str = "energy", extra_influx: str = "",
                 max_points: int = 5000, max_delay: str = "100ms", receive_maximum: int = 1000,
                 max_future: str = "5m", health_interval: str = "1s", name: str = "ingest.toml",
-                prometheus_port: int = 0, extra: str = "") -> Path:
+                prometheus_port: int = 0, extra: str = "", extra_mqtt: str = "") -> Path:
     where = f'bucket = "{database}"' if api == "v2" else f'database = "{database}"'
     text = f"""
 [mqtt]
@@ -70,6 +70,7 @@ port = {broker_port}
 client_id = "{client_id}"
 session_expiry = "1h"
 receive_maximum = {receive_maximum}
+{extra_mqtt}
 
 [influx]
 api = "{api}"
