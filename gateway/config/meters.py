@@ -77,6 +77,7 @@ def compile_meters(
                 id=spec.id, profile=spec.profile, variant=variant, unit=spec.unit, bus=spec.bus,
                 building=spec.building, subitem=spec.subitem, circuit=spec.circuit,
                 description=spec.description, ct=spec.ct, pt=spec.pt, poll=poll, pair=spec.pair,
+                role=spec.role,
             ))
     return meters
 
