@@ -45,6 +45,20 @@ def statutory(name: str) -> tuple[frozenset[date], frozenset[date], tuple[int, i
     return off, on, (years[0], years[-1])
 
 
+@cache
+def _sorted(days: tuple[int, ...]) -> NDArray[np.int64]:
+    return np.asarray(days, np.int64)
+
+
+def _member(day: NDArray[np.int64], days: tuple[int, ...]) -> NDArray[np.bool_]:
+    """np.isin(day, days) for a sorted tuple, by binary search (every tick asks)."""
+    if not days:
+        return np.zeros(np.shape(day), bool)
+    arr = _sorted(days)
+    pos = np.minimum(np.searchsorted(arr, day), len(arr) - 1)
+    return np.asarray(arr[pos] == day)
+
+
 @dataclass(frozen=True)
 class WorkCalendar:
     """Days off and extra working days of one building, as sorted local day numbers."""
@@ -69,9 +83,8 @@ class WorkCalendar:
         """Per local day number: is it a working day, given whether its weekday is one."""
         if not self.off_days and not self.on_days:
             return by_weekday
-        on = np.isin(day, np.asarray(self.on_days, np.int64))
-        off = np.isin(day, np.asarray(self.off_days, np.int64))
-        return (by_weekday | on) & ~off
+        day = np.asarray(day, np.int64)
+        return (by_weekday | _member(day, self.on_days)) & ~_member(day, self.off_days)
 
     def knows(self, year: int) -> bool:
         """Whether the statutory table covers `year` (always True without one)."""
