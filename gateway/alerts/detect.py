@@ -153,6 +153,17 @@ def building_calendar(b: Building, site: SiteConfig) -> WorkCalendar:
                               [(c.first, c.last) for c in closed])
 
 
+def calendar_notes(site: SiteConfig, years: range) -> list[str]:
+    """A note for each year of the data that the statutory calendar has no notice for."""
+    cal = WorkCalendar.build(site.calendar.public_holidays)
+    missing = [y for y in years if not cal.knows(y)]
+    if not missing or cal.covered is None:
+        return []
+    return [f"calendar: the statutory holidays of {', '.join(map(str, missing))} are not known to the "
+            f"installed chinese-calendar (it covers {cal.covered[0]}-{cal.covered[1]}); those days are "
+            "judged on weekdays alone: upgrade it once the State Council's notice is out"]
+
+
 def _schedule(b: Building, site: SiteConfig) -> Schedule:
     o, timezone, cal = b.schedule, site.site.timezone, building_calendar(b, site)
     if o is None:
@@ -169,4 +180,5 @@ def site_detectors(site: SiteConfig, overrides: Mapping[str, Any] | None = None)
 
 
 __all__ = ["DetectorConfigError", "SiteDetectors", "building_calendar", "building_schedules",
+           "calendar_notes",
            "detector_settings", "meter_roles", "site_detectors"]

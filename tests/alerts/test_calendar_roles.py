@@ -11,7 +11,7 @@ The statutory dates are checked against the State Council's notices, not against
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -152,9 +152,21 @@ def test_closures_win_over_adjusted_working_days_and_a_museum_keeps_its_own_week
     assert not _working(museum, date(2025, 4, 7)) and _working(museum, date(2025, 4, 27))  # Mon / Sun
 
 
-def test_a_year_without_a_notice_is_left_to_the_weekdays() -> None:
+def test_a_year_without_a_notice_is_left_to_the_weekdays_and_said(tmp_path: Path) -> None:
+    from gateway.alerts.detect import calendar_notes
+
     cal = WorkCalendar.build("cn")
     assert cal.covered is not None and cal.knows(2025) and not cal.knows(cal.covered[1] + 1)
+    after = cal.covered[1] + 1
+    first_monday = next(date(after, 1, d) for d in range(1, 8) if date(after, 1, d).weekday() == 0)
+    office = Schedule(calendar=cal)
+    # weekdays alone: the first Monday works, the Saturday after it does not
+    assert _working(office, first_monday) and not _working(office, first_monday + timedelta(days=5))
+    site = load_site_config(_site(tmp_path))
+    notes = calendar_notes(site, range(2025, after + 1))
+    assert len(notes) == 1 and str(after) in notes[0] and "2025" not in notes[0].split("covers")[0]
+    assert calendar_notes(load_site_config(_site(tmp_path, holidays="none", name="n.toml")),
+                          range(2025, after + 1)) == []
 
 
 def test_bad_calendar_keys_are_named_with_file_line_and_key(tmp_path: Path) -> None:
