@@ -178,8 +178,11 @@ def test_streaming_equals_batch_with_retained_alerts_ack_and_aggregates(
         ("quota_above_constraint", "gov", "db37-t-4452-2021:water_m3_per_person"),
         ("quota_projected_exceed", "gov", "db37-t-4452-2021:water_m3_per_person"),
         ("water_leak", "gov-water", "")]
-    assert sorted(a["kind"] for a in expected if a["state"] == "cleared") == [
-        "consumption_anomaly", "quota_above_constraint", "quota_projected_exceed"]
+    # the drop is an anomaly on each working day until the baseline has it (one alert a day); each
+    # quota alert clears once, a week after the use is clearly back below (the hysteresis)
+    gone = sorted(a["kind"] for a in expected if a["state"] == "cleared")
+    assert set(gone) == {"consumption_anomaly", "quota_above_constraint", "quota_projected_exceed"}
+    assert gone.count("quota_above_constraint") == 1 and gone.count("quota_projected_exceed") == 1
 
     # what a newcomer sees now: the retained documents of exactly the active alerts
     retained = _retained(broker, mqtt_recorder, len(active), "newcomer")
