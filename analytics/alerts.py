@@ -18,6 +18,9 @@ every boundary of a readings file; with the same detections both give the same a
 - **Hysteresis in time.** An alert is raised once its condition has been present at `raise_after`
   consecutive ticks, and cleared once it has been absent at `clear_after` consecutive ticks. A
   condition that comes and goes faster than that neither raises nor clears: no flapping.
+- **Instant faults** (`INSTANT_KINDS`: counter reset or swap, spike, sentinel) are raised at the first
+  tick they are present: their evidence is one reading, complete at once, and a one-interval episode
+  is present at one tick only, so `raise_after` would never let it through. They clear like the others.
 - **Severity** is the highest severity present at the latest tick where the condition was present;
   a change (escalation or de-escalation) updates the alert. Value, threshold and message follow the
   latest detection (kept, not announced as an update).
@@ -38,6 +41,10 @@ from typing import Literal
 
 from analytics.events import AlertKind, Detection, Severity
 
+# Faults whose evidence is complete in one reading: raised at their first detection (docs/alerts.md)
+INSTANT_KINDS: frozenset[AlertKind] = frozenset({AlertKind.COUNTER_RESET, AlertKind.SPIKE,
+                                                  AlertKind.SENTINEL})
+
 State = Literal["active", "cleared"]
 ChangeKind = Literal["raised", "updated", "acked", "cleared"]
 Key = tuple[AlertKind, str, str]
@@ -47,10 +54,14 @@ Key = tuple[AlertKind, str, str]
 class LifecycleSettings:
     raise_after: int = 2  # consecutive ticks present before an alert is raised
     clear_after: int = 3  # consecutive ticks absent before it is cleared
+    instant: frozenset[AlertKind] = INSTANT_KINDS  # raised at the first tick present
 
     def __post_init__(self) -> None:
         if self.raise_after < 1 or self.clear_after < 1:
             raise ValueError("raise_after and clear_after must be at least 1")
+
+    def raise_after_for(self, kind: AlertKind) -> int:
+        return 1 if kind in self.instant else self.raise_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +167,7 @@ class AlertBook:
                 p.start_ns = first if p.start_ns is None else min(p.start_ns, first)
                 top = max(found, key=lambda d: (d.severity, d.start_ns))
                 if alert is None:
-                    if p.present_run >= self.settings.raise_after:
+                    if p.present_run >= self.settings.raise_after_for(key[0]):
                         alert = self._raise(key, p.start_ns, tick_ns, top)
                         changes.append(Change("raised", alert, tick_ns))
                 else:
@@ -239,5 +250,5 @@ def replay(site: str, detections: Sequence[Detection], ticks: Sequence[int], int
     return sorted(latest.values(), key=lambda a: (a.start_ns, a.id)), changes
 
 
-__all__ = ["Alert", "AlertBook", "Change", "LifecycleSettings", "alert_id", "present", "replay",
-           "scope_of", "ticks_between"]
+__all__ = ["INSTANT_KINDS", "Alert", "AlertBook", "Change", "LifecycleSettings", "alert_id", "present",
+           "replay", "scope_of", "ticks_between"]

@@ -168,12 +168,35 @@ def cumulative_share(year: int, shape: F64 | None = None,
 @dataclass(frozen=True, slots=True)
 class QuotaSettings:
     tolerance: float = 0.02  # a tier is crossed when above it by more than this share
+    # hysteresis: a condition raised stays until the figure is back below the line by `release` (3 %
+    # of the tier, the constraint or the target) on `release_days` consecutive days
+    release: float = 0.03
+    release_days: int = 7
     min_share: float = 0.05  # judge only once this share of the year's profile is due
     recent_days: int = 28  # the projection's recent rate
     reduction: float | None = None  # yearly reduction target, e.g. -0.02; None: not tracked
     reduction_indicators: tuple[str, ...] = ("kgce_per_m2", "water_m3_per_person")
     reduction_factor_set: str = "calorific"
     standards: tuple[str, ...] | None = None  # None: every standard that matches a building
+
+
+@dataclass
+class _Latch:
+    """One condition with hysteresis: on once the figure crosses the entering line, off only after
+    `days` consecutive days below the release line (the entering line less the release margin)."""
+
+    days: int
+    on: bool = False
+    below: int = 0
+
+    def step(self, enter: bool, hold: bool) -> bool:
+        if enter or (self.on and hold):
+            self.on, self.below = True, 0
+        elif self.on:
+            self.below += 1
+            if self.below >= self.days:
+                self.on, self.below = False, 0
+        return self.on
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,10 +302,19 @@ def _follow(usage: DailyUsage, t: _Track, last: int, tz: ZoneInfo,
     states: dict[AlertKind, list[tuple[int, Severity, float, float, str, str, dict[str, Any]]]] = {}
     latest: QuotaStatus | None = None
     year_cache: dict[int, tuple[F64, str, float | None]] = {}
+    latches: dict[str, _Latch] = {}  # per tier, "projected", "target": the year's hysteresis
+
+    def latch(name: str, figure: float, line: float) -> bool:
+        """Whether the condition `figure > line × (1 + tolerance)` holds, with hysteresis."""
+        lt = latches.setdefault(name, _Latch(settings.release_days))
+        return lt.step(figure > line * (1 + settings.tolerance),
+                       figure > line * (1 + settings.tolerance - settings.release))
+
     for i, day in enumerate(days):
         year = day.year
         if year not in year_cache:
             year_cache[year] = _year_profile(usage, daily, known, year, t)
+            latches.clear()  # a new year to date
         cum, profile, last_year_total = year_cache[year]
         doy = (day - date(year, 1, 1)).days
         share = float(cum[doy])
@@ -319,8 +351,10 @@ def _follow(usage: DailyUsage, t: _Track, last: int, tz: ZoneInfo,
         ytd_value = ytd_num / denom / (elapsed if t.indicator.per_day else 1.0)
         per_day = n_year / elapsed if t.indicator.per_day else 1.0
         to_date = {k: v * share * per_day for k, v in tiers.items()}
-        above = [k for k in tiers if ytd_num > tiers[k] * scale * share * (1 + settings.tolerance)]
+        # the highest tier whose latch is on: crossed, and not yet clearly back below it
+        above = [k for k in tiers if latch(k, ytd_num, tiers[k] * scale * share)]
         tier = above[-1] if above else None
+        held = tier is not None and not ytd_num > tiers[tier] * scale * share * (1 + settings.tolerance)
         projected = projected_num / scale
         latest = QuotaStatus(t.subject.id, t.scope, t.indicator.name, day, profile, share, ytd_value,
                              t.indicator.ytd_unit, projected, t.unit, dict(tiers), tier, t.confidence,
@@ -334,9 +368,10 @@ def _follow(usage: DailyUsage, t: _Track, last: int, tz: ZoneInfo,
             ymsg += f", estimated from the data since {since.isoformat()}"
         if t.reduction is not None and last_year_total is not None:
             target = tiers["target"]
+            off_track = latch("projected", projected, target)
             if ytd_num > target * scale * (1 + settings.tolerance):
                 sev = Severity.MAJOR
-            elif projected > target * (1 + settings.tolerance):
+            elif off_track:
                 sev = Severity.WARNING
             else:
                 continue
@@ -353,13 +388,14 @@ def _follow(usage: DailyUsage, t: _Track, last: int, tz: ZoneInfo,
             if tier == "constraint" and ytd_num > tiers["constraint"] * scale:
                 sev = Severity.CRITICAL  # the whole year's constraint is already used up
             name = f"{tier} value"
+            word = (f"back within {settings.release:.0%} of" if held else "above")  # held by the hysteresis
             states.setdefault(kind, []).append((
                 i, sev, ytd_value, to_date[tier], t.indicator.ytd_unit,
-                f"{t.subject.id}: {ymsg} is above the {name} pro-rated to date, {to_date[tier]:.4g} "
+                f"{t.subject.id}: {ymsg} is {word} the {name} pro-rated to date, {to_date[tier]:.4g} "
                 f"({t.label}: {tiers[tier]:g} {t.unit}; {profile} profile, {share:.0%} of the year due)",
                 {**base, "tier": tier, "annual": tiers[tier]}))
         constraint = tiers.get("constraint")
-        if constraint is not None and projected > constraint * (1 + settings.tolerance):
+        if constraint is not None and latch("projected", projected, constraint):
             states.setdefault(AlertKind.QUOTA_PROJECTED, []).append((
                 i, Severity.WARNING, projected, constraint, t.unit,
                 f"{t.subject.id}: {t.indicator.name} projected to end the year at {projected:.4g} {t.unit}, "

@@ -2,6 +2,7 @@
 
     python -m benchmarks.alert_injection [--seeds 1 2 3] [--weeks 8] [--buildings 4] [--step-s 300]
                                          [--per-kind 6] [--hard] [--physics-check]
+                                         [--lifecycle [--no-instant]]
 
 Per seed, a campus is generated with numpy (simulators.physics for occupancy, heating schedule, outdoor
 temperature and heat-pump COP): per building 12 electricity meters (occupancy-driven load over a base
@@ -17,6 +18,12 @@ true when it overlaps an injected anomaly of any kind on the same subject: a lar
 also a consumption anomaly); detection delay (the boundary at which the episode was confirmed minus the
 injected start). The baseline in the same run is a naive detector: |global z-score| > 3 of each
 meter's 15-minute consumption, consecutive cells merged into one event.
+
+`--lifecycle` scores the alerts instead of the detections: the episodes go through the alert lifecycle
+at hourly ticks (`analytics.alerts.replay`, default LifecycleSettings: what `metergate alerts --from`
+does with `--interval 3600`), each raised alert scored from its episode start to its clear, its delay
+to the tick that raised it. `--no-instant` gives the lifecycle without instant kinds (every kind waits
+for `raise_after` ticks), as it was before they were raised at first detection.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from analytics.alerts import LifecycleSettings, replay, ticks_between
 from analytics.detectors import DetectorSettings, MeterRole, detect_batch
 from analytics.events import AlertKind, Detection
 from analytics.readings_io import Columns, Readings
@@ -457,9 +465,18 @@ class SeedResult:
     meters: int
 
 
+def raised_alerts(found: Sequence[Detection], start_ns: int, end_ns: int,
+                  lifecycle: LifecycleSettings) -> list[Detection]:
+    """The alerts the lifecycle raises from `found` at hourly ticks, as Detections to score: from the
+    episode's start to the tick that cleared it (None: still active), detected at the raising tick."""
+    alerts, _ = replay("bench", found, ticks_between(start_ns, end_ns, 3600), 3600, lifecycle)
+    return [Detection(a.kind, a.subject, a.start_ns, a.cleared_ns, a.severity, a.value, a.threshold, a.unit,
+                      a.message, {"detected_ns": a.raised_ns}) for a in alerts]
+
+
 def run_seed(seed: int, *, weeks: int = 8, buildings: int = 4, step_s: int = 300, per_kind: int = 6,
-             hard: bool = False,
-             settings: DetectorSettings | None = None) -> SeedResult:
+             hard: bool = False, settings: DetectorSettings | None = None,
+             lifecycle: LifecycleSettings | None = None) -> SeedResult:
     t0 = time.process_time()
     st = settings or DetectorSettings()
     campus = make_campus(seed, weeks=weeks, buildings=buildings, step_s=step_s)
@@ -467,9 +484,12 @@ def run_seed(seed: int, *, weeks: int = 8, buildings: int = 4, step_s: int = 300
     series, events = inject(campus, seed, per_kind, hard)
     dirty = readings_of(campus, series, seed)
     found = detect_batch(dirty, campus.roles, settings=st, outdoor_temp=outdoor(campus), end_ns=end)
-    scores = score(found, events, end)
     clean = detect_batch(readings_of(campus, None, seed), campus.roles, settings=st,
                          outdoor_temp=outdoor(campus), end_ns=end)
+    if lifecycle is not None:
+        found = raised_alerts(found, int(campus.ts[0]), end, lifecycle)
+        clean = raised_alerts(clean, int(campus.ts[0]), end, lifecycle)
+    scores = score(found, events, end)
     clean_kinds: dict[str, int] = {}
     for d in clean:
         clean_kinds[d.kind.value] = clean_kinds.get(d.kind.value, 0) + 1
@@ -556,11 +576,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hard", action="store_true", help="smaller anomalies, at the edge of the targets")
     ap.add_argument("--physics-check", action="store_true",
                     help="also run clean meters of simulators.physics (an independent source; ~100 s)")
+    ap.add_argument("--lifecycle", action="store_true",
+                    help="score the alerts the lifecycle raises at hourly ticks, not the detections")
+    ap.add_argument("--no-instant", action="store_true",
+                    help="with --lifecycle: no instant kinds (every kind waits for raise_after ticks)")
     args = ap.parse_args(argv)
+    lifecycle = None
+    if args.lifecycle:
+        lifecycle = LifecycleSettings(instant=frozenset()) if args.no_instant else LifecycleSettings()
     results = []
     for seed in args.seeds:
         r = run_seed(seed, weeks=args.weeks, buildings=args.buildings, step_s=args.step_s,
-                     per_kind=args.per_kind, hard=args.hard)
+                     per_kind=args.per_kind, hard=args.hard, lifecycle=lifecycle)
         results.append(r)
         n_ev = sum(s.events for s in r.scores.values())
         n_found = sum(s.found for s in r.scores.values())
@@ -568,8 +595,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{n_ev} injected events, {n_found} found; clean copy: {r.clean_alerts} alerts; "
               f"{r.seconds:.1f} s CPU")
     sizes = "hard (small) anomalies" if args.hard else "default anomaly sizes"
-    print(f"\nalert injection, seeds {', '.join(map(str, args.seeds))}, {sizes}, default DetectorSettings, "
-          f"pooled:")
+    what = ("" if lifecycle is None else
+            ", alerts raised by the lifecycle at hourly ticks" + (" without instant kinds" if args.no_instant
+                                                                 else ""))
+    print(f"\nalert injection, seeds {', '.join(map(str, args.seeds))}, {sizes}, default DetectorSettings"
+          f"{what}, pooled:")
     ok = report(results)
     if args.physics_check:
         n, mw, found = physics_check(args.weeks)

@@ -61,10 +61,15 @@ class AfterHours:
         self.base_n = np.zeros(n, np.int64)
         self.day_work = np.zeros(n, bool)
         self.occ_ring = RowRing(n, s.history_days)
-        self.base_raw = RowRing(n, s.creep_nights)
+        self.base_raw = RowRing(n, s.creep_nights)  # each night's base load ÷ its day type's reference
         self.base_clean = RowRing(n, s.history_days)
+        # clean nights by the day type of the night's own date: workday, Saturday off, other day off
+        # (a shop's Friday-to-Saturday night is not its Sunday night)
+        self.night_clean = [RowRing(n, 20), RowRing(n, 8), RowRing(n, 8)]
+        self.night_rel = RowRing(n, s.history_days)  # clean nights ÷ their type's reference: the noise
         self.aft_work = RowRing(n, 20)
-        self.aft_off = RowRing(n, 8)
+        self.aft_off = RowRing(n, 8)  # Sundays, holidays, closures
+        self.aft_sat = RowRing(n, 8)  # Saturdays off: shops, venues and libraries open then
 
     def open_for(self, n_meters: int) -> np.ndarray:
         """Per meter (all roles): an after-hours or base-load episode is open."""
@@ -100,31 +105,57 @@ class AfterHours:
         base_today = np.where(self.base_n[idx] >= 4, _median(self.base[idx]), np.nan)
         work = self.day_work[idx]
         self.occ_ring.push(idx, occ_mean)
-        self.base_raw.push(idx, base_today)
         occ_ref = _median(self.occ_ring.last(idx, s.history_days))
         past = self.base_clean.last(idx, s.history_days)
-        base_ref = _median(past)
         enough = np.sum(np.isfinite(past), axis=1) >= s.min_history_days
         day_start = c.end_ns - _DAY_NS
 
-        # base-load creep
-        cur = _median(self.base_raw.last(idx, s.creep_nights))
+        # base-load creep: each night against the clean nights of its day type, the median of the
+        # last creep_nights of those ratios
+        night = c.end_ns - 2 * 3600 * NS  # inside the base window, on the night's own date
+        rows = self.rows[idx]
+        kind = np.where(ctx.clock.workday(np.array([night], np.int64))[0, rows], 0,
+                        np.where(ctx.clock.saturday(night)[rows], 1, 2))
+        typed = np.full((len(idx), 20), np.nan)
+        for k, ring in enumerate(self.night_clean):
+            sel = kind == k
+            if sel.any():
+                typed[sel, :ring.capacity] = ring.last(idx[sel], ring.capacity)
+        base_ref = _median(typed)
         with np.errstate(all="ignore"):
-            ratio = cur / base_ref - 1.0
-        judged = enough & np.isfinite(ratio) & (base_ref > 0) & np.isfinite(occ_ref)
+            rel = base_today / base_ref
+            rel = np.where(np.sum(np.isfinite(typed), axis=1) >= 5, rel, np.nan)
+            self.base_raw.push(idx, rel)
+            ratio = _median(self.base_raw.last(idx, s.creep_nights)) - 1.0
+            cur = (1.0 + ratio) * base_ref
+            # ... and beyond the meter's own night-to-night noise: creep_z robust sigmas (of the last
+            # history_days clean nights' ratios) of a median of creep_nights nights (a household-like
+            # load whose nights wander ±10 % is not creeping at +13 %)
+            noise = self.night_rel.last(idx, s.history_days)
+            sigma = 1.4826 * _median(np.abs(noise - 1.0))
+        judged = (enough & np.isfinite(ratio) & (base_ref > 0) & np.isfinite(occ_ref)
+                  & (np.sum(np.isfinite(noise), axis=1) >= s.min_history_days))
         big = (cur - base_ref) > s.creep_min_share * occ_ref
-        enter = judged & (ratio > s.creep_enter) & big
+        noisy = ratio <= s.creep_z * sigma / np.sqrt(s.creep_nights)
+        enter = judged & (ratio > s.creep_enter) & big & ~noisy
         stay = judged & (ratio > s.creep_exit)
         sev = np.where(ratio > 0.5, int(Severity.MAJOR), int(Severity.WARNING))
         j = idx[judged]
         self.creep.step(j, day_start, c.end_ns, enter[judged], stay[judged], cur[judged] / h,
                         base_ref[judged] / h, sev[judged], ratio[judged], ctx.now_ns)
         creeping = self.creep.active[idx] | (self.creep.run[idx] > 0)
-        self.base_clean.push(idx, np.where(creeping, np.nan, base_today))
+        clean_base = np.where(creeping, np.nan, base_today)
+        self.base_clean.push(idx, clean_base)
+        self.night_rel.push(idx, np.where(creeping, np.nan, rel))
+        for k, ring in enumerate(self.night_clean):
+            sel = kind == k
+            if sel.any():
+                ring.push(idx[sel], clean_base[sel])
 
-        # after-hours waste, against clean days of the same type
+        # after-hours waste, against clean days of the same type: workdays, Saturdays off, other days off
+        sat = ~work & ctx.clock.saturday(day_start + _DAY_NS // 2)[self.rows[idx]]
         off = np.full((len(idx), 20), np.nan)
-        off[:, :8] = self.aft_off.last(idx, 8)
+        off[:, :8] = np.where(sat[:, None], self.aft_sat.last(idx, 8), self.aft_off.last(idx, 8))
         aft_past = np.where(work[:, None], self.aft_work.last(idx, 20), off)
         aft_ref = _median(aft_past)
         span = occ_ref - base_ref
@@ -132,7 +163,9 @@ class AfterHours:
             excess = (aft_mean - aft_ref) / span
         judged = (enough & (np.sum(np.isfinite(aft_past), axis=1) >= 3) & np.isfinite(excess)
                   & (span > 0))
-        enter = judged & (excess > s.waste_enter)
+        # ... and beyond the day-to-day noise of those days' after-hours load (waste_z robust sigmas)
+        aft_sigma = 1.4826 * _median(np.abs(aft_past - aft_ref[:, None]))
+        enter = judged & (excess > s.waste_enter) & (aft_mean - aft_ref > s.waste_z * aft_sigma)
         stay = judged & (excess > s.waste_exit)
         sev = np.where(excess > 1.0, int(Severity.MAJOR), int(Severity.WARNING))
         j = idx[judged]
@@ -141,9 +174,10 @@ class AfterHours:
                         thr[judged], sev[judged], excess[judged], ctx.now_ns)
         wasting = self.waste.active[idx] | (self.waste.run[idx] > 0)
         clean_aft = np.where(wasting, np.nan, aft_mean)
-        w, f = idx[work], idx[~work]
+        w, f, st = idx[work], idx[~work & ~sat], idx[sat]
         self.aft_work.push(w, clean_aft[work])
-        self.aft_off.push(f, clean_aft[~work])
+        self.aft_off.push(f, clean_aft[~work & ~sat])
+        self.aft_sat.push(st, clean_aft[sat])
 
         self.occ_sum[idx] = 0.0
         self.occ_n[idx] = 0

@@ -17,6 +17,7 @@ import numpy as np
 
 from analytics.detectors.context import Context
 from analytics.detectors.episodes import Episodes
+from analytics.detectors.history import IntervalRing
 from analytics.detectors.settings import NS, DetectorSettings, MeterRole
 from analytics.detectors.stats import nanmedian
 from analytics.events import AlertKind, Severity
@@ -74,7 +75,11 @@ class TimeOfWeekBaseline:
         w = settings.window_intervals
         self.win_lags = (self.week_lags[:, None] + np.arange(w, dtype=np.int64)[None, :]).ravel()
         self.win_now = np.arange(w, dtype=np.int64)
+        # each history value is compared with the day type of the value "now" at the same window spot
+        self.week_now = self.week_lags % per_week
+        self.win_lags_now = self.win_lags % per_week
         n = len(self.rows)
+        self.day_type = IntervalRing(n, int(self.win_lags.max()) + 1)  # 1.0 working day, 0.0 not
         self.n_meters = len(roles)
         self.explained_by: list[Callable[[int], np.ndarray]] = []  # open episodes that already say it
         self.level_sum = np.zeros(n)
@@ -85,6 +90,7 @@ class TimeOfWeekBaseline:
         if not len(self.rows):
             return
         s, c, rows = self.s, ctx.col, self.rows
+        self.day_type.push(ctx.workday[rows].astype(np.float64))
         x = c.value[rows]
         ok = np.isfinite(x) & (c.coverage[rows] >= 0.999) & ((c.flags[rows] & _BAD) == 0)
         level = np.where(self.level_n > 0, self.level_sum / np.maximum(self.level_n, 1), np.nan)
@@ -126,20 +132,23 @@ class TimeOfWeekBaseline:
         self.level_sum += np.where(clean, x, 0.0)
         self.level_n += clean
 
-    def prefetch(self, values: np.ndarray) -> None:
-        """Batch: the values of every interval the engine will step through, from its first (the ring
-        must be empty); the history statistics are then taken from them block by block."""
-        self._ahead = _Ahead(values[self.rows], self.week_lags, self.win_now, self.win_lags,
-                             self.s.window_intervals)
+    def prefetch(self, values: np.ndarray, workday: np.ndarray) -> None:
+        """Batch: the values and day types (meters, intervals) of every interval the engine will step
+        through, from its first (the ring must be empty); the history statistics are then taken from
+        them block by block."""
+        self._ahead = _Ahead(values[self.rows], workday[self.rows].astype(np.float64),
+                             (self.week_lags, self.win_now, self.win_lags),
+                             (self.week_now, self.win_lags_now), self.s.window_intervals)
 
     def _history(self, ctx: Context) -> _Windows:
         k = ctx.ring.count - 1
         if self._ahead is not None and k < self._ahead.n:
             return self._ahead.at(k)
         self._ahead = None  # past the prefetched values: from the ring, as streaming
-        rows = self.rows
-        return _windows(ctx.ring.at(self.week_lags, rows), ctx.ring.at(self.win_now, rows),
-                        ctx.ring.at(self.win_lags, rows), self.s.window_intervals)
+        rows, dt = self.rows, self.day_type
+        hist = _same_type(ctx.ring.at(self.week_lags, rows), dt.at(self.week_lags), dt.at(self.week_now))
+        past = _same_type(ctx.ring.at(self.win_lags, rows), dt.at(self.win_lags), dt.at(self.win_lags_now))
+        return _windows(hist, ctx.ring.at(self.win_now, rows), past, self.s.window_intervals)
 
     def _window(self, ctx: Context, win: _Windows, ok: np.ndarray, level0: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -170,6 +179,12 @@ class TimeOfWeekBaseline:
         """(len(rows), days): is the same interval `d` days back a workday, per meter."""
         back = ctx.col.start_ns - self.cold_days * (86_400 * NS)
         return ctx.clock.workday(back)[:, rows].T
+
+
+def _same_type(values: np.ndarray, then: np.ndarray, now: np.ndarray) -> np.ndarray:
+    """`values` where the day type `then` equals `now` (NaN elsewhere); unchanged when all agree."""
+    same = then == now
+    return values if same.all() else np.where(same, values, np.nan)
 
 
 @dataclass(frozen=True)
@@ -217,11 +232,16 @@ class _Ahead:
 
     BLOCK = 256
 
-    def __init__(self, values: np.ndarray, week_lags: np.ndarray, win_now: np.ndarray,
-                 win_lags: np.ndarray, w: int) -> None:
+    def __init__(self, values: np.ndarray, workday: np.ndarray,
+                 lags: tuple[np.ndarray, np.ndarray, np.ndarray],
+                 lags_now: tuple[np.ndarray, np.ndarray], w: int) -> None:
+        week_lags, win_now, win_lags = lags
         self.pad = int(max(week_lags.max(), win_lags.max(), win_now.max())) + 1
         self.v = np.concatenate([np.full((len(values), self.pad), np.nan), values], axis=1)
-        self.lags = (week_lags, win_now, win_lags)
+        # day types before the first interval are unknown (NaN: never "the same"; the values are NaN)
+        self.wd = np.concatenate([np.full((len(values), self.pad), np.nan), workday], axis=1)
+        self.lags = lags
+        self.lags_now = lags_now
         self.n = values.shape[1]  # steps known ahead
         self.w = w
         self.k0, self.block = -1, None  # type: int, _Windows | None
@@ -234,5 +254,8 @@ class _Ahead:
             cols = self.pad + ks[:, None]
             hist, now, past = (np.ascontiguousarray(np.moveaxis(self.v[:, cols - lags], 0, 1))
                                for lags in self.lags)
-            self.block = _windows(hist, now, past, self.w)
+            (week, _, win), (week_now, win_now) = self.lags, self.lags_now
+            hist = _same_type(hist, *(np.moveaxis(self.wd[:, cols - g], 0, 1) for g in (week, week_now)))
+            past = _same_type(past, *(np.moveaxis(self.wd[:, cols - g], 0, 1) for g in (win, win_now)))
+            self.block = _windows(np.ascontiguousarray(hist), now, np.ascontiguousarray(past), self.w)
         return self.block[k - self.k0]

@@ -78,6 +78,12 @@ class Clock:
                 "in_base": (sch.base_start_h - eps <= hour) & (hour < sch.base_end_h - eps),
                 "day_end": np.abs(end - sch.base_end_h) < eps}
 
+    def saturday(self, ts_ns: int) -> Bool:
+        """(n_meters,): is the local date of the instant a Saturday, per meter."""
+        ts = np.array([int(ts_ns)], np.int64)
+        per = np.array([(sch.local(ts)[0][0] + 3) % 7 == 5 for sch in self.schedules], bool)
+        return per[self.index]
+
     def workday(self, ts_ns: npt.NDArray[np.int64]) -> Bool:
         """(len(ts_ns), n_meters): is the local date of each instant a workday, per meter."""
         ts = np.asarray(ts_ns, np.int64)

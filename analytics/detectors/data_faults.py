@@ -14,7 +14,9 @@ import numpy as np
 from analytics.detectors.cells import NO_TS
 from analytics.detectors.context import Context
 from analytics.detectors.episodes import Episodes
+from analytics.detectors.history import RowRing
 from analytics.detectors.settings import NS, DetectorSettings, MeterRole
+from analytics.detectors.stats import nanmedian
 from analytics.events import AlertKind, Severity
 from analytics.flags import IntervalFlag
 
@@ -42,6 +44,12 @@ def _sentinel(subject: str, value: float, threshold: float, unit: str) -> str:
     return f"{subject}: {value:.0f} invalid reading(s) (sentinel / not a number)"
 
 
+def _median_or_zero(rows: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        med = nanmedian(rows, axis=1)
+    return np.where(np.isfinite(med), med, 0.0)
+
+
 class DataFaults:
     """COMM_LOSS, STUCK_METER, COUNTER_RESET, SPIKE and SENTINEL for every meter."""
 
@@ -58,6 +66,7 @@ class DataFaults:
         self.sentinel = Episodes(AlertKind.SENTINEL, names, "readings", message=_sentinel)
         self.episodes = [self.comm, self.stuck, self.reset, self.spike, self.sentinel]
         self.last_seen = np.full(n, NO_TS, np.int64)
+        self.steps = RowRing(n, 16)  # a meter's recent mean step between readings (s), per interval read
         self.last_value = np.full(n, np.nan)  # last valid reading
         self.level = np.full(n, np.nan)  # last valid reading of an interval without a spike
         self.flat_h = np.zeros(n)
@@ -86,19 +95,29 @@ class DataFaults:
     def step(self, ctx: Context) -> None:
         c, s, now = ctx.col, self.s, ctx.now_ns
         n = len(self.roles)
-        # communication loss: no reading (valid or not) for longer than comm_loss_s
+        # communication loss: no reading (valid or not) for longer than comm_loss_s, or than 1.5 × the
+        # meter's own cadence (the median of its recent steps) when that is longer: a meter read hourly
+        # or once a day is not lost between two readings. Judged once two steps are known.
+        read = (c.last_ts != NO_TS) & (self.last_seen != NO_TS)
+        if read.any():
+            r = np.flatnonzero(read)
+            count = np.maximum(c.n_valid[r] + c.n_bad[r], 1)
+            self.steps.push(r, (c.last_ts[r] - self.last_seen[r]) / NS / count)
         self.last_seen = np.maximum(self.last_seen, c.last_ts)
         seen = self.last_seen != NO_TS
         silence = np.where(seen, (c.end_ns - self.last_seen) / NS, 0.0)
-        lost = seen & (silence > s.comm_loss_s)
+        recent = self.steps.last(self.all, 16)
+        known = np.sum(np.isfinite(recent), axis=1) >= 2
+        allowed = np.where(known, np.maximum(s.comm_loss_s, 1.5 * _median_or_zero(recent)), np.inf)
+        lost = seen & (silence > allowed)
         if self.comm.quiet(lost):  # the usual step of every fault below: nothing to work out
             self.comm.idle(self.all)
         else:
             step = s.step_ns
             since = np.where(seen, -((-self.last_seen) // step) * step, c.start_ns)  # next boundary
             sev = np.where(silence > s.comm_major_s, int(Severity.MAJOR), int(Severity.WARNING))
-            self.comm.step(self.all, since, c.end_ns, lost, lost, silence / 3600, s.comm_loss_s / 3600, sev,
-                           silence, now)
+            self.comm.step(self.all, since, c.end_ns, lost, lost, silence / 3600,
+                           np.where(known, allowed, s.comm_loss_s) / 3600, sev, silence, now)
 
         valid = c.n_valid > 0
         prev = self.last_value

@@ -82,12 +82,13 @@ class Engine:
                         extra["pair"] = role.pair
                     ep.set_details(j, extra)
 
-    def prefetch(self, values: npt.NDArray[np.float64]) -> None:
+    def prefetch(self, values: npt.NDArray[np.float64], starts_ns: npt.NDArray[np.int64]) -> None:
         """Batch: (meters, intervals) values of every interval about to be pushed, from the first
-        push on (so detectors can take history statistics for many steps at once)."""
+        push on, and those intervals' starts (so detectors can take history statistics, day types
+        included, for many steps at once)."""
         if self.ring.count:
             raise RuntimeError("prefetch needs an engine that has not been pushed yet")
-        self.baseline.prefetch(values)
+        self.baseline.prefetch(values, self.clock.workday(np.asarray(starts_ns, np.int64)).T)
 
     def push(self, col: Column, now_ns: int) -> list[Detection]:
         """Run every detector on one interval; returns the episodes that closed at this step."""
@@ -119,7 +120,7 @@ def replay(engine: Engine, readings: Mapping[str, Columns], edges: npt.NDArray[n
     evaluated at its end + lag). Returns the episodes that closed."""
     cells = compute_cells(readings, engine.roles, edges, engine.settings.max_gap_s, temp)
     if engine.ring.count == 0:
-        engine.prefetch(cells.value)
+        engine.prefetch(cells.value, edges[:-1])
     lag = lag_ns(engine.settings)
     closed: list[Detection] = []
     for k in range(cells.n_intervals):

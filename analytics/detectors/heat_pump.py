@@ -102,6 +102,16 @@ class HeatPumpCop:
             ratio = cop / exp
         judged = np.isfinite(ratio) & (exp > 0)
         enter = judged & (ratio < s.cop_ratio_enter)
+        # without outdoor temperatures (the batch command has none) the expected COP is a median over
+        # days of other weather: a drop counts only beyond that spread too (3 robust sigmas)
+        no_temp = ~np.isfinite(temp)
+        if no_temp.any():
+            past = self.cop_ring.last(idx, s.history_days)
+            med = nanmedian(past, axis=1)
+            mad = nanmedian(np.abs(past - med[:, None]), axis=1)
+            with np.errstate(all="ignore"):
+                beyond = cop < med - 3.0 * 1.4826 * mad
+            enter &= ~no_temp | beyond
         stay = judged & (ratio < s.cop_ratio_exit)
         sev = np.where(ratio < 0.6, int(Severity.MAJOR), int(Severity.WARNING))
         j = idx[judged]

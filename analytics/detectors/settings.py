@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from analytics.calendar import WorkCalendar
+
 KINDS = ("electricity", "water", "heat", "heat_pump")
 NS = 1_000_000_000
 _DAY_NS = 86_400 * NS
@@ -52,6 +54,8 @@ class Schedule:
     tz: hours east of UTC (e.g. 8.0) or a zoneinfo name ("Asia/Shanghai").
     Occupied: `workdays` (Monday = 0) from `open_h` to `close_h`. Night window for leaks:
     `night_start_h` to `night_end_h`; night window for the base load: `base_start_h` to `base_end_h`.
+    `calendar`: statutory holidays and closures (days off, whatever their weekday) and adjusted working
+    days (working, whatever their weekday); the default has none.
     """
 
     tz: float | str = 8.0
@@ -62,6 +66,7 @@ class Schedule:
     night_end_h: float = 4.0
     base_start_h: float = 1.0
     base_end_h: float = 5.0
+    calendar: WorkCalendar = WorkCalendar()  # noqa: RUF009 - frozen, immutable
 
     def __post_init__(self) -> None:
         if not 0 <= self.open_h < self.close_h <= 24:
@@ -90,8 +95,8 @@ class Schedule:
         loc = np.asarray(ts_ns, np.int64) + self.offset_ns(ts_ns)
         day = loc // _DAY_NS
         hour = (loc - day * _DAY_NS) / (3600 * NS)
-        workday = np.isin((day + 3) % 7, self.workdays)  # 1970-01-01 was a Thursday (3)
-        return day, hour, workday
+        by_weekday = np.isin((day + 3) % 7, self.workdays)  # 1970-01-01 was a Thursday (3)
+        return day, hour, self.calendar.working(day, by_weekday)
 
 
 @lru_cache(maxsize=65_536)
@@ -132,6 +137,8 @@ class DetectorSettings:
     creep_exit: float = 0.06
     creep_nights: int = 3
     creep_min_share: float = 0.02  # ... and by at least 2 % of the occupied load (tiny base loads)
+    creep_z: float = 4.0  # ... and by 4 robust sigmas of the nights' noise / sqrt(creep_nights)
+    waste_z: float = 3.0  # after-hours excess also above 3 robust sigmas of the reference days' noise
     # water leak
     leak_k: float = 3.0  # minimum night flow above k x its 28-night median ...
     leak_floor: float = 0.03  # ... and above this absolute floor (m³/h) ...

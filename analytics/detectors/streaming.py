@@ -140,7 +140,7 @@ class StreamingDetectors:
         cells = streamed_cells(arrived, self.engine.roles, edges, self.settings.max_gap_s) if n else None
         self.engine.clock.prefetch(edges[:-1])
         if cells is not None:
-            self.engine.prefetch(cells.value)
+            self.engine.prefetch(cells.value, edges[:-1])
         k = 0
         for t in ticks:
             if int(t) + late_ns < first_ts:  # nothing has arrived yet: evaluate() would return []

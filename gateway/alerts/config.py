@@ -86,6 +86,8 @@ class QuotasSpec(_Strict):
     reduction: Annotated[float, Field(gt=-1, lt=1)] | None = None  # e.g. -0.02
     tolerance: Annotated[float, Field(ge=0, lt=1)] = 0.02
     min_share: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    release: Annotated[float, Field(ge=0, lt=1)] = 0.03  # hysteresis margin (docs/quotas.md)
+    release_days: Annotated[int, Field(ge=1, le=366)] = 7
 
 
 class HealthSpec(_Strict):
@@ -187,6 +189,7 @@ def load_analytics_config(path: str | Path, *, require_secrets: bool = True) -> 
     try:
         engine = EngineSettings(e.interval, e.lateness, LifecycleSettings(e.raise_after, e.clear_after),
                                 QuotaSettings(tolerance=q.tolerance, min_share=q.min_share,
+                                              release=q.release, release_days=q.release_days,
                                               reduction=q.reduction,
                                               standards=tuple(q.standards) if q.standards else None),
                                 q.enabled)

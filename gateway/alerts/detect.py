@@ -5,8 +5,13 @@
 One `MeterRole` per meter whose profile has the counter its kind is judged by: electricity and heat
 pumps `energy_active_import`, water `water_volume`, heat `heat_energy`; `max_rate` comes from that
 profile point, `pair` from the meter's `pair` key (heat meter → its heat pump's electricity meter).
-Every building gets its `schedule` (site config) as a `Schedule` in the site's time zone, or the
-detectors' default occupancy. `overrides` are
+A meter named as a `pair`, or with `role = "heat_pump"`, is judged as a heat pump (kind heat_pump:
+idle is normal, no office-hours verdicts), whatever its profile. A reading outside its profile
+point's plausible `range` reaches the detectors as invalid (NaN: a sentinel), in batch and service
+alike. Every building gets its `schedule` (site config) as a `Schedule` in the site's time zone, or
+the detectors' default occupancy, with the site's `[calendar]`: statutory holidays and 调休 working
+days (unless the building's `public_holidays = false`) and the site's and the building's closures.
+`overrides` are
 DetectorSettings fields (the service config's [detectors] table); an unknown field or a bad value
 raises DetectorConfigError naming it.
 """
@@ -20,11 +25,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from analytics.calendar import WorkCalendar
 from analytics.detectors import DetectorSettings, MeterRole, Schedule, StreamingDetectors
 from analytics.events import Detection
 from analytics.readings_io import Columns
 from gateway.config import SiteConfig
-from gateway.config.model import Occupancy
+from gateway.config.model import Building
 
 QUANTITY_OF_KIND = {"electricity": "energy_active_import", "heat_pump": "energy_active_import",
                     "water": "water_volume", "heat": "heat_energy"}
@@ -35,14 +41,29 @@ class DetectorConfigError(ValueError):
 
 
 def meter_roles(site: SiteConfig) -> list[MeterRole]:
+    paired = {m.pair for m in site.meters if m.pair}
     roles = []
     for m in site.meters:
         quantity = QUANTITY_OF_KIND.get(m.kind)
         point = next((p for p in m.variant.points if p.quantity == quantity), None)
         if quantity is None or point is None:
             continue
-        roles.append(MeterRole(m.id, m.building, m.kind, quantity, max_rate=point.max_rate, pair=m.pair))
+        # judged by role, not by profile: a heat pump's electricity meter idles when it is warm
+        heat_pump = m.kind == "electricity" and (m.id in paired or m.role == "heat_pump")
+        kind = "heat_pump" if heat_pump else m.kind
+        roles.append(MeterRole(m.id, m.building, kind, quantity, max_rate=point.max_rate, pair=m.pair))
     return roles
+
+
+def plausible_ranges(site: SiteConfig) -> dict[tuple[str, str], tuple[float, float]]:
+    """(meter, quantity) -> the profile point's plausible [min, max], for the detectors' counters."""
+    out: dict[tuple[str, str], tuple[float, float]] = {}
+    for m in site.meters:
+        quantity = QUANTITY_OF_KIND.get(m.kind)
+        point = next((p for p in m.variant.points if p.quantity == quantity), None)
+        if point is not None and point.range is not None and quantity is not None:
+            out[(m.id, quantity)] = (float(point.range[0]), float(point.range[1]))
+    return out
 
 
 def detector_settings(overrides: Mapping[str, Any] | None) -> DetectorSettings:
@@ -79,33 +100,77 @@ class SiteDetectors:
         schedules = building_schedules(site)
         self.settings = detector_settings(overrides)
         self.inner = StreamingDetectors(self.roles, settings=self.settings, schedules=schedules)
+        ranges = plausible_ranges(site)
+        self._ranges: dict[str, tuple[list[str], NDArray[np.float64], NDArray[np.float64]]] = {}
+        for q in {r.quantity for r in self.roles}:
+            names = sorted(m for (m, qq) in ranges if qq == q)
+            self._ranges[q] = (names, np.array([ranges[(m, q)][0] for m in names]),
+                               np.array([ranges[(m, q)][1] for m in names]))
+
+    def plausible(self, meter: NDArray[np.str_], quantity: str, value: NDArray[np.float64]
+                  ) -> NDArray[np.float64]:
+        """`value` with readings outside their profile point's range made NaN (invalid)."""
+        names, lo, hi = self._ranges.get(quantity, ([], np.empty(0), np.empty(0)))
+        if not names or not len(value):
+            return value
+        pos = np.clip(np.searchsorted(names, meter), 0, len(names) - 1)
+        known = np.asarray(names)[pos] == meter
+        with np.errstate(invalid="ignore"):
+            outside = known & ((value < lo[pos]) | (value > hi[pos]))
+        return np.where(outside, np.nan, value) if outside.any() else value
 
     def add(self, meter: str, quantity: str, ts_ns: int, value: float) -> None:
-        self.inner.add(meter, quantity, ts_ns, value)
+        v = self.plausible(np.array([meter]), quantity, np.array([value], np.float64))
+        self.inner.add(meter, quantity, ts_ns, float(v[0]))
 
     def add_many(self, meter: NDArray[np.str_], quantity: str, ts_ns: NDArray[np.int64],
                  value: NDArray[np.float64]) -> None:
         if len(ts_ns):
-            self.inner.add(meter, quantity, ts_ns, value)
+            m = np.asarray(meter).astype(str)
+            self.inner.add(m, quantity, ts_ns, self.plausible(m, quantity, np.asarray(value, np.float64)))
 
     def evaluate(self, boundary_ns: int) -> list[Detection]:
         return self.inner.evaluate(boundary_ns)
 
     def replay_ticks(self, readings: Mapping[str, Columns], ticks: Sequence[int],
                      late_ns: int) -> Iterator[list[Detection]]:
-        return self.inner.replay_ticks(readings, ticks, late_ns)
+        checked = {q: Columns(np.asarray(c.meter).astype(str), c.ts_ns,
+                              self.plausible(np.asarray(c.meter).astype(str), q, np.asarray(c.value)))
+                   for q, c in readings.items()}
+        return self.inner.replay_ticks(checked, ticks, late_ns)
 
 
 def building_schedules(site: SiteConfig) -> dict[str, Schedule]:
-    return {b.id: _schedule(b.schedule, site.site.timezone) for b in site.buildings}
+    return {b.id: _schedule(b, site) for b in site.buildings}
 
 
-def _schedule(o: Occupancy | None, timezone: str) -> Schedule:
+def building_calendar(b: Building, site: SiteConfig) -> WorkCalendar:
+    """The site's statutory calendar (unless the building opts out) and every closure that applies."""
+    o = b.schedule
+    follows = o is None or o.public_holidays
+    closed = [*site.calendar.closed, *(o.closed if o is not None else ())]
+    return WorkCalendar.build(site.calendar.public_holidays if follows else "none",
+                              [(c.first, c.last) for c in closed])
+
+
+def calendar_notes(site: SiteConfig, years: range) -> list[str]:
+    """A note for each year of the data that the statutory calendar has no notice for."""
+    cal = WorkCalendar.build(site.calendar.public_holidays)
+    missing = [y for y in years if not cal.knows(y)]
+    if not missing or cal.covered is None:
+        return []
+    return [f"calendar: the statutory holidays of {', '.join(map(str, missing))} are not known to the "
+            f"installed chinese-calendar (it covers {cal.covered[0]}-{cal.covered[1]}); those days are "
+            "judged on weekdays alone: upgrade it once the State Council's notice is out"]
+
+
+def _schedule(b: Building, site: SiteConfig) -> Schedule:
+    o, timezone, cal = b.schedule, site.site.timezone, building_calendar(b, site)
     if o is None:
-        return Schedule(tz=timezone)
+        return Schedule(tz=timezone, calendar=cal)
     return Schedule(tz=timezone, workdays=o.workdays, open_h=o.open_h, close_h=o.close_h,
                     night_start_h=o.night_start_h, night_end_h=o.night_end_h, base_start_h=o.base_start_h,
-                    base_end_h=o.base_end_h)
+                    base_end_h=o.base_end_h, calendar=cal)
 
 
 def site_detectors(site: SiteConfig, overrides: Mapping[str, Any] | None = None) -> SiteDetectors | None:
@@ -114,5 +179,6 @@ def site_detectors(site: SiteConfig, overrides: Mapping[str, Any] | None = None)
     return d if d.roles else None
 
 
-__all__ = ["DetectorConfigError", "SiteDetectors", "building_schedules", "detector_settings", "meter_roles",
-           "site_detectors"]
+__all__ = ["DetectorConfigError", "SiteDetectors", "building_calendar", "building_schedules",
+           "calendar_notes",
+           "detector_settings", "meter_roles", "site_detectors"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -56,7 +57,8 @@ def alerts(
         help="Batch: quota standard to apply (repeat); default every one that matches.")] = None,
     reduction: Annotated[float | None, typer.Option(
         help="Batch: yearly reduction target to track, e.g. -0.02.")] = None,
-    raise_after: Annotated[int, typer.Option(help="Ticks present before an alert is raised.")] = 2,
+    raise_after: Annotated[int, typer.Option(
+        help="Ticks present before an alert is raised (counter resets, spikes and sentinels: at once).")] = 2,
     clear_after: Annotated[int, typer.Option(help="Ticks absent before it is cleared.")] = 3,
 ) -> None:
     """List active and recent alerts, or run every detector and the quotas over a readings file.
@@ -91,7 +93,7 @@ def _batch(readings_path: Path, config: Path, interval: int, lateness: int, stan
     from analytics.quota_tracking import QuotaSettings
     from analytics.quotas import QuotaError, load_quotas
     from analytics.readings_io import ReadingsError, read_readings
-    from gateway.alerts.detect import site_detectors
+    from gateway.alerts.detect import calendar_notes, site_detectors
     from gateway.config import ConfigError, load_site_config
 
     try:
@@ -131,6 +133,11 @@ def _batch(readings_path: Path, config: Path, interval: int, lateness: int, stan
     finally:
         if progress is not None:
             progress.close()
+    if result.ticks:
+        tz = ZoneInfo(site.site.timezone)
+        first, last = (datetime.fromtimestamp(t // 10**9, tz).year
+                       for t in (result.ticks[0], result.ticks[-1]))
+        result = replace(result, notes=[*result.notes, *calendar_notes(site, range(first, last + 1))])
     return result, ZoneInfo(site.site.timezone)
 
 

@@ -28,6 +28,8 @@ from gateway.config.meters import Declared, compile_meters
 from gateway.config.model import (
     Building,
     Bus,
+    Calendar,
+    Closure,
     Health,
     Meter,
     Mqtt,
@@ -45,6 +47,8 @@ from gateway.config.schema import (
     SECTIONS,
     BuildingSpec,
     BusSpec,
+    CalendarSpec,
+    ClosureSpec,
     DefaultsSpec,
     HealthSpec,
     MeterSpec,
@@ -145,6 +149,8 @@ def _compile(f: Findings, path: Path, profile_dirs: Iterable[Path] | None,
     mqtt = _mqtt(raw, gateway_id, path.resolve().parent, require_env_secrets, f)
     outbox = _table(raw, "outbox", OutboxSpec, f) or OutboxSpec()
     health = _health(_table(raw, "health", HealthSpec, f) or HealthSpec(), f)
+    calendar = _table(raw, "calendar", CalendarSpec, f) or CalendarSpec()
+    _check_closures(calendar.closed, ("calendar", "closed"), f)
     for i, spec in buildings:
         _check_building(i, spec, f)
     if site is None or f.errors:
@@ -166,6 +172,7 @@ def _compile(f: Findings, path: Path, profile_dirs: Iterable[Path] | None,
                       outbox.synchronous),
         health=health,
         poll_interval_s=defaults.poll_interval,
+        calendar=Calendar(calendar.public_holidays, _closures(calendar.closed)),
     )
 
 
@@ -328,6 +335,9 @@ def _check_pairs(meters: list[Meter], index: dict[str, int], f: Findings) -> Non
     """`pair` links a heat meter to the electricity meter of its heat pump."""
     kinds = {m.id: m.kind for m in meters}
     for m in meters:
+        if m.role is not None and m.kind not in ("electricity", "heat_pump"):
+            f.error(("meters", index[m.id], "role"), f"role = \"heat_pump\" is for the electricity meter "
+                                                     f"of a heat pump; this meter is a {m.kind} meter")
         if m.pair is None:
             continue
         here = ("meters", index[m.id], "pair")
@@ -345,7 +355,18 @@ def _schedule(spec: BuildingSpec) -> Occupancy | None:
     if s is None:
         return None
     return Occupancy(tuple(s.workdays), s.open_h, s.close_h, s.night_start_h, s.night_end_h,
-                     s.base_start_h, s.base_end_h)
+                     s.base_start_h, s.base_end_h, s.public_holidays, _closures(s.closed))
+
+
+def _closures(specs: Sequence[ClosureSpec]) -> tuple[Closure, ...]:
+    return tuple(Closure(c.from_, c.to, c.name) for c in specs)
+
+
+def _check_closures(specs: Sequence[ClosureSpec], path: KeyPath, f: Findings) -> None:
+    for k, c in enumerate(specs):
+        if c.to < c.from_:
+            f.error((*path, k, "to"), f"{c.to} is before from ({c.from_}); a closure runs from its "
+                                      "first day to its last day, both included")
 
 
 def _levels(level: list[str] | str | None) -> tuple[str, ...]:
@@ -366,6 +387,7 @@ def _check_building(i: int, spec: BuildingSpec, f: Findings) -> None:
             if not getattr(sch, start) < getattr(sch, end):
                 f.error(("buildings", i, "schedule", end), f"must be later than {start} "
                                                            f"({getattr(sch, start):g})")
+        _check_closures(sch.closed, ("buildings", i, "schedule", "closed"), f)
     if spec.beds is not None and spec.category != "hospital":
         f.warn(("buildings", i, "beds"), f"beds is used by per-bed quotas of hospitals; this building "
                                          f"is a {spec.category!r}")

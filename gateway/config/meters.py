@@ -92,6 +92,7 @@ def compile_meters(
                 building=spec.building, subitem=spec.subitem, circuit=spec.circuit,
                 description=spec.description, ct=spec.ct, pt=spec.pt, poll=poll, pair=spec.pair,
                 overrides=applied,
+                role=spec.role,
             ))
     return meters
 

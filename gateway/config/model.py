@@ -7,6 +7,7 @@ Built by gateway/config/load.py. Times are seconds (float), sizes bytes, paths a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from drivers.profiles import MeterVariant, Point, PointOverride
@@ -25,6 +26,23 @@ class Site:
 
 
 @dataclass(frozen=True, slots=True)
+class Closure:
+    """Days closed, first to last inclusive (a school's 寒暑假)."""
+
+    first: date
+    last: date
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    """The site's working-day calendar: statutory holidays ("cn" or "none") and site-wide closures."""
+
+    public_holidays: str = "cn"
+    closed: tuple[Closure, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Occupancy:
     """Occupied hours in local time (Monday = 0), and the night windows the detectors measure in."""
 
@@ -35,6 +53,8 @@ class Occupancy:
     night_end_h: float
     base_start_h: float
     base_end_h: float
+    public_holidays: bool = True  # follows the site's statutory calendar
+    closed: tuple[Closure, ...] = ()  # this building's own closures
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +130,7 @@ class Meter:
     pair: str | None = None  # a heat meter: the electricity meter of its heat pump
     # what the site config decodes differently from the profile (already applied to `variant`)
     overrides: tuple[tuple[str, PointOverride], ...] = ()
+    role: str | None = None  # "heat_pump": judged as a heat pump whatever its profile's kind
 
     @property
     def kind(self) -> str:
@@ -164,6 +185,7 @@ class SiteConfig:
     outbox: Outbox
     health: Health
     poll_interval_s: float  # [defaults] poll_interval
+    calendar: Calendar = field(default_factory=Calendar)  # [calendar]
     warnings: tuple[Problem, ...] = field(default=(), compare=False)
 
     def bus(self, bus_id: str) -> Bus:
@@ -177,6 +199,6 @@ class SiteConfig:
 
 
 __all__ = [
-    "Building", "Bus", "Health", "Meter", "Mqtt", "Occupancy", "Outbox", "PollGroup", "Site", "SiteConfig",
-    "Tls", "WireLine",
+    "Building", "Bus", "Calendar", "Closure", "Health", "Meter", "Mqtt", "Occupancy", "Outbox", "PollGroup",
+    "Site", "SiteConfig", "Tls", "WireLine",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
+from datetime import date
 from functools import cache
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -161,6 +162,40 @@ class SiteSpec(_Strict):
 Hour = Annotated[float, Field(ge=0, le=24)]
 
 
+def _date(value: object) -> date:
+    """A TOML date (2025-01-18) or the same as a string."""
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a date; write it as 2025-01-18 (YYYY-MM-DD)")
+
+
+Day = Annotated[date, BeforeValidator(_date)]
+
+
+class ClosureSpec(_Strict):
+    """Days a building (or the whole site) is closed: a school's winter or summer vacation (寒暑假)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+    from_: Day = Field(alias="from")  # first day closed
+    to: Day  # last day closed (inclusive)
+    name: str = ""
+
+
+Closures = Annotated[list[ClosureSpec], Field(max_length=200)]
+
+
+class CalendarSpec(_Strict):
+    """The site's working-day calendar for the anomaly detectors (docs/configuration.md#calendar)."""
+
+    public_holidays: Literal["cn", "none"] = "cn"  # "cn": statutory holidays and 调休 working days
+    closed: Closures = []  # the whole site closed
+
+
 class ScheduleSpec(_Strict):
     """Occupied hours of a building in the site's local time, for the anomaly detectors (after-hours
     waste, base load, night-flow leaks). Monday = 0."""
@@ -172,6 +207,8 @@ class ScheduleSpec(_Strict):
     night_end_h: Hour = 4.0
     base_start_h: Hour = 1.0  # the window in which the base load is measured
     base_end_h: Hour = 5.0
+    public_holidays: bool = True  # off on statutory holidays, working on 调休 days ([calendar])
+    closed: Closures = []  # this building's closures (寒暑假), on top of the site's
 
 
 class BuildingSpec(_Strict):
@@ -267,6 +304,7 @@ class MeterSpec(_Strict):
     pair: Slug | None = None  # a heat meter: the electricity meter of its heat pump (COP detector)
     # quantity (or "*") -> order/scale/offset that replace the profile's for this meter only
     overrides: dict[str, PointOverrideSpec] | None = None
+    role: Literal["heat_pump"] | None = None  # judged as a heat pump (idle is normal), whatever its profile
 
 
 class DefaultsSpec(_Strict):
@@ -318,4 +356,5 @@ SECTIONS: dict[str, tuple[type[_Strict] | None, bool]] = {
     "mqtt": (MqttSpec, False),
     "outbox": (OutboxSpec, False),
     "health": (HealthSpec, False),
+    "calendar": (CalendarSpec, False),
 }

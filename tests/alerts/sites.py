@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import chinese_calendar
 import numpy as np
 
 from drivers.reader import Quality
@@ -99,11 +101,18 @@ subitem = "total"
     return path
 
 
+@cache
+def _workday(day: date) -> bool:
+    return bool(chinese_calendar.is_workday(day))
+
+
 def _weight(ts: int, *, water: bool = False) -> float:
-    """Load shape, mean 1 over a week. Electricity: 2.5 during occupied hours (08-18 on workdays),
-    0.5 otherwise. Water: only during occupied hours (no flow at night, as in a tight building)."""
+    """Load shape, mean 1 over an ordinary week. Electricity: 2.5 during occupied hours (08-18 on
+    working days: Monday to Friday, except the statutory holidays, and the adjusted working weekend
+    days, as the State Council's notices have them), 0.5 otherwise. Water: only during occupied hours
+    (no flow at night, as in a tight building)."""
     local = datetime.fromtimestamp(ts, TZ)
-    occupied = local.weekday() < 5 and 8 <= local.hour < 18
+    occupied = 8 <= local.hour < 18 and _workday(local.date())
     if water:
         return 168 / 50 if occupied else 0.0
     return (2.5 if occupied else 0.5) / ((5 * (10 * 2.5 + 14 * 0.5) + 2 * 24 * 0.5) / (7 * 24))

@@ -319,3 +319,60 @@ def test_a_building_without_data_gets_no_status_and_coverage_says_how_much_is_kn
                      settings=QuotaSettings(standards=("db37-t-2672-2019",)))
     status = next(s for s in r.status if s.scope == SCOPE)
     assert status.coverage == pytest.approx(100 / 200)
+
+
+def _swinging(level: float, swing: float, period_days: int) -> DailyUsage:
+    """2024 only (a flat profile): daily use at `level` × the constraint, in blocks of
+    `period_days` / 2 days at ±`swing` — the recent rate, and with it the projection, goes over and
+    under the constraint line again and again."""
+    days = 366
+    sign = np.where((np.arange(days) // (period_days // 2)) % 2 == 0, 1.0, -1.0)
+    e = _kwh_for(level * 25.5) / days * (1 + swing * sign)
+    zeros = np.zeros((1, days))
+    return DailyUsage(("office-b",), date(2024, 1, 1), e[None, :], zeros, zeros, zeros, zeros,
+                      np.ones((1, days), bool))
+
+
+def test_a_projection_oscillating_around_the_constraint_raises_once_and_does_not_flap() -> None:
+    from analytics.alerts import replay, ticks_between
+
+    usage = _swinging(1.02, 0.06, 28)
+    standards = ("db37-t-2672-2019",)
+
+    def raised(settings: QuotaSettings) -> dict[AlertKind, int]:
+        found = [d for d in track_quotas(usage, [OFFICE], load_quotas(), load_factors(),
+                                         settings=settings).detections
+                 if d.details.get("scope") == SCOPE]
+        first = datetime(2024, 1, 1, tzinfo=TZ).timestamp() * 10**9
+        ticks = ticks_between(int(first), int(first) + 367 * 86_400 * 10**9, 3600)
+        _, changes = replay("s", found, ticks, 3600)
+        out: dict[AlertKind, int] = {}
+        for c in changes:
+            if c.kind == "raised":
+                out[c.alert.kind] = out.get(c.alert.kind, 0) + 1
+        return out
+
+    # without hysteresis (no margin, cleared after one day below) the projection flaps
+    flapping = raised(QuotaSettings(standards=standards, release=0.0, release_days=1))
+    assert flapping.get(AlertKind.QUOTA_PROJECTED, 0) >= 3
+    assert flapping.get(AlertKind.QUOTA_CONSTRAINT, 0) >= 3  # the year to date swings across it too
+    # with the defaults (3 % below the line on 7 days in a row to clear): raised once, and it stays
+    held = raised(QuotaSettings(standards=standards))
+    assert held.get(AlertKind.QUOTA_PROJECTED) == 1
+    assert all(n == 1 for n in held.values())
+
+
+def test_a_raised_quota_alert_clears_once_clearly_back() -> None:
+    """Hysteresis is not a latch for ever: a building that cuts its use to 80 % of the constraint
+    for good gets its projected-exceed alert cleared."""
+    days = 366
+    e = np.where(np.arange(days) < 120, _kwh_for(1.15 * 25.5), _kwh_for(0.6 * 25.5)) / days
+    zeros = np.zeros((1, days))
+    usage = DailyUsage(("office-b",), date(2024, 1, 1), e[None, :], zeros, zeros, zeros, zeros,
+                       np.ones((1, days), bool))
+    found = [d for d in track_quotas(usage, [OFFICE], load_quotas(), load_factors(),
+                                     settings=QuotaSettings(standards=("db37-t-2672-2019",))).detections
+             if d.details.get("scope") == SCOPE and d.kind == AlertKind.QUOTA_PROJECTED]
+    assert len(found) == 1 and found[0].end_ns is not None
+    ended = datetime.fromtimestamp(found[0].end_ns // 10**9, TZ).date()
+    assert date(2024, 5, 1) < ended < date(2024, 12, 31)

@@ -101,8 +101,9 @@ def test_robust_z_ignores_nan_history() -> None:
 
 @pytest.mark.parametrize("n_rows", [1, 2, 13])
 def test_history_of_a_block_of_steps_equals_each_step_bit_for_bit(n_rows: int) -> None:
-    """The batch's block-wise history statistics are the ring reads of each step, to the last bit."""
-    from analytics.detectors.baseline import _Ahead, _windows
+    """The batch's block-wise history statistics are the ring reads of each step, to the last bit,
+    with the day-type mask (holidays, adjusted working days) applied alike."""
+    from analytics.detectors.baseline import _Ahead, _same_type, _windows
     from analytics.detectors.history import IntervalRing
 
     s = DetectorSettings()
@@ -114,13 +115,25 @@ def test_history_of_a_block_of_steps_equals_each_step_bit_for_bit(n_rows: int) -
     week_lags = per_week * np.arange(1, weeks + 1, dtype=np.int64)
     win_now = np.arange(w, dtype=np.int64)
     win_lags = (week_lags[:, None] + win_now[None, :]).ravel()
-    ahead = _Ahead(values, week_lags, win_now, win_lags, w)
+    # day types by whole days, a few of them flipped (holidays on workdays, working weekends)
+    days = np.arange(n_k) // s.per_day
+    workday = ((days % 7) < 5) ^ (rng.random((n_rows, days.max() + 1)) < 0.1)[:, days]
+    week_now, win_lags_now = week_lags % per_week, win_lags % per_week
+    ahead = _Ahead(values, workday.astype(float), (week_lags, win_now, win_lags),
+                   (week_now, win_lags_now), w)
     ring = IntervalRing(n_rows, (weeks + 1) * per_week + w)
+    types = IntervalRing(n_rows, (weeks + 1) * per_week + w)
     rows = np.arange(n_rows)
+    masked = 0
     for k in sorted({*range(0, n_k, 97), weeks * per_week + w, _Ahead.BLOCK, n_k - 1}):
         while ring.count <= k:
             ring.push(values[:, ring.count])
-        one = _windows(ring.at(week_lags, rows), ring.at(win_now, rows), ring.at(win_lags, rows), w)
+            types.push(workday[:, types.count].astype(float))
+        hist = _same_type(ring.at(week_lags, rows), types.at(week_lags), types.at(week_now))
+        past = _same_type(ring.at(win_lags, rows), types.at(win_lags), types.at(win_lags_now))
+        masked += int(np.isnan(hist).sum() - np.isnan(ring.at(week_lags, rows)).sum())
+        one = _windows(hist, ring.at(win_now, rows), past, w)
         block = ahead.at(k)
         for name in ("hist", "now", "xw", "hw", "med", "mad", "med_w", "mad_w", "slot_median"):
             np.testing.assert_array_equal(getattr(block, name), getattr(one, name), err_msg=name)
+    assert masked > 0  # the mask did drop some weeks

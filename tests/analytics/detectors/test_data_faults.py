@@ -47,6 +47,22 @@ def test_comm_loss_found_from_the_last_reading_with_its_severity() -> None:
     assert of_kind(found, AlertKind.CONSUMPTION_ANOMALY) == []  # missing data is not "no consumption"
 
 
+def test_a_meter_read_hourly_or_daily_is_lost_only_past_its_own_cadence() -> None:
+    """The comm-loss limit is 1.5 × the meter's cadence when that is longer than comm_loss_s: readings
+    once an hour or once a day are not a lost meter between them; three silent days are."""
+    ts, v = _elec(12)
+    hourly = ts % H == 0
+    daily = ts % DAY == 0
+    clean = run(readings(("E1", E, ts[hourly], v[hourly]), ("E2", E, ts[daily], v[daily])),
+                [elec("E1"), elec("E2")], end_ns=int(ts[-1]))
+    assert of_kind(clean, AlertKind.COMM_LOSS) == []
+    gap = daily & ~((ts > T0 + 5 * DAY) & (ts < T0 + 8 * DAY))  # days 6 and 7 not read
+    found = run(readings(("E2", E, ts[gap], v[gap])), [elec("E2")], end_ns=int(ts[-1]))
+    (d,) = of_kind(found, AlertKind.COMM_LOSS)
+    last = int(ts[gap & (ts <= T0 + 5 * DAY)].max())  # the last reading before the silence
+    assert d.start_ns == last and d.threshold == 36.0  # 1.5 × 24 h
+
+
 def test_comm_loss_longer_than_a_day_is_major_and_still_open_at_the_end() -> None:
     ts, v = _elec(4)
     keep = ts <= T0 + 2 * DAY
