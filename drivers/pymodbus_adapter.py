@@ -38,7 +38,7 @@ class ModbusConnection:
         self.endpoint = endpoint
         self.timeout = timeout
         self._rx = bytearray()  # bytes seen since the last request, to tell noise from silence
-        self.stray_bytes = 0  # late or unsolicited bytes dropped before a request (RTU over TCP)
+        self.stray_bytes = 0  # late or unsolicited bytes dropped before a request (TCP sockets)
         self._sent_tid: bytes | None = None  # Modbus TCP: the transaction id of the last request
         self._client = self._make_client(endpoint, timeout)
 
@@ -117,7 +117,7 @@ class ModbusConnection:
 
     def _execute(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         self._rx.clear()
-        if isinstance(self.endpoint, RtuOverTcpEndpoint):
+        if isinstance(self.endpoint, RtuOverTcpEndpoint | TcpEndpoint):
             self._drain_socket()
         try:
             response = call(*args, **kwargs)
@@ -133,11 +133,12 @@ class ModbusConnection:
         return response
 
     def _drain_socket(self) -> None:
-        """Drop bytes already waiting on an RTU-over-TCP socket before a request.
+        """Drop bytes already waiting on a TCP socket before a request.
 
-        RTU frames carry no transaction id, so a reply that arrived after the previous request timed
-        out would otherwise be taken as the answer to this one (wrong values, not an error). pymodbus
-        flushes a serial port before sending, but not a TCP socket carrying RTU frames.
+        They are a reply that arrived after the previous request timed out. RTU frames carry no
+        transaction id, so it would be taken as the answer to this one (wrong values, not an error);
+        on Modbus TCP its old transaction id would fail this request, which the device may well
+        answer in time. pymodbus flushes a serial port before sending, but not a TCP socket.
         """
         sock = getattr(self._client, "socket", None)
         if sock is None:

@@ -198,6 +198,30 @@ def _good(i: int) -> fz.Message:
     return fz.Message(topic_for("good", site=fz.SITE, gateway=fz.GATEWAY), json.dumps(doc).encode(), "good")
 
 
+def _every_kind() -> list[fz.Message]:
+    """One message per kind of dead letter, so the end-to-end run covers them all whatever the
+    corpus happens to hold (hypothesis versions draw differently)."""
+    def doc(n: int, **change: Any) -> dict[str, Any]:
+        d = readings_doc(f"k{n}", seq=1, ts=round(fz.NOW - 600, 3), values={"power_active": 1.0},
+                         site=fz.SITE, gateway=fz.GATEWAY)
+        d.update(change)
+        return d
+
+    def msg(d: dict[str, Any], what: str, topic: str | None = None) -> fz.Message:
+        return fz.Message(topic or topic_for(d["meter"], site=fz.SITE, gateway=fz.GATEWAY),
+                          json.dumps(d).encode(), what)
+
+    huge = doc(1)
+    huge["readings"].append({**huge["readings"][0], "quantity": "voltage_l1", "value": 10**400})
+    return [
+        msg(doc(2, pad="x" * (257 * 1024)), "size"),
+        msg(doc(3), "topic", topic=f"metergate/v1/{fz.SITE}/{fz.GATEWAY}/meters/k3/status"),
+        msg(doc(4, seq="one"), "contract"),
+        msg(doc(5, ts=1.0), "timestamp"),
+        msg(huge, "value"),
+    ]
+
+
 def _letter_payload(d: dict[str, Any]) -> bytes:
     if "payload_base64" in d:
         return base64.b64decode(d["payload_base64"])
