@@ -201,9 +201,9 @@ def _good(i: int) -> fz.Message:
 def _every_kind() -> list[fz.Message]:
     """One message per kind of dead letter, so the end-to-end run covers them all whatever the
     corpus happens to hold (hypothesis versions draw differently)."""
-    def doc(n: int, **change: Any) -> dict[str, Any]:
-        d = readings_doc(f"k{n}", seq=1, ts=round(fz.NOW - 600, 3), values={"power_active": 1.0},
-                         site=fz.SITE, gateway=fz.GATEWAY)
+    def doc(n: int, ts: float = round(fz.NOW - 600, 3), **change: Any) -> dict[str, Any]:
+        d = readings_doc(f"k{n}", seq=1, ts=ts, values={"power_active": 1.0}, site=fz.SITE,
+                         gateway=fz.GATEWAY)
         d.update(change)
         return d
 
@@ -215,9 +215,9 @@ def _every_kind() -> list[fz.Message]:
     huge["readings"].append({**huge["readings"][0], "quantity": "voltage_l1", "value": 10**400})
     return [
         msg(doc(2, pad="x" * (257 * 1024)), "size"),
-        msg(doc(3), "topic", topic=f"metergate/v1/{fz.SITE}/{fz.GATEWAY}/meters/k3/status"),
+        msg(doc(3), "topic", topic=topic_for("k3é", site=fz.SITE, gateway=fz.GATEWAY)),
         msg(doc(4, seq="one"), "contract"),
-        msg(doc(5, ts=1.0), "timestamp"),
+        msg(doc(5, ts=946684000.0), "timestamp"),
         msg(huge, "value"),
     ]
 
@@ -232,7 +232,7 @@ def _letter_payload(d: dict[str, Any]) -> bytes:
 def test_fuzzed_messages_are_written_exactly_or_dead_lettered_once(
         tmp_path: Path, mosquitto: MosquittoFactory, mqtt_recorder: RecorderFactory,
         victoria: VictoriaFactory, services: list[IngestService]) -> None:
-    messages = corpus(300)
+    messages = corpus(300) + _every_kind()
     broker, vm = mosquitto(), victoria()
     dead = mqtt_recorder(broker, DEAD, client_id="fuzz-dead-letters")
     service = start_ingest(ingest_toml(tmp_path, broker.port, influx_url=vm.url, receive_maximum=50),
