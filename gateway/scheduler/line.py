@@ -186,6 +186,10 @@ class BusLine:
         except ModbusError as exc:
             end = self._monotonic()
             self._finish(start, end, unit)
+            if self._stop.is_set():
+                # cut short by the stop (close() shut the socket): not a fault of the device or
+                # the bus, so neither the meter's counters nor the bus state record it
+                raise ConnectError(f"bus {self.bus_id}: stopping", kind="closed") from None
             link.record(end - start, exc)
             if isinstance(exc, ConnectError):
                 self.drop(str(exc), exc.kind)

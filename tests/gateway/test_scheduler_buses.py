@@ -403,6 +403,11 @@ def test_stop_interrupts_a_request_in_flight(tmp_path: Path) -> None:
     assert time.monotonic() - t < 0.5
     assert rec.polls == []  # an interrupted poll is not reported as failed
     assert [a[1] for a in rec.availability] == []  # nor the meter as offline
+    snap = sched.snapshot()  # nor the bus as down, nor the meter's counters as a failed request
+    assert snap["buses"]["rs"]["state"] != "down", snap["buses"]["rs"]
+    assert snap["buses"]["rs"]["last_error"] is None, snap["buses"]["rs"]
+    device = snap["devices"]["a"]
+    assert device["connect_errors"] == 0 and device["last_error"] is None, device
 
 
 def test_stop_returns_within_its_timeout_when_a_request_cannot_be_cut_short(
