@@ -327,13 +327,12 @@ class AlertEngine:
             self.daily.add(q, res.meters, res.consumption[:, 0], res.coverage[:, 0], start)
         day_closed = self._close_day(boundary_ns)
         detections = list(self.quota_result.detections)
+        fresh: list[Detection] = []
         if self.detectors is not None:
-            for d in self.detectors.evaluate(boundary_ns):
-                self._episodes[(d.kind, d.subject, d.details.get("scope", ""), d.start_ns)] = d
-            self._episodes = {k: d for k, d in self._episodes.items()
-                              if d.end_ns is None or d.end_ns > start}
+            self._episodes, fresh = merge_episodes(self._episodes, self.detectors.evaluate(boundary_ns),
+                                                   start)
             detections += self._episodes.values()
-        changes = self.book.update(boundary_ns, self.settings.interval_s, detections)
+        changes = self.book.update(boundary_ns, self.settings.interval_s, detections, fresh)
         self.next_tick_ns = boundary_ns + self.step_ns
         keep_from = boundary_ns - int(self.settings.max_gap_s * 10**9)
         for buf in self.buffers.values():
@@ -427,14 +426,16 @@ def run_batch(readings: Mapping[str, ReadingColumns], ctx: SiteContext, quotas: 
     book = AlertBook(ctx.site, settings.lifecycle)
     changes: list[Change] = []
     latest: dict[str, Alert] = {}
+    every: dict[tuple[object, ...], Detection] = {}  # every episode, as last reported
     for done, t in enumerate(ticks, 1):
         found_now = list(quota_found)
+        fresh: list[Detection] = []
         if per_tick is not None:
-            for d in next(per_tick):
-                episodes[(d.kind, d.subject, d.details.get("scope", ""), d.start_ns)] = d
-            episodes = {k: d for k, d in episodes.items() if d.end_ns is None or d.end_ns > t - step}
+            reported = next(per_tick)
+            every.update((episode_key(d), d) for d in reported)
+            episodes, fresh = merge_episodes(episodes, reported, t - step)
             found_now += episodes.values()
-        for change in book.update(t, settings.interval_s, found_now):
+        for change in book.update(t, settings.interval_s, found_now, fresh):
             changes.append(change)
             latest[change.alert.id] = change.alert
         if progress is not None:
@@ -442,7 +443,28 @@ def run_batch(readings: Mapping[str, ReadingColumns], ctx: SiteContext, quotas: 
     for a in book.active:
         latest[a.id] = a
     alerts = sorted(latest.values(), key=lambda a: (a.start_ns, a.id))
-    return BatchResult(alerts, changes, quota_found + list(episodes.values()), status, ticks, notes)
+    return BatchResult(alerts, changes, quota_found + list(every.values()), status, ticks, notes)
+
+
+def episode_key(d: Detection) -> tuple[object, ...]:
+    return (d.kind, d.subject, d.details.get("scope", ""), d.start_ns)
+
+
+def merge_episodes(known: dict[tuple[object, ...], Detection], found: Iterable[Detection],
+                   interval_start_ns: int) -> tuple[dict[tuple[object, ...], Detection], list[Detection]]:
+    """Fold one tick's detector output (episodes that closed since the last tick, and those still
+    open) into the episodes known so far. Returns the episodes still worth showing the lifecycle
+    (open, or ended inside this tick's interval) and those first reported now (`fresh`, present at
+    this tick whenever they ended: see analytics.alerts)."""
+    merged = dict(known)
+    fresh: list[Detection] = []
+    for d in found:
+        key = episode_key(d)
+        if key not in merged:
+            fresh.append(d)
+        merged[key] = d
+    kept = {k: d for k, d in merged.items() if d.end_ns is None or d.end_ns > interval_start_ns}
+    return kept, fresh
 
 
 def _detector_ticks(detectors: StreamingDetectorsLike, readings: Mapping[str, ReadingColumns],

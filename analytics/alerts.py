@@ -14,7 +14,10 @@ every boundary of a readings file; with the same detections both give the same a
   is present at that tick when it overlaps that interval: `start_ns < t` and (`end_ns` is None or
   `end_ns > t − interval`). Detections are episodes; this rule makes a finished episode and one still
   reported as ongoing count alike, so a batch run (episodes with their ends) and the service (episodes
-  reported as they go) see the same thing at every tick.
+  reported as they go) see the same thing at every tick. A detection first reported at this tick
+  (`fresh`) is present even if it ended before the interval: a detector's verdict lags its evidence
+  (it waits for the reading after an interval), so a one-interval episode near the end of an interval
+  is known only at the next tick, and would otherwise never be present at all.
 - **Hysteresis in time.** An alert is raised once its condition has been present at `raise_after`
   consecutive ticks, and cleared once it has been absent at `clear_after` consecutive ticks. A
   condition that comes and goes faster than that neither raises nor clears: no flapping.
@@ -145,8 +148,10 @@ class AlertBook:
     def get(self, alert_id: str) -> Alert | None:
         return next((a for a in self._active.values() if a.id == alert_id), None)
 
-    def update(self, tick_ns: int, interval_s: int, detections: Iterable[Detection]) -> list[Change]:
-        """One evaluation boundary: the detections known now (any may have ended already)."""
+    def update(self, tick_ns: int, interval_s: int, detections: Iterable[Detection],
+               fresh: Iterable[Detection] = ()) -> list[Change]:
+        """One evaluation boundary: the detections known now (any may have ended already), and
+        those first reported at this tick, present whenever they ended."""
         if self.last_tick_ns is not None and tick_ns <= self.last_tick_ns:
             raise ValueError(f"tick {tick_ns} is not after the last one ({self.last_tick_ns})")
         self.last_tick_ns = tick_ns
@@ -155,6 +160,11 @@ class AlertBook:
         for d in detections:
             if present(d, tick_ns, interval_ns):
                 now.setdefault((d.kind, d.subject, scope_of(d)), []).append(d)
+        for d in fresh:
+            if d.start_ns < tick_ns:
+                same = now.setdefault((d.kind, d.subject, scope_of(d)), [])
+                if all(d is not other for other in same):
+                    same.append(d)
         changes: list[Change] = []
         for key in sorted(set(now) | set(self._active) | set(self._pending), key=_order):
             p = self._pending.setdefault(key, _Pending())

@@ -2,10 +2,14 @@
 
 For each interval, the same time-of-week slot over the trailing `baseline_weeks` weeks gives a median
 and a MAD; the robust z is |x − median| / (1.4826 · MAD). With fewer than `baseline_min_weeks` weeks
-of that slot (cold start), the same hour of the previous days of the same day type (workday or not)
-stands in, with thresholds `cold_z_factor` wider; with fewer than `cold_start_days` such days, no
-verdict. A deviation must also exceed `min_rel_dev` of the meter's typical level, so a flat slot with
-a tiny MAD cannot alarm on noise.
+of that slot (cold start), the same hour of the previous days of the same day type stands in, with
+thresholds `cold_z_factor` wider; with fewer than `cold_start_days` such days, no verdict.
+Past weeks count only where their day type (workday, Saturday off, other day off: see
+`Clock.day_type`) is today's, so a holiday is judged against days off. A deviation must also exceed
+`min_rel_dev` of the meter's typical level, so a flat slot with a tiny MAD cannot alarm on noise.
+A deviation that many meters of the site share at the same time, the same way (at least
+`common_share` of the judged meters, and 3), is not opened as a meter's anomaly: its cause is
+common (weather, an event, a day off the calendar does not know).
 """
 
 from __future__ import annotations
@@ -79,7 +83,7 @@ class TimeOfWeekBaseline:
         self.week_now = self.week_lags % per_week
         self.win_lags_now = self.win_lags % per_week
         n = len(self.rows)
-        self.day_type = IntervalRing(n, int(self.win_lags.max()) + 1)  # 1.0 working day, 0.0 not
+        self.day_type = IntervalRing(n, int(self.win_lags.max()) + 1)  # Clock.day_type of each interval
         self.n_meters = len(roles)
         self.explained_by: list[Callable[[int], np.ndarray]] = []  # open episodes that already say it
         self.level_sum = np.zeros(n)
@@ -90,7 +94,8 @@ class TimeOfWeekBaseline:
         if not len(self.rows):
             return
         s, c, rows = self.s, ctx.col, self.rows
-        self.day_type.push(ctx.workday[rows].astype(np.float64))
+        today = ctx.clock.day_type(np.array([c.start_ns], np.int64))[0, rows]
+        self.day_type.push(today)
         x = c.value[rows]
         ok = np.isfinite(x) & (c.coverage[rows] >= 0.999) & ((c.flags[rows] & _BAD) == 0)
         level = np.where(self.level_n > 0, self.level_sum / np.maximum(self.level_n, 1), np.nan)
@@ -102,7 +107,7 @@ class TimeOfWeekBaseline:
         cold = n < s.baseline_min_weeks
         if cold.any():
             day_hist = ctx.ring.at(self.day_lags, rows)
-            same = ctx.workday[rows][:, None] == self._workday_back(ctx, rows)
+            same = today[:, None] == self._day_type_back(ctx, rows)
             day_hist = np.where(same, day_hist, np.nan)
             zc, medc, nc = robust_z(x, day_hist, floor)
             z = np.where(cold, zc, z)
@@ -123,6 +128,7 @@ class TimeOfWeekBaseline:
         stay |= w_stay
         for said in self.explained_by:  # a base-load step or after-hours waste already open: no new episode
             enter &= ~said(self.n_meters)[rows]
+        enter &= ~self._common(judged, z, x - med, f)
         sev = np.where(dev > 2.0 * scale, int(Severity.MAJOR), int(Severity.WARNING))
         idx = np.flatnonzero(ok)  # intervals without a clean value keep the episode as it is
         self.ep.step(idx, start[idx], c.end_ns, enter[idx], stay[idx], x[idx], med[idx], sev[idx],
@@ -132,11 +138,24 @@ class TimeOfWeekBaseline:
         self.level_sum += np.where(clean, x, 0.0)
         self.level_n += clean
 
-    def prefetch(self, values: np.ndarray, workday: np.ndarray) -> None:
+    def _common(self, judged: np.ndarray, z: np.ndarray, dev: np.ndarray, f: np.ndarray) -> np.ndarray:
+        """Per row: its deviation's direction is shared, now, by at least `common_share` of the judged
+        meters (and by 3): a site-wide cause, not this meter's fault."""
+        n = int(judged.sum())
+        wide = judged & (np.abs(z) > self.s.z_exit * f)
+        out = np.zeros(len(judged), bool)
+        for sign in (1.0, -1.0):
+            same = wide & (np.sign(dev) == sign)
+            k = int(same.sum())
+            if k >= 3 and k >= self.s.common_share * n:
+                out |= np.sign(dev) == sign
+        return out
+
+    def prefetch(self, values: np.ndarray, day_type: np.ndarray) -> None:
         """Batch: the values and day types (meters, intervals) of every interval the engine will step
         through, from its first (the ring must be empty); the history statistics are then taken from
         them block by block."""
-        self._ahead = _Ahead(values[self.rows], workday[self.rows].astype(np.float64),
+        self._ahead = _Ahead(values[self.rows], day_type[self.rows].astype(np.float64),
                              (self.week_lags, self.win_now, self.win_lags),
                              (self.week_now, self.win_lags_now), self.s.window_intervals)
 
@@ -175,10 +194,10 @@ class TimeOfWeekBaseline:
         newest = same[:, -1]  # the window only speaks while its newest interval still deviates
         return enter & newest, stay & newest, start.astype(np.int64)
 
-    def _workday_back(self, ctx: Context, rows: np.ndarray) -> np.ndarray:
-        """(len(rows), days): is the same interval `d` days back a workday, per meter."""
+    def _day_type_back(self, ctx: Context, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), days): the day type of the same interval `d` days back, per meter."""
         back = ctx.col.start_ns - self.cold_days * (86_400 * NS)
-        return ctx.clock.workday(back)[:, rows].T
+        return ctx.clock.day_type(back)[:, rows].T
 
 
 def _same_type(values: np.ndarray, then: np.ndarray, now: np.ndarray) -> np.ndarray:

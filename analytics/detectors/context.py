@@ -90,6 +90,17 @@ class Clock:
         per = np.stack([sch.local(ts)[2] for sch in self.schedules], axis=1)  # (n_ts, n_schedules)
         return per[:, self.index]
 
+    def day_type(self, ts_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """(len(ts_ns), n_meters): the day type of each instant's local date, per meter: 1.0 a workday
+        (adjusted working days included), 2.0 a Saturday off, 0.0 another day off (Sunday, holiday,
+        closure). A holiday is not compared with Saturdays, when many buildings open half a day."""
+        ts = np.asarray(ts_ns, np.int64)
+        cols = []
+        for sch in self.schedules:
+            day, _, work = sch.local(ts)
+            cols.append(np.where(work, 1.0, np.where((day + 3) % 7 == 5, 2.0, 0.0)))
+        return np.stack(cols, axis=1)[:, self.index]
+
     def facts(self, start_ns: int) -> Facts:
         ahead = self._ahead.pop(start_ns, None)
         if ahead is not None:

@@ -20,7 +20,7 @@ from analytics.detectors.stats import nanmedian
 from analytics.events import AlertKind, Severity
 from analytics.flags import IntervalFlag
 
-_RESET = np.uint16(IntervalFlag.RESET)
+_ROLLOVER = np.uint16(IntervalFlag.ROLLOVER)
 _SPIKE = np.uint16(IntervalFlag.SPIKE)
 
 
@@ -37,7 +37,9 @@ def _reset(subject: str, value: float, threshold: float, unit: str) -> str:
 
 
 def _spike(subject: str, value: float, threshold: float, unit: str) -> str:
-    return f"{subject}: rise of {value:.6g} {unit} in one interval, physical limit {threshold:.6g} {unit}"
+    if threshold > 0:
+        return f"{subject}: rise of {value:.6g} {unit} in one interval, physical limit {threshold:.6g} {unit}"
+    return f"{subject}: one reading {value:.6g} {unit} above the count, which then came back (false reading)"
 
 
 def _sentinel(subject: str, value: float, threshold: float, unit: str) -> str:
@@ -69,6 +71,8 @@ class DataFaults:
         self.steps = RowRing(n, 16)  # a meter's recent mean step between readings (s), per interval read
         self.last_value = np.full(n, np.nan)  # last valid reading
         self.level = np.full(n, np.nan)  # last valid reading of an interval without a spike
+        self.before = np.full(n, np.nan)  # the level before the interval that set it
+        self.level_start = np.zeros(n, np.int64)  # start of the interval that set the level
         self.flat_h = np.zeros(n)
         self.flat_since = np.zeros(n, np.int64)
         self.bad_run = np.zeros(n, np.int64)
@@ -121,11 +125,16 @@ class DataFaults:
 
         valid = c.n_valid > 0
         prev = self.last_value
-        # counter reset / meter swap: the counter falls below its last level (readings of intervals without a
-        # spike), and the engine flagged the drop as a RESET in this interval or the one before (the step
-        # that fell starts where the previous reading was); a counter returning from a spike is not a reset
-        reset_flag = ((c.flags | self.prev_flags) & _RESET) != 0
-        is_reset = reset_flag & valid & ~self.gauge & (c.vmin < self.level)
+        counter = valid & ~self.gauge
+        tol = 1e-9 * np.abs(self.level)  # a counter never goes back; this only absorbs float noise
+        rolled = ((c.flags | self.prev_flags) & _ROLLOVER) != 0  # a declared register wrap, counted on
+        # A counter that falls below its last level either came back from a high reading (a spike: it
+        # ends at or above where it stood before its last rise) or restarted (a reset or meter swap:
+        # it goes on from near 0 or another meter's count). Judged on the readings themselves, so a
+        # meter read hourly or once a day (whose steps the engine may call gaps) is judged alike.
+        fell = counter & ~rolled & (c.vmin < self.level - tol)
+        came_back = fell & (self.level > self.before) & (c.vlast >= self.before - tol)
+        is_reset = fell & ~came_back
         if self.reset.quiet(is_reset):
             self.reset.idle(self.all)
         else:
@@ -133,19 +142,25 @@ class DataFaults:
             swap = is_reset & (c.vlast < 0.1 * self.level)
             self.reset.step(self.all, c.start_ns, c.end_ns, is_reset, is_reset, drop, 0.0,
                             np.where(swap, int(Severity.MAJOR), int(Severity.WARNING)), drop, now)
-        # spike: the engine flags the step that rose faster than max_rate (in this interval or, when the
-        # high reading opens this interval, in the one before); reported on the interval holding the
-        # high reading, whose peak stands more than one interval's maximum rise above the level
+        # spike: (a) the engine flags the step that rose faster than max_rate (in this interval or,
+        # when the high reading opens this interval, in the one before); reported on the interval
+        # holding the high reading, whose peak stands more than one interval's maximum rise above the
+        # level; (b) a high reading the counter came back from, below max_rate too: in the interval
+        # before (it set the level) or within this one (several readings per interval)
         limit = self.max_rate * ctx.interval_h
         spike_flag = (c.flags & _SPIKE) != 0
         rise = c.vmax - self.level
-        spike = (((c.flags | self.prev_flags) & _SPIKE) != 0) & valid & (rise > limit)
+        fast = (((c.flags | self.prev_flags) & _SPIKE) != 0) & valid & (rise > limit)
+        within = counter & ~fell & ~rolled & (c.vmax > c.vlast + 1e-9 * np.abs(c.vmax))
+        spike = fast | came_back | within
         if self.spike.quiet(spike):
             self.spike.idle(self.all)
         else:
-            rise = np.where(spike, rise, 0.0)
-            self.spike.step(self.all, c.start_ns, c.end_ns, spike, spike, rise, limit, int(Severity.WARNING),
-                            rise, now)
+            size = np.where(fast, rise, np.where(came_back, self.level - self.before,
+                                                 np.where(within, c.vmax - c.vlast, 0.0)))
+            since = np.where(came_back & ~fast, self.level_start, c.start_ns)
+            self.spike.step(self.all, since, c.end_ns, spike, spike, size,
+                            np.where(fast, limit, 0.0), int(Severity.WARNING), size, now)
         # sentinel: invalid readings (NaN, ±inf); MAJOR when a whole hour has nothing but
         bad = c.n_bad > 0
         only_bad = bad & ~valid
@@ -191,7 +206,12 @@ class DataFaults:
                             sev_stuck, self.flat_h, now)
 
         self.last_value = np.where(valid, c.vlast, self.last_value)
-        self.level = np.where(valid & ~spike_flag & ~spike, c.vlast, self.level)
+        # the level: the last reading of an interval without a spike; a counter that came back from a
+        # spike keeps the level from before it
+        moved_on = valid & ~spike_flag & ~fast
+        self.before = np.where(moved_on & ~came_back, self.level, self.before)
+        self.level_start = np.where(moved_on, c.start_ns, self.level_start)
+        self.level = np.where(moved_on, c.vlast, self.level)
         self.prev_flags = c.flags.copy()
         self.prev_const = np.where(valid, c.vmin == c.vmax, self.prev_const & ~(c.n_bad > 0))
         self.prev_start = np.where(valid, c.start_ns, self.prev_start)

@@ -88,7 +88,7 @@ class Engine:
         included, for many steps at once)."""
         if self.ring.count:
             raise RuntimeError("prefetch needs an engine that has not been pushed yet")
-        self.baseline.prefetch(values, self.clock.workday(np.asarray(starts_ns, np.int64)).T)
+        self.baseline.prefetch(values, self.clock.day_type(np.asarray(starts_ns, np.int64)).T)
 
     def push(self, col: Column, now_ns: int) -> list[Detection]:
         """Run every detector on one interval; returns the episodes that closed at this step."""

@@ -111,7 +111,9 @@ class DetectorSettings:
     """Every threshold, with its default. See docs/detectors.md for the reasons."""
 
     interval_s: int = 900  # the interval grid; evaluation ticks on its boundaries
-    max_gap_s: float = 900.0  # readings further apart are not interpolated across (engine's max_gap_s)
+    # readings further apart are not interpolated across (the engine's max_gap_s): two intervals, so a
+    # poll a few seconds late or one missed reading of a 15-min meter is not a gap
+    max_gap_s: float = 1800.0
     # time-of-week baseline (consumption anomaly)
     baseline_weeks: int = 8  # trailing weeks of the same time-of-week slot
     baseline_min_weeks: int = 3  # fewer: cold start on the same hour of the previous days
@@ -127,6 +129,7 @@ class DetectorSettings:
     z_window_exit: float = 3.0
     window_min_rel_dev: float = 0.12  # ... and a deviation of at least 12 % of the window's level
     window_rel_floor: float = 0.03  # sigma of a window sum is at least 3 % of its median
+    common_share: float = 0.3  # a deviation this share of the site's meters shows at once is common
     # after-hours waste and base-load creep (per electricity meter, daily at the end of the base window)
     history_days: int = 28  # reference window of the daily statistics
     min_history_days: int = 7  # daily detectors stay silent before this many days

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from analytics.alert_engine import episode_key, merge_episodes
 from analytics.alerts import AlertBook, LifecycleSettings
 from analytics.calendar import WorkCalendar
 from analytics.detectors import Schedule
@@ -263,11 +264,15 @@ def test_an_idle_heat_pump_is_not_a_stuck_meter_but_an_office_circuit_is(tmp_pat
 
 
 @pytest.mark.slow
-def test_one_interval_faults_are_raised_at_their_first_detection(tmp_path: Path) -> None:
-    """A counter reset, a spike and an invalid reading, each in a single reading of three weeks."""
+@pytest.mark.parametrize("minute", [0, 45])
+def test_one_interval_faults_are_raised_at_their_first_detection(tmp_path: Path, minute: int) -> None:
+    """A counter reset, a spike and an invalid reading, each in a single reading of three weeks;
+    at minute 45 the detectors (which wait for the reading after an interval) know of them only
+    after the hour's tick: they are raised at the next one."""
     rows = readings(21, step_s=900)
     at = rows[len(rows) // 2][0]
-    reset_at = at - at % (86_400 * 10**9) + 3 * 3600 * 10**9  # a night hour
+    at = at - at % (3600 * 10**9) + minute * 60 * 10**9
+    reset_at = at - at % (86_400 * 10**9) + 3 * 3600 * 10**9 + minute * 60 * 10**9  # a night hour
     drop = next(v for t, m, _, v in rows if m == "gov-main" and t >= reset_at)
     out = []
     for t, m, q, v in rows:
@@ -301,3 +306,19 @@ def test_the_lifecycle_raises_instant_kinds_at_one_tick_and_debounces_the_others
     assert raised == [AlertKind.COUNTER_RESET]  # the anomaly was present at one tick only
     old = AlertBook("s", LifecycleSettings(instant=frozenset()))
     assert old.update(t, 3600, one) == [] and old.update(t + hour, 3600, one) == []
+
+
+def test_an_episode_reported_after_its_interval_is_present_once_when_fresh() -> None:
+    hour = 3600 * 10**9
+    t = 1_736_000_000 // 3600 * hour
+    late = Detection(AlertKind.SPIKE, "m1", t - hour - hour // 4, t - hour, Severity.WARNING, 1.0, 0.0,
+                     "kWh", "x")  # the last quarter of the previous tick's interval
+    assert AlertBook("s").update(t, 3600, [late]) == []  # ended before this tick's interval
+    book = AlertBook("s")
+    raised = book.update(t, 3600, [late], fresh=[late])
+    assert [c.alert.kind for c in raised] == [AlertKind.SPIKE]
+    assert raised[0].alert.start_ns == late.start_ns
+    episodes, fresh = merge_episodes({}, [late], t - hour)
+    assert fresh == [late] and episodes == {}  # shown once, not kept
+    _, again = merge_episodes({episode_key(late): late}, [late], t - hour)
+    assert again == []

@@ -6,6 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from analytics.detectors import DetectorSettings
+from analytics.detectors.engine import lag_ns
 from analytics.events import AlertKind, Severity
 from tests.analytics.detectors._data import (
     DAY,
@@ -80,7 +82,8 @@ def test_stuck_counter_found_after_three_occupied_hours() -> None:
     (d,) = of_kind(found, AlertKind.STUCK_METER)
     assert d.subject == "E1"
     assert T0 + DAY + 9 * H <= d.start_ns <= T0 + DAY + 9 * H + 900 * 10**9
-    assert int(d.details["detected_ns"]) <= T0 + DAY + 12 * H + 2 * 900 * 10**9
+    # known once the interval is final: its end plus the lag (max_gap_s rounded up to intervals)
+    assert int(d.details["detected_ns"]) <= T0 + DAY + 12 * H + 900 * 10**9 + lag_ns(DetectorSettings())
     assert d.end_ns is not None and d.end_ns <= T0 + DAY + 16 * H + 900 * 10**9
 
 
