@@ -39,7 +39,9 @@ def _reset(subject: str, value: float, threshold: float, unit: str) -> str:
 def _spike(subject: str, value: float, threshold: float, unit: str) -> str:
     if threshold > 0:
         return f"{subject}: rise of {value:.6g} {unit} in one interval, physical limit {threshold:.6g} {unit}"
-    return f"{subject}: one reading {value:.6g} {unit} above the count, which then came back (false reading)"
+    side = "above" if value >= 0 else "below"
+    return (f"{subject}: one reading {abs(value):.6g} {unit} {side} the count, which then came back "
+            "(false reading)")
 
 
 def _sentinel(subject: str, value: float, threshold: float, unit: str) -> str:
@@ -73,6 +75,13 @@ class DataFaults:
         self.level = np.full(n, np.nan)  # last valid reading of an interval without a spike
         self.before = np.full(n, np.nan)  # the level before the interval that set it
         self.level_start = np.zeros(n, np.int64)  # start of the interval that set the level
+        # a counter that fell at the end of an interval: a reset, or a false low reading it comes back
+        # from? Decided at the next interval with a reading
+        self.fall = np.zeros(n, bool)
+        self.fall_start = np.zeros(n, np.int64)
+        self.fall_level = np.full(n, np.nan)  # the count before the fall
+        self.fall_low = np.full(n, np.nan)  # the lowest reading
+        self.fall_last = np.full(n, np.nan)  # the interval's last reading
         self.flat_h = np.zeros(n)
         self.flat_since = np.zeros(n, np.int64)
         self.bad_run = np.zeros(n, np.int64)
@@ -132,16 +141,31 @@ class DataFaults:
         # ends at or above where it stood before its last rise) or restarted (a reset or meter swap:
         # it goes on from near 0 or another meter's count). Judged on the readings themselves, so a
         # meter read hourly or once a day (whose steps the engine may call gaps) is judged alike.
+        # A fall from the interval before is decided by this interval's readings: back at the old
+        # count (a false low reading: a spike on that interval) or not (a reset there).
+        decide = self.fall & counter
+        ftol = 1e-9 * np.abs(self.fall_level)
+        low_back = decide & (c.vlast >= self.fall_level - ftol)
+        was_reset = decide & ~low_back
+        self.fall &= ~decide
         fell = counter & ~rolled & (c.vmin < self.level - tol)
         came_back = fell & (self.level > self.before) & (c.vlast >= self.before - tol)
-        is_reset = fell & ~came_back
-        if self.reset.quiet(is_reset):
+        dipped = fell & ~came_back & (c.vlast >= self.level - tol)  # low inside, back by its end
+        new_fall = fell & ~came_back & ~dipped
+        self.fall_start = np.where(new_fall, c.start_ns, self.fall_start)
+        self.fall_level = np.where(new_fall, self.level, self.fall_level)
+        self.fall_low = np.where(new_fall, c.vmin, self.fall_low)
+        self.fall_last = np.where(new_fall, c.vlast, self.fall_last)
+        if self.reset.quiet(was_reset):
             self.reset.idle(self.all)
         else:
-            drop = np.where(is_reset, self.level - c.vmin, 0.0)
-            swap = is_reset & (c.vlast < 0.1 * self.level)
-            self.reset.step(self.all, c.start_ns, c.end_ns, is_reset, is_reset, drop, 0.0,
+            with np.errstate(invalid="ignore"):
+                drop = np.where(was_reset, self.fall_level - self.fall_low, 0.0)
+                swap = was_reset & (self.fall_last < 0.1 * self.fall_level)
+            self.reset.step(self.all, np.where(was_reset, self.fall_start, c.start_ns), c.end_ns,
+                            was_reset, was_reset, drop, 0.0,
                             np.where(swap, int(Severity.MAJOR), int(Severity.WARNING)), drop, now)
+        self.fall |= new_fall
         # spike: (a) the engine flags the step that rose faster than max_rate (in this interval or,
         # when the high reading opens this interval, in the one before); reported on the interval
         # holding the high reading, whose peak stands more than one interval's maximum rise above the
@@ -152,15 +176,20 @@ class DataFaults:
         rise = c.vmax - self.level
         fast = (((c.flags | self.prev_flags) & _SPIKE) != 0) & valid & (rise > limit)
         within = counter & ~fell & ~rolled & (c.vmax > c.vlast + 1e-9 * np.abs(c.vmax))
-        spike = fast | came_back | within
+        spike = fast | came_back | within | dipped | low_back
         if self.spike.quiet(spike):
             self.spike.idle(self.all)
         else:
-            size = np.where(fast, rise, np.where(came_back, self.level - self.before,
-                                                 np.where(within, c.vmax - c.vlast, 0.0)))
-            since = np.where(came_back & ~fast, self.level_start, c.start_ns)
+            with np.errstate(invalid="ignore"):
+                size = np.where(fast, rise, np.where(
+                    came_back, self.level - self.before, np.where(
+                        within, c.vmax - c.vlast, np.where(
+                            dipped, c.vmin - self.level, np.where(  # below the count: negative
+                                low_back, self.fall_low - self.fall_level, 0.0)))))
+            since = np.where(came_back & ~fast, self.level_start,
+                             np.where(low_back & ~fast, self.fall_start, c.start_ns))
             self.spike.step(self.all, since, c.end_ns, spike, spike, size,
-                            np.where(fast, limit, 0.0), int(Severity.WARNING), size, now)
+                            np.where(fast, limit, 0.0), int(Severity.WARNING), np.abs(size), now)
         # sentinel: invalid readings (NaN, ±inf); MAJOR when a whole hour has nothing but
         bad = c.n_bad > 0
         only_bad = bad & ~valid

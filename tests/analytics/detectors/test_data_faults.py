@@ -204,3 +204,25 @@ def test_invalid_readings_only_ever_raise_sentinels(bad: list[tuple[int, float]]
     assert found and {d.kind for d in found} == {AlertKind.SENTINEL}
     for k, _ in bad:  # every invalid reading lies in a reported episode
         assert any(d.start_ns <= ts[k] < d.end_ns for d in found)  # type: ignore[operator]
+
+
+def test_fifteen_minute_polls_with_jitter_are_judged_and_a_false_low_reading_is_a_spike() -> None:
+    """A gateway polls a 15-minute meter a few seconds late each time (steps of 898–903 s), as the
+    outside data had: with no max_rate set, a reset, and one reading far below the count that the
+    counter comes back from (a false reading, not a reset), are each found once."""
+    rng = np.random.default_rng(5)
+    ts = T0 + np.arange(4 * 96 + 1, dtype=np.int64) * 900 * 10**9 + rng.integers(0, 4, 4 * 96 + 1) * 10**9
+    v = counter(ts, office_kw(ts))
+    assert run(readings(("E1", E, ts, v)), [elec()]) == []
+    k = int(np.searchsorted(ts, T0 + 2 * DAY + 3 * H))
+    reset = v.copy()
+    reset[k:] -= reset[k]
+    low = v.copy()
+    j = int(np.searchsorted(ts, T0 + DAY + 11 * H))
+    low[j] = 12.0  # one false reading
+    found = run(readings(("A", E, ts, reset), ("B", E, ts, low)), [elec("A"), elec("B")])
+    assert sorted((d.kind, d.subject) for d in found) == [(AlertKind.COUNTER_RESET, "A"),
+                                                          (AlertKind.SPIKE, "B")], found
+    spike = next(d for d in found if d.subject == "B")
+    assert spike.start_ns <= int(ts[j]) < spike.end_ns  # type: ignore[operator]
+    assert spike.value < -1000 and "below the count" in spike.message  # the reading minus the count
