@@ -26,7 +26,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from analytics.calendar import WorkCalendar
-from analytics.detectors import DetectorSettings, MeterRole, Schedule, StreamingDetectors
+from analytics.detectors import DetectorSettings, MeterRole, Schedule
+from analytics.detectors.cadence import CadenceDetectors
 from analytics.events import Detection
 from analytics.readings_io import Columns
 from gateway.config import SiteConfig
@@ -92,14 +93,31 @@ def detector_settings(overrides: Mapping[str, Any] | None) -> DetectorSettings:
         raise DetectorConfigError(f"detectors: {exc}") from None
 
 
-class SiteDetectors:
-    """StreamingDetectors for one site, with the scalar and array feeding the alert engine uses."""
+def configured_cadence(site: SiteConfig) -> dict[str, float]:
+    """Each meter's poll interval (s) for the counter it is judged by: its poll group holding that
+    quantity, else the site's default poll interval."""
+    out: dict[str, float] = {}
+    for m in site.meters:
+        quantity = QUANTITY_OF_KIND.get(m.kind)
+        group = next((g for g in m.poll if quantity in g.quantities), None)
+        out[m.id] = group.interval_s if group is not None else site.poll_interval_s
+    return out
 
-    def __init__(self, site: SiteConfig, overrides: Mapping[str, Any] | None = None) -> None:
+
+class SiteDetectors:
+    """The detectors for one site (by cadence class: analytics.detectors.cadence), with the scalar
+    and array feeding the alert engine uses. `cadence_s` is each meter's step between readings: what
+    `metergate alerts --from` measures in the file; by default the site config's poll intervals
+    (the service)."""
+
+    def __init__(self, site: SiteConfig, overrides: Mapping[str, Any] | None = None,
+                 cadence_s: Mapping[str, float] | None = None) -> None:
         self.roles = meter_roles(site)
         schedules = building_schedules(site)
         self.settings = detector_settings(overrides)
-        self.inner = StreamingDetectors(self.roles, settings=self.settings, schedules=schedules)
+        self.cadence_s = dict(configured_cadence(site) if cadence_s is None else cadence_s)
+        self.inner = CadenceDetectors(self.roles, self.cadence_s, settings=self.settings,
+                                      schedules=schedules)
         ranges = plausible_ranges(site)
         self._ranges: dict[str, tuple[list[str], NDArray[np.float64], NDArray[np.float64]]] = {}
         for q in {r.quantity for r in self.roles}:
@@ -173,12 +191,13 @@ def _schedule(b: Building, site: SiteConfig) -> Schedule:
                     base_end_h=o.base_end_h, calendar=cal)
 
 
-def site_detectors(site: SiteConfig, overrides: Mapping[str, Any] | None = None) -> SiteDetectors | None:
+def site_detectors(site: SiteConfig, overrides: Mapping[str, Any] | None = None,
+                   cadence_s: Mapping[str, float] | None = None) -> SiteDetectors | None:
     """None when the site has no meter the detectors can judge."""
-    d = SiteDetectors(site, overrides)
+    d = SiteDetectors(site, overrides, cadence_s)
     return d if d.roles else None
 
 
 __all__ = ["DetectorConfigError", "SiteDetectors", "building_calendar", "building_schedules",
-           "calendar_notes",
+           "calendar_notes", "configured_cadence",
            "detector_settings", "meter_roles", "site_detectors"]

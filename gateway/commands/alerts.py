@@ -89,6 +89,7 @@ def _batch(readings_path: Path, config: Path, interval: int, lateness: int, stan
 
     from analytics.alert_engine import EngineSettings, SiteContext, run_batch
     from analytics.alerts import LifecycleSettings
+    from analytics.detectors.cadence import measured_cadence
     from analytics.factors import FactorError, load_factors
     from analytics.quota_tracking import QuotaSettings
     from analytics.quotas import QuotaError, load_quotas
@@ -127,7 +128,8 @@ def _batch(readings_path: Path, config: Path, interval: int, lateness: int, stan
     progress = _TickProgress() if show_progress else None
     try:
         result = run_batch(data, SiteContext.of(site), quotas, factors, settings,
-                           detectors=site_detectors(site), progress=progress)
+                           detectors=site_detectors(site, cadence_s=measured_cadence(data)),
+                           progress=progress)
     except ValueError as exc:
         raise _Fail(f"{readings_path}: {exc}") from None
     finally:
