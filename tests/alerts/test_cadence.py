@@ -79,3 +79,17 @@ def test_run_batch_fast_equals_tick_by_tick_with_hourly_meters(tmp_path: Path) -
     assert [repr(c) for c in fast.changes] == [repr(c) for c in slow.changes]
     assert [repr(d) for d in fast.detections] == [repr(d) for d in slow.detections]
     assert any(d.kind.value == "water_leak" for d in fast.detections)
+
+
+def test_the_service_takes_the_cadence_from_the_poll_interval(tmp_path: Path) -> None:
+    path = site_toml(tmp_path)
+    text = path.read_text(encoding="utf-8").replace(
+        'id = "gov-water"\nprofile = "tuf-2000m"\nunit = 2\nbus = "bus1"\nbuilding = "gov"\n',
+        'id = "gov-water"\nprofile = "tuf-2000m"\nunit = 2\nbus = "bus1"\nbuilding = "gov"\n'
+        'poll = [{ interval = "1h", quantities = ["water_volume"] }]\n')
+    path.write_text(text, encoding="utf-8")
+    site = load_site_config(path)
+    assert configured_cadence(site)["gov-water"] == 3600.0
+    detectors = site_detectors(site)
+    assert detectors is not None
+    assert detectors.inner.classes == {"gov-main": "fast", "gov-water": "hourly", "school-main": "fast"}
