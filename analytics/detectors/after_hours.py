@@ -165,7 +165,10 @@ class AfterHours:
                   & (span > 0))
         # ... and beyond the day-to-day noise of those days' after-hours load (waste_z robust sigmas)
         aft_sigma = 1.4826 * _median(np.abs(aft_past - aft_ref[:, None]))
-        enter = judged & (excess > s.waste_enter) & (aft_mean - aft_ref > s.waste_z * aft_sigma)
+        work_ref = _median(self.aft_work.last(idx, 20))
+        follows = occ_ref >= s.waste_contrast * work_ref
+        enter = (judged & follows & (excess > s.waste_enter)
+                 & (aft_mean - aft_ref > s.waste_z * aft_sigma))
         stay = judged & (excess > s.waste_exit)
         sev = np.where(excess > 1.0, int(Severity.MAJOR), int(Severity.WARNING))
         j = idx[judged]

@@ -142,6 +142,9 @@ class DetectorSettings:
     creep_min_share: float = 0.02  # ... and by at least 2 % of the occupied load (tiny base loads)
     creep_z: float = 4.0  # ... and by 4 robust sigmas of the nights' noise / sqrt(creep_nights)
     waste_z: float = 3.0  # after-hours excess also above 3 robust sigmas of the reference days' noise
+    # ... only on a meter that follows the schedule: its occupied load at least this many times its
+    # workday after-hours load (a 24/7 or household-like circuit has no "after hours" to waste in)
+    waste_contrast: float = 1.5
     # water leak
     leak_k: float = 3.0  # minimum night flow above k x its 28-night median ...
     leak_floor: float = 0.03  # ... and above this absolute floor (m³/h) ...

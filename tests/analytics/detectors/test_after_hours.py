@@ -53,6 +53,21 @@ def test_evening_waste_found_and_not_called_creep() -> None:
     assert of_kind(found, AlertKind.BASE_LOAD_CREEP) == []
 
 
+def test_a_circuit_that_follows_no_schedule_has_no_after_hours_waste() -> None:
+    """A 24/7 load (a server room: 4 kW day and night, ±5 %, a little more in the afternoons) whose
+    evenings rise for five days is not "waste after hours": it has no hours off. The same rise on the
+    office circuit is."""
+    ts = grid(28)
+    hour, work = local(ts)
+    rng = np.random.default_rng(3)
+    flat = 4.0 + 0.5 * ((hour >= 12) & (hour < 18)) + rng.uniform(-0.2, 0.2, len(ts))
+    rise = (ts >= T0 + 16 * DAY) & (ts < T0 + 21 * DAY) & (hour >= 18) & work
+    found = run(readings(("S1", E, ts, counter(ts, flat + np.where(rise, 3.0, 0.0))),
+                         ("E1", E, ts, counter(ts, office_kw(ts) + np.where(rise, 6.0, 0.0)))),
+                [elec("S1"), elec("E1")])
+    assert [d.subject for d in of_kind(found, AlertKind.AFTER_HOURS_WASTE)] == ["E1"]
+
+
 def test_daily_detectors_silent_without_a_week_of_history() -> None:
     ts = grid(6)
     kw = office_kw(ts) + np.where(ts >= T0 + 3 * DAY, 1.5, 0.0)
