@@ -17,7 +17,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FACTORS_DIR = Path(__file__).resolve().parents[1] / "config" / "factors"
+from metergate_data import bundled
+
+FACTORS_DIR = bundled("factors")
 CARRIERS = ("electricity", "heat", "natural_gas")
 # fuels no meter reads (vehicle petrol and diesel, LPG, coal), counted in kg; optional in a factor set
 # and in [carriers], needed only when a records file (analytics/records.py) reports them

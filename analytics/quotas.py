@@ -21,12 +21,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
+from metergate_data import bundled
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from analytics.factors import FactorTable
 from gateway.config import SiteConfig
 
-QUOTAS_DIR = Path(__file__).resolve().parents[1] / "config" / "quotas"
+QUOTAS_DIR = bundled("quotas")
 TIERS = ("guide", "baseline", "constraint")  # low to high
 HEATING_TYPES = ("district_heat", "air_conditioning", "boiler")
 Confidence = Literal["V", "S", "R"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from metergate_data import bundled
 from pydantic import ValidationError
 
 from drivers.codec import FLOAT_TYPES, DataType, FieldCodec, Order, parse_order, parse_type
@@ -31,7 +32,7 @@ from drivers.profile_schema import (
 from drivers.quantities import QUANTITIES, Kind, accepted_units, unit_factor
 from drivers.toml_lines import KeyPath, key_lines, line_of
 
-BUNDLED_PROFILES = Path(__file__).resolve().parent.parent / "config" / "profiles"
+BUNDLED_PROFILES = bundled("profiles")
 DEFAULT_MAX_REGISTERS = 125  # Modbus limit for one read of holding/input registers (253-byte PDU)
 DEFAULT_MAX_GAP = 10  # bridging 10 registers costs ~20 bytes, less than a new request's overhead
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
+from metergate_data import bundled
 from rich.console import Console
 from rich.table import Table
 
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
     from analytics.rollup import BuildingInfo, BuildingSeries
 
 # analytics (and numpy) load only when analyze runs: `metergate run` stays lean
-FACTORS_DIR = Path(__file__).resolve().parents[2] / "config" / "factors"
+FACTORS_DIR = bundled("factors")
+
 
 _COLUMNS = (("energy_kgce", "kgce", ",.0f"), ("kgce_per_m2", "kgce/m²", ".2f"),
             ("kgce_per_person", "kgce/person", ".2f"), ("water_m3_per_person", "m³/person", ".2f"),
