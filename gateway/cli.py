@@ -18,6 +18,7 @@ from gateway.commands import (
     analyze,
     commissioning,
     demo,
+    doctor,
     ingest,
     run,
     simulate,
@@ -102,6 +103,7 @@ _command("analyze", analyze.analyze)
 _command("alerts", alerts.alerts)
 _command("analytics", analytics_service.analytics)
 _command("ingest", ingest.ingest)
+_command("doctor", doctor.doctor)
 
 
 def main() -> None:
