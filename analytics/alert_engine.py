@@ -42,10 +42,9 @@ from analytics.quota_tracking import (
     daily_usage,
     track_quotas,
 )
-from analytics.quotas import QuotaSubject, QuotaTable, subjects_from_site
+from analytics.quotas import QuotaSubject, QuotaTable
 from analytics.readings_io import Columns
-from analytics.rollup import CARRIER_QUANTITIES, BuildingInfo, MeterInfo, ReadingColumns, from_site_config
-from gateway.config import SiteConfig
+from analytics.rollup import CARRIER_QUANTITIES, BuildingInfo, MeterInfo, ReadingColumns
 
 F64 = NDArray[np.float64]
 COUNTERS = tuple(CARRIER_QUANTITIES)  # counter quantities aggregated into intervals and days
@@ -77,11 +76,6 @@ class SiteContext:
     buildings: tuple[BuildingInfo, ...]
     meters: tuple[MeterInfo, ...]
     subjects: tuple[QuotaSubject, ...]
-
-    @classmethod
-    def of(cls, config: SiteConfig) -> SiteContext:
-        buildings, meters = from_site_config(config)
-        return cls(config.site.id, config.site.timezone, buildings, meters, subjects_from_site(config))
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 
 from analytics.indicators import Scale, Usage
 from analytics.rollup import BuildingInfo
-from gateway.config.problems import Findings
+from core.problems import Findings
 
 F64 = NDArray[np.float64]
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")

@@ -25,7 +25,6 @@ from metergate_data import bundled
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from analytics.factors import FactorTable
-from gateway.config import SiteConfig
 
 QUOTAS_DIR = bundled("quotas")
 TIERS = ("guide", "baseline", "constraint")  # low to high
@@ -93,7 +92,7 @@ def _indicator(value: str) -> str:
 
 
 def _category(value: str) -> str:
-    from gateway.config.schema import CATEGORIES
+    from core.categories import CATEGORIES
 
     if value not in CATEGORIES:
         raise ValueError(f"{value!r} is not a building category; use one of {', '.join(CATEGORIES)}")
@@ -263,7 +262,7 @@ def load_quotas(directory: str | Path = QUOTAS_DIR, factors: FactorTable | None 
     """Read and check every *.toml in `directory`; QuotaError with every problem found.
 
     With `factors`, each standard's `factor_set` must name a set in it."""
-    from gateway.config.locate import key_lines, line_of
+    from core.toml_lines import key_lines, line_of
 
     problems: list[str] = []
     standards: dict[str, Standard] = {}
@@ -327,13 +326,5 @@ def load_quotas(directory: str | Path = QUOTAS_DIR, factors: FactorTable | None 
     return QuotaTable(standards, tuple(quotas))
 
 
-def subjects_from_site(site: SiteConfig) -> tuple[QuotaSubject, ...]:
-    """The quota view of a loaded site config's buildings."""
-    return tuple(QuotaSubject(b.id, b.category, b.floor_area_m2, b.occupants, b.subcategory, b.levels,
-                              b.quota_zone, b.climate_zone, b.heating_type, b.heated_area_m2, b.beds)
-                 for b in site.buildings)
-
-
 __all__ = ["HEATING_TYPES", "INDICATORS", "QUOTAS_DIR", "TIERS", "IndicatorDef", "Quota", "QuotaError",
-           "QuotaSubject", "QuotaTable", "Standard", "load_quotas", "lower_confidence",
-           "subjects_from_site"]
+           "QuotaSubject", "QuotaTable", "Standard", "load_quotas", "lower_confidence"]

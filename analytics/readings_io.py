@@ -14,7 +14,7 @@ the row (1 = the header line for CSV) and the column.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from drivers.quantities import QUANTITIES, accepted_units, unit_factor
+from core.quantities import QUANTITIES, accepted_units, unit_factor
 
 REQUIRED = ("ts", "meter", "quantity", "value")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -52,8 +52,9 @@ class Columns:
 Readings = dict[str, Columns]
 
 
-def read_readings(path: str | Path) -> Readings:
-    """By suffix: .csv, .parquet/.pq, or an SQLite file (the gateway's outbox)."""
+def read_readings(path: str | Path, *, outbox: Callable[[Path], Readings] | None = None) -> Readings:
+    """By suffix: .csv, .parquet/.pq, or an SQLite file (the gateway's outbox, read by `outbox`: the
+    analytics know no gateway; the metergate commands pass gateway.commands.readings_input's)."""
     path = Path(path)
     if not path.is_file():
         raise ReadingsError(path, "no such file")
@@ -64,7 +65,10 @@ def read_readings(path: str | Path) -> Readings:
         return read_parquet(path)
     with path.open("rb") as f:
         if f.read(16) == _SQLITE_MAGIC:
-            return read_outbox(path)
+            if outbox is None:
+                raise ReadingsError(path, "is an SQLite file (a gateway outbox?): read it through the "
+                                          "metergate commands, which know the outbox format")
+            return outbox(path)
     raise ReadingsError(path, "unknown format: expected .csv, .parquet or the gateway's outbox (SQLite)")
 
 
@@ -104,7 +108,7 @@ def read_csv(path: str | Path) -> Readings:
                     rows.append(row_no)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ReadingsError(path, str(exc)) from None
-    return _group(path, meters, ts, values, quantities, units if u_col is not None else None,
+    return group_rows(path, meters, ts, values, quantities, units if u_col is not None else None,
                   row_numbers=np.asarray(rows, np.int64))
 
 
@@ -131,34 +135,8 @@ def read_parquet(path: str | Path) -> Readings:
     value = table.column("value").to_numpy(zero_copy_only=False).astype(np.float64)
     keep = ~np.isnan(value)
     units = table.column("unit").to_pylist() if "unit" in table.column_names else None
-    return _group(path, table.column("meter").to_pylist(), ts, value, table.column("quantity").to_pylist(),
-                  units, keep=keep)
-
-
-def read_outbox(path: str | Path) -> Readings:
-    """Readings still in the gateway's outbox (not yet acknowledged by the broker)."""
-    from gateway.outbox import Outbox, OutboxError
-
-    path = Path(path)
-    meters: list[str] = []
-    ts: list[int] = []
-    values: list[float] = []
-    quantities: list[str] = []
-    try:
-        with Outbox(path) as box:
-            after = 0
-            while batch := box.pending(after_seq=after, limit=10_000):
-                for msg in batch:
-                    for r in msg.readings:
-                        if r.value is not None and r.quality == "ok":
-                            meters.append(msg.meter)
-                            ts.append(round(r.ts * 1e9))
-                            values.append(r.value)
-                            quantities.append(r.quantity)
-                after = batch[-1].seq
-    except OutboxError as exc:
-        raise ReadingsError(path, f"not a readable outbox: {exc}") from None
-    return _group(path, meters, ts, values, quantities, None)
+    return group_rows(path, table.column("meter").to_pylist(), ts, value,
+                      table.column("quantity").to_pylist(), units, keep=keep)
 
 
 def _columns(path: Path, header: list[str]) -> tuple[int, int, int, int, int | None]:
@@ -200,9 +178,10 @@ class _TsParser:
         return ns
 
 
-def _group(path: Path, meters: Iterable[str], ts: Iterable[int] | np.ndarray, values: Iterable[float],
-           quantities: Iterable[str], units: list[str] | None, *,
-           keep: NDArray[np.bool_] | None = None, row_numbers: NDArray[np.int64] | None = None) -> Readings:
+def group_rows(path: Path, meters: Iterable[str], ts: Iterable[int] | np.ndarray, values: Iterable[float],
+               quantities: Iterable[str], units: list[str] | None, *,
+               keep: NDArray[np.bool_] | None = None, row_numbers: NDArray[np.int64] | None = None
+               ) -> Readings:
     m = np.asarray(list(meters) if not isinstance(meters, np.ndarray) else meters, dtype=str)
     t = np.asarray(ts, dtype=np.int64)
     v = np.asarray(values, dtype=np.float64)
@@ -238,5 +217,5 @@ def _unit_factors(path: Path, quantity: str, units: NDArray[np.str_], rows: NDAr
     return factors[inverse]
 
 
-__all__ = ["REQUIRED", "Columns", "Readings", "ReadingsError", "read_csv", "read_outbox", "read_parquet",
+__all__ = ["REQUIRED", "Columns", "Readings", "ReadingsError", "group_rows", "read_csv", "read_parquet",
            "read_readings"]

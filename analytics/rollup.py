@@ -23,8 +23,6 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway.config import SiteConfig
-
 F64 = NDArray[np.float64]
 SUBITEMS = ("total", "lighting_sockets", "hvac", "power", "special", "other")
 CARRIER_QUANTITIES = {"energy_active_import": "electricity", "heat_energy": "heat",
@@ -72,14 +70,6 @@ class RollUp:
 
     def row(self, key: str) -> F64:
         return self.values[self.keys.index(key)]
-
-
-def from_site_config(site: SiteConfig) -> tuple[tuple[BuildingInfo, ...], tuple[MeterInfo, ...]]:
-    """The metadata roll-ups need, from a loaded site config (institution = [site] institution)."""
-    buildings = tuple(BuildingInfo(b.id, site.site.institution, b.category, b.floor_area_m2,
-                                   b.heated_area_m2, b.occupants) for b in site.buildings)
-    meters = tuple(MeterInfo(m.id, m.building, m.kind, m.subitem) for m in site.meters)
-    return buildings, meters
 
 
 def carrier_of(meter: MeterInfo, quantity: str) -> str | None:
@@ -384,6 +374,6 @@ def _counts(m: MeterInfo | VirtualMeter, quantity: str) -> bool:
 
 __all__ = ["CARRIER_QUANTITIES", "KIND_QUANTITY", "SUBITEMS", "BuildingInfo", "BuildingSeries",
            "IntervalLike", "MeterInfo", "RollUp", "RollupError", "VirtualMeter", "add_virtual",
-           "building_coverage", "building_series", "building_totals", "carrier_of", "from_site_config",
+           "building_coverage", "building_series", "building_totals", "carrier_of",
            "group_mean", "group_sum", "heat_pump_electricity", "load_virtual_meters", "nan_add",
            "parse_expression", "series_from_readings", "subitem_rollup", "total_rows"]

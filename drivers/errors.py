@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-
-class MetergateError(Exception):
-    """Base of every error metergate reports to a user."""
+from core.errors import MetergateError
 
 
 class ProfileError(MetergateError):

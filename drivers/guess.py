@@ -28,11 +28,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from core.quantities import Kind
 from drivers.codec import FLOAT_TYPES, FieldCodec, Order, decode_raw
 from drivers.errors import ModbusError, ModbusExceptionResponse, ModbusTimeout
 from drivers.planner import plan_blocks
 from drivers.profiles import FingerprintRegister, MeterVariant, Point
-from drivers.quantities import Kind
 from drivers.reader import MeterReader, Quality, Reading, RegisterSource
 
 ORDERS: tuple[Order, ...] = (Order.ABCD, Order.CDAB, Order.BADC, Order.DCBA)

@@ -18,6 +18,8 @@ from typing import Any
 from metergate_data import bundled
 from pydantic import ValidationError
 
+from core.quantities import QUANTITIES, Kind, accepted_units, unit_factor
+from core.toml_lines import KeyPath, key_lines, line_of
 from drivers.codec import FLOAT_TYPES, DataType, FieldCodec, Order, parse_order, parse_type
 from drivers.errors import ProfileError, ProfileNotFound
 from drivers.model_paths import model_of
@@ -29,8 +31,6 @@ from drivers.profile_schema import (
     ProfileSpec,
     VariantSpec,
 )
-from drivers.quantities import QUANTITIES, Kind, accepted_units, unit_factor
-from drivers.toml_lines import KeyPath, key_lines, line_of
 
 BUNDLED_PROFILES = bundled("profiles")
 DEFAULT_MAX_REGISTERS = 125  # Modbus limit for one read of holding/input registers (253-byte PDU)

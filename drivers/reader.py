@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
+from core.quantities import Kind
 from drivers.errors import ConnectError, ModbusError, ModbusExceptionResponse, ModbusTimeout
 from drivers.planner import Block, ReadPlan, Span
 from drivers.profiles import MeterVariant, Point
-from drivers.quantities import Kind
 
 
 class Quality(StrEnum):

@@ -14,9 +14,9 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from core.quantities import Kind
 from drivers.codec import FLOAT_TYPES, FieldCodec, Order, encode_raw, int_limits
 from drivers.profiles import Point
-from drivers.quantities import Kind
 
 Word = tuple[int, int]  # (value, mask): a bit-field point owns only some bits of its registers
 FULL = 0xFFFF

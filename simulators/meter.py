@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
+from core.quantities import Kind
 from drivers.codec import Order
 from drivers.errors import ModbusExceptionResponse
 from drivers.profiles import MeterVariant, Point, SerialSettings, Unreadable
-from drivers.quantities import Kind
 from simulators.clock import Clock, SimClock
 from simulators.derived import (
     complete,

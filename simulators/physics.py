@@ -13,7 +13,7 @@ increments over [floor(start), n). Increments are rounded to integer multiples o
 counter unit, so sums are exact and do not depend on how the steps were grouped. Long jumps are
 integrated vectorised, one simulated day per numpy call.
 
-Units are the canonical units of drivers.quantities (W, kWh, m³, m³/h, °C, ...). Times are epoch
+Units are the canonical units of core.quantities (W, kWh, m³, m³/h, °C, ...). Times are epoch
 seconds; the site's local time is `tz_offset_h` hours east of UTC (China, +8, by default).
 """
 
@@ -66,7 +66,7 @@ class MeterPhysics(Protocol):
         ...
 
     def values(self) -> dict[str, float]:
-        """True values at the current time, canonical units, keyed by drivers.quantities names."""
+        """True values at the current time, canonical units, keyed by core.quantities names."""
         ...
 
     def add_leak(self, flow_m3h: float) -> None:

@@ -40,7 +40,7 @@ def check_roles(meters: Sequence[MeterRole]) -> list[MeterRole]:
 
 def unit_of(role: MeterRole) -> str:
     try:
-        from drivers.quantities import QUANTITIES
+        from core.quantities import QUANTITIES
 
         q = QUANTITIES.get(role.quantity)
         return q.unit if q is not None else ""

@@ -18,9 +18,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from analytics.alert_engine import EngineSettings
 from analytics.alerts import LifecycleSettings
 from analytics.quota_tracking import QuotaSettings
+from core.problems import Findings
 from gateway.config import ConfigError, Problem, SiteConfig, load_site_config
 from gateway.config.load import check_model
-from gateway.config.problems import Findings
 from gateway.config.secrets import Secret, SecretUnavailable
 from gateway.config.units import parse_duration_ms
 from gateway.ingest.config import LimitsSpec, TlsSpec  # the same [mqtt.tls] keys as ingest

@@ -65,6 +65,7 @@ from gateway.mqtt.payloads import PayloadError, encode
 from gateway.mqtt.schema import ContractError, check_message
 from gateway.mqtt.topics import shared_readings_filter
 from gateway.sdnotify import notify, watchdog_interval
+from gateway.site_analytics import site_context
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class AnalyticsService:
         self.quotas: QuotaTable = load_quotas(cfg.quota_dir or QUOTAS_DIR, factors=self.factors)
         self.sites: dict[str, _Site] = {}
         for site in cfg.sites:
-            ctx = SiteContext.of(site)
+            ctx = site_context(site)
             daily = DailyTotals(ctx.timezone)
             daily.load(self.store.load_daily(ctx.site))
             closed = self.store.get_state(f"closed:{ctx.site}")

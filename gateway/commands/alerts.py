@@ -87,15 +87,17 @@ def _batch(readings_path: Path, config: Path, interval: int, lateness: int, stan
            show_progress: bool = False) -> tuple[BatchResult, ZoneInfo]:
     import numpy as np
 
-    from analytics.alert_engine import EngineSettings, SiteContext, run_batch
+    from analytics.alert_engine import EngineSettings, run_batch
     from analytics.alerts import LifecycleSettings
     from analytics.detectors.cadence import measured_cadence
     from analytics.factors import FactorError, load_factors
     from analytics.quota_tracking import QuotaSettings
     from analytics.quotas import QuotaError, load_quotas
-    from analytics.readings_io import ReadingsError, read_readings
+    from analytics.readings_io import ReadingsError
     from gateway.alerts.detect import calendar_notes, site_detectors
+    from gateway.commands.readings_input import read_readings
     from gateway.config import ConfigError, load_site_config
+    from gateway.site_analytics import site_context
 
     try:
         site = load_site_config(config, require_env_secrets=False)
@@ -127,7 +129,7 @@ def _batch(readings_path: Path, config: Path, interval: int, lateness: int, stan
         raise _Fail(f"{readings_path}: no readings (no row with a value): nothing to judge", code=1)
     progress = _TickProgress() if show_progress else None
     try:
-        result = run_batch(data, SiteContext.of(site), quotas, factors, settings,
+        result = run_batch(data, site_context(site), quotas, factors, settings,
                            detectors=site_detectors(site, cadence_s=measured_cadence(data)),
                            progress=progress)
     except ValueError as exc:

@@ -107,14 +107,15 @@ def _run(readings_path: Path | None, config: Path, date_from: str | None, date_t
 
     from analytics.factors import FactorError, load_factors
     from analytics.indicators import PERIODS, indicator_rows, with_year_on_year
-    from analytics.readings_io import ReadingsError, read_readings
+    from analytics.readings_io import ReadingsError
     from analytics.rollup import (
         CARRIER_QUANTITIES,
         RollupError,
-        from_site_config,
         load_virtual_meters,
         series_from_readings,
     )
+    from gateway.commands.readings_input import read_readings
+    from gateway.site_analytics import rollup_meta
 
     if period not in PERIODS:
         raise _Fail(f"--period must be one of {', '.join(PERIODS)}, not {period!r}")
@@ -136,7 +137,7 @@ def _run(readings_path: Path | None, config: Path, date_from: str | None, date_t
         raise _Fail("give READINGS, --records FILE, or both")
     if records_path is not None and period == "day":
         raise _Fail("--records holds monthly figures: use --period month, ytd or year")
-    buildings, meters = from_site_config(site)
+    buildings, meters = rollup_meta(site)
     basis_data, buildings = _basis(basis_path, buildings)
     try:
         virtual = load_virtual_meters(virtual_path, meters, buildings) if virtual_path else ()
@@ -212,7 +213,7 @@ def _basis(path: Path | None, buildings: tuple[BuildingInfo, ...]
            ) -> tuple[Basis | None, tuple[BuildingInfo, ...]]:
     """The basis file, and the buildings relabelled with its institutions (and their categories)."""
     from analytics.basis import BasisError, load_basis
-    from gateway.config.schema import CATEGORIES
+    from core.categories import CATEGORIES
 
     if path is None:
         return None, buildings

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from drivers.errors import MetergateError
+from core.errors import MetergateError
 from gateway.config import ConfigError, load_site_config
 
 ConfigArg = Annotated[Path, typer.Argument(metavar="CONFIG", help="Site config (TOML).")]

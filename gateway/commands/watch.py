@@ -13,7 +13,7 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
-from drivers.errors import MetergateError
+from core.errors import MetergateError
 from gateway.commands.run import ConfigArg, load_or_exit
 from gateway.outbox_lock import OutboxBusyError, describe
 

@@ -6,6 +6,7 @@ The result is frozen (gateway/config/model.py); the runtime uses it without vali
 The format is documented in docs/configuration.md.
 """
 
+from core.problems import ConfigError, Problem
 from gateway.config.airtime import GroupLoad, bus_utilisation
 from gateway.config.load import load_site_config
 from gateway.config.model import (
@@ -21,7 +22,6 @@ from gateway.config.model import (
     Tls,
     WireLine,
 )
-from gateway.config.problems import ConfigError, Problem
 from gateway.config.secrets import Secret
 
 __all__ = [

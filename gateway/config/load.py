@@ -19,11 +19,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from core.problems import ConfigError, Findings, Problem
+from core.toml_lines import KeyPath
 from drivers.model_paths import model_of
 from drivers.transport import RtuOverTcpEndpoint, SerialEndpoint, TcpEndpoint, parse_host_port
 from drivers.wiretime import bits_per_char, char_time
 from gateway.config.airtime import longest_read_s
-from gateway.config.locate import KeyPath
 from gateway.config.meters import Declared, compile_meters
 from gateway.config.model import (
     Building,
@@ -40,7 +41,6 @@ from gateway.config.model import (
     Tls,
     WireLine,
 )
-from gateway.config.problems import ConfigError, Findings, Problem
 from gateway.config.schema import (
     BUS_MODELS,
     BUS_TYPES,

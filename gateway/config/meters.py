@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.problems import Findings
+from core.toml_lines import KeyPath
 from drivers.codec import parse_order
 from drivers.errors import ProfileError, ProfileNotFound
 from drivers.profiles import MeterVariant, PointOverride, override_points, resolve_variant
-from gateway.config.locate import KeyPath
 from gateway.config.model import Meter, PollGroup
-from gateway.config.problems import Findings
 from gateway.config.schema import (
     BusSpec,
     MeterSpec,

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from core.problems import Problem
 from drivers.profiles import MeterVariant, Point, PointOverride
 from drivers.transport import Endpoint, RtuOverTcpEndpoint, SerialEndpoint
-from gateway.config.problems import Problem
 from gateway.config.secrets import Secret
 
 

@@ -18,23 +18,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from core.categories import CATEGORIES
 from drivers.codec import parse_order
 from gateway.config.units import parse_duration_ms, parse_poll_interval, parse_size
 from gateway.outbox.budget import DEFAULT_MAX_BYTES
 
-# public-building categories (公共机构 / 公共建筑), following the quota standards' grouping
-CATEGORIES: dict[str, str] = {
-    "office": "government or institutional office building (机关办公)",
-    "admin_centre": "administrative centre housing several bodies (行政中心)",
-    "school": "school, college or university building (学校: teaching, dormitory, canteen ...)",
-    "hospital": "hospital or clinic (医院)",
-    "venue": "sports, cultural or exhibition venue (场馆)",
-    "research": "research institute or laboratory (科研)",
-    "hotel": "hotel or guest house (宾馆)",
-    "commercial": "shop, mall or commercial office (商业)",
-    "data_centre": "data centre or server building (数据中心)",
-    "other": "anything else",
-}
 CLIMATE_ZONES: dict[str, str] = {
     "severe_cold": "严寒 severe cold",
     "cold": "寒冷 cold",

@@ -1,5 +1,5 @@
 """The ingest config (TOML): `load_ingest_config(path)` -> IngestConfig, or ConfigError listing every
-problem with file, line and key (the site config's machinery: gateway/config/problems.py and
+problem with file, line and key (the site config's machinery: core/problems.py and
 check_model). Every key is documented in docs/ingest.md; config/examples/ingest.toml is an example.
 
     [mqtt]        broker, TLS, credentials, client id (unique per instance), share group, session
@@ -22,8 +22,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from core.problems import ConfigError, Findings, Problem
 from gateway.config.load import by_line, check_model, read_toml
-from gateway.config.problems import ConfigError, Findings, Problem
 from gateway.config.secrets import Secret, SecretUnavailable, readable_by_others
 from gateway.config.units import parse_size
 from gateway.ingest.retry import RetryPolicy

@@ -49,7 +49,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from drivers.errors import MetergateError
+from core.errors import MetergateError
 from gateway.ingest.config import IngestConfig
 from gateway.ingest.consumer import Consumer, Delivery
 from gateway.ingest.health import IngestMetrics

@@ -26,7 +26,7 @@ from gateway.mqtt.topics import Topics, check_prefix
 
 DEFAULT_PREFIX = "homeassistant"
 
-# (canonical unit, kind) -> device class; units are the canonical ones of drivers/quantities.py
+# (canonical unit, kind) -> device class; units are the canonical ones of core/quantities.py
 _DEVICE_CLASSES: dict[tuple[str, str], str] = {
     ("kWh", "counter"): "energy",
     ("m³", "counter"): "water",

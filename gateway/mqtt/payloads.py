@@ -21,8 +21,8 @@ from json.encoder import encode_basestring  # type: ignore[attr-defined]  # json
 from math import isfinite
 from typing import Any, NamedTuple, Protocol
 
+from core.quantities import Kind as QuantityKind
 from drivers.profiles import MeterVariant
-from drivers.quantities import Kind as QuantityKind
 from drivers.reader import Quality, ReadingLike
 from gateway.mqtt.topics import Kind, check_segment
 

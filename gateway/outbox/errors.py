@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drivers.errors import MetergateError
+from core.errors import MetergateError
 
 
 class OutboxError(MetergateError):

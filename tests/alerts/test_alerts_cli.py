@@ -85,14 +85,15 @@ def test_bad_inputs_exit_2_naming_where(tmp_path: Path, files: tuple[Path, Path]
 
 
 def test_listing_a_store(tmp_path: Path, files: tuple[Path, Path]) -> None:
-    from analytics.alert_engine import SiteContext, run_batch
+    from analytics.alert_engine import run_batch
     from analytics.factors import load_factors
     from analytics.quotas import load_quotas
     from analytics.readings_io import read_readings
     from gateway.config import load_site_config
+    from gateway.site_analytics import site_context
 
     site, csv_path = files
-    result = run_batch(read_readings(csv_path), SiteContext.of(load_site_config(site)), load_quotas(),
+    result = run_batch(read_readings(csv_path), site_context(load_site_config(site)), load_quotas(),
                        load_factors())
     store_path = tmp_path / "alerts.sqlite"
     with AlertStore(store_path) as store:
@@ -127,15 +128,16 @@ def test_tick_progress_only_after_a_moment() -> None:
 
 
 def test_batch_progress_is_told_every_tick(files: tuple[Path, Path]) -> None:
-    from analytics.alert_engine import EngineSettings, SiteContext, run_batch
+    from analytics.alert_engine import EngineSettings, run_batch
     from analytics.factors import load_factors
     from analytics.quotas import load_quotas
     from analytics.readings_io import read_readings
     from gateway.config import load_site_config
+    from gateway.site_analytics import site_context
 
     site, csv_path = files
     seen: list[tuple[int, int]] = []
-    result = run_batch(read_readings(csv_path), SiteContext.of(load_site_config(site)), load_quotas(),
+    result = run_batch(read_readings(csv_path), site_context(load_site_config(site)), load_quotas(),
                        load_factors(), EngineSettings(),
                        progress=lambda done, total: seen.append((done, total)))
     assert seen == [(k + 1, len(result.ticks)) for k in range(len(result.ticks))]

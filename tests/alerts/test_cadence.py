@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from analytics.alert_engine import EngineSettings, SiteContext, run_batch
+from analytics.alert_engine import EngineSettings, run_batch
 from analytics.detectors import DetectorSettings, MeterRole
 from analytics.detectors.cadence import cadence_class, group_roles, measured_cadence
 from analytics.factors import load_factors
@@ -19,6 +19,7 @@ from analytics.readings_io import Columns, read_readings
 from gateway.alerts.detect import configured_cadence, site_detectors
 from gateway.cli import app
 from gateway.config import load_site_config
+from gateway.site_analytics import site_context
 from tests.alerts.sites import readings, site_toml, write_csv
 
 runner = CliRunner()
@@ -73,7 +74,7 @@ def test_run_batch_fast_equals_tick_by_tick_with_hourly_meters(tmp_path: Path) -
                                    tmp_path / "r.csv"))
     cadence = measured_cadence(data)
     assert set(cadence.values()) == {3600.0}
-    args = (data, SiteContext.of(site), load_quotas(), load_factors(), EngineSettings(3600, 600))
+    args = (data, site_context(site), load_quotas(), load_factors(), EngineSettings(3600, 600))
     fast = run_batch(*args, detectors=site_detectors(site, cadence_s=cadence))
     slow = run_batch(*args, detectors=site_detectors(site, cadence_s=cadence), tick_by_tick=True)
     assert [repr(c) for c in fast.changes] == [repr(c) for c in slow.changes]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analytics.alert_engine import AlertEngine, EngineSettings, ReadingBuffer, SiteContext, run_batch
+from analytics.alert_engine import AlertEngine, EngineSettings, ReadingBuffer, run_batch
 from analytics.alerts import Change
 from analytics.events import AlertKind
 from analytics.factors import load_factors
@@ -16,12 +16,13 @@ from analytics.quotas import load_quotas
 from analytics.readings_io import read_readings
 from gateway.alerts.detect import site_detectors
 from gateway.config import load_site_config
+from gateway.site_analytics import site_context
 from tests.alerts.sites import readings, site_toml, write_csv
 
 
 def test_streaming_equals_batch(tmp_path: Path) -> None:
     site = load_site_config(site_toml(tmp_path))
-    ctx = SiteContext.of(site)
+    ctx = site_context(site)
     rows = readings(days=34, leak_m3_per_h=0.2, leak_from_day=30)
     quotas, factors = load_quotas(), load_factors()
     cfg = EngineSettings(interval_s=3600, lateness_s=900)
@@ -56,7 +57,7 @@ def test_streaming_aggregates_equal_batch_intervals(tmp_path: Path) -> None:
     site = load_site_config(site_toml(tmp_path))
     rows = readings(days=2, step_s=300)
     cfg = EngineSettings(interval_s=900, lateness_s=300)
-    engine = AlertEngine(SiteContext.of(site), load_quotas(), load_factors(), cfg)
+    engine = AlertEngine(site_context(site), load_quotas(), load_factors(), cfg)
     got: dict[int, float] = {}
     for ts, meter, quantity, value in rows:
         engine.add(meter, quantity, ts, value)

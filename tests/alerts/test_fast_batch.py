@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analytics.alert_engine import EngineSettings, SiteContext, run_batch
+from analytics.alert_engine import EngineSettings, run_batch
 from analytics.detectors import StreamingDetectors
 from analytics.detectors.cells import compute_cells, select_window
 from analytics.detectors.streamed_cells import streamed_cells
@@ -19,6 +19,7 @@ from analytics.readings_io import Readings, read_readings
 from benchmarks.alert_injection import S, inject, make_campus, readings_of
 from gateway.alerts.detect import site_detectors
 from gateway.config import load_site_config
+from gateway.site_analytics import site_context
 from tests.alerts.sites import readings, site_toml, write_csv
 
 
@@ -73,7 +74,7 @@ def test_replay_ticks_needs_a_fresh_instance() -> None:
 def test_run_batch_fast_equals_tick_by_tick(tmp_path: Path) -> None:
     site = load_site_config(site_toml(tmp_path))
     data = read_readings(write_csv(readings(days=12, leak_m3_per_h=0.3, leak_from_day=8), tmp_path / "r.csv"))
-    args = (data, SiteContext.of(site), load_quotas(), load_factors(), EngineSettings(3600, 600))
+    args = (data, site_context(site), load_quotas(), load_factors(), EngineSettings(3600, 600))
     fast = run_batch(*args, detectors=site_detectors(site))
     slow = run_batch(*args, detectors=site_detectors(site), tick_by_tick=True)
     assert [repr(c) for c in fast.changes] == [repr(c) for c in slow.changes]

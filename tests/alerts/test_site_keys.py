@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from analytics.quotas import subjects_from_site
 from gateway.config import ConfigError, load_site_config
+from gateway.site_analytics import quota_subjects as subjects_from_site
 
 SITE = """[site]
 id = "s"

@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from analytics.readings_io import ReadingsError, read_csv, read_outbox, read_parquet, read_readings
+from analytics.readings_io import ReadingsError, read_csv, read_parquet, read_readings
+from gateway.commands.readings_input import read_outbox
+from gateway.commands.readings_input import read_readings as read_any
 
 NS = 10**9
 T0 = 1_704_038_400  # 2024-01-01T00:00:00+08:00
@@ -109,7 +111,9 @@ def test_outbox_keeps_ok_readings_only(tmp_path: Path) -> None:
     r = read_outbox(path)
     assert set(r) == {"energy_active_import"}
     assert r["energy_active_import"].ts_ns.tolist() == [T0 * NS, int((T0 + 1.5) * NS)]
-    assert read_readings(path)["energy_active_import"].value.tolist() == [5.0, 6.0]
+    assert read_any(path)["energy_active_import"].value.tolist() == [5.0, 6.0]
+    with pytest.raises(ReadingsError, match="through the metergate commands"):
+        read_readings(path)  # the analytics alone know no outbox
 
 
 def test_many_csv_rows_are_read_whole(tmp_path: Path) -> None:

@@ -19,7 +19,6 @@ from analytics.rollup import (
     building_series,
     building_totals,
     carrier_of,
-    from_site_config,
     group_sum,
     load_virtual_meters,
     parse_expression,
@@ -144,7 +143,9 @@ def test_load_virtual_meters(tmp_path: Path) -> None:
 
 
 def test_from_site_config() -> None:
-    buildings, meters = from_site_config(load_site_config(EXAMPLE, require_env_secrets=False))
+    from gateway.site_analytics import rollup_meta
+
+    buildings, meters = rollup_meta(load_site_config(EXAMPLE, require_env_secrets=False))
     assert [b.id for b in buildings] == ["admin", "teaching", "gym"]
     assert {b.institution for b in buildings} == {"Hillside Vocational College"}
     hp = next(m for m in meters if m.id == "hp-admin")

@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
+from core.quantities import QUANTITIES, Kind
 from drivers.profiles import BUNDLED_PROFILES, load_profile
-from drivers.quantities import QUANTITIES, Kind
 from drivers.reader import MeterReader
 
 

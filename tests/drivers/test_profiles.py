@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from core.quantities import QUANTITIES, Kind
 from drivers.codec import DataType, Order
 from drivers.errors import ProfileError, ProfileNotFound
 from drivers.profiles import BUNDLED_PROFILES, find_profile, load_all, load_profile, profile_files
-from drivers.quantities import QUANTITIES, Kind
 
 GOOD = """
 manufacturer = "Example"

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from drivers.quantities import QUANTITIES, UNIT_FACTORS, Kind, unit_factor, vocabulary_markdown
+from core.quantities import QUANTITIES, UNIT_FACTORS, Kind, unit_factor, vocabulary_markdown
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "quantities.md"
 
 
 def test_docs_match_the_vocabulary() -> None:
     assert DOC.read_text(encoding="utf-8") == vocabulary_markdown(), (
-        "regenerate with: python -m drivers.quantities > docs/quantities.md")
+        "regenerate with: python -m core.quantities > docs/quantities.md")
 
 
 def test_every_quantity_has_convertible_units() -> None:

@@ -10,13 +10,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from core.toml_lines import key_lines, line_of
 from drivers.profiles import BUNDLED_PROFILES
 from drivers.transport import RtuOverTcpEndpoint, SerialEndpoint, TcpEndpoint
 from drivers.wiretime import read_airtime
 from gateway.commands.validate import validate
 from gateway.config import ConfigError, Problem, Secret, SiteConfig, bus_utilisation, load_site_config
 from gateway.config.airtime import verdict
-from gateway.config.locate import key_lines, line_of
 from gateway.config.secrets import SecretUnavailable
 from gateway.config.units import format_duration, parse_poll_interval, parse_size
 from gateway.outbox import DEFAULT_MAX_BYTES

@@ -27,7 +27,7 @@ from tests.alerts.sites import readings, site_toml, write_csv
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("gateway", "drivers", "analytics", "simulators")
+PACKAGES = ("core", "gateway", "drivers", "analytics", "simulators")
 
 
 @dataclass

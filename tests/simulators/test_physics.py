@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from drivers.quantities import QUANTITIES, Kind
+from core.quantities import QUANTITIES, Kind
 from simulators.physics import (
     HEATING,
     HOT_WATER,

@@ -138,7 +138,7 @@ def accepted_units(quantity: Quantity) -> list[str]:
 
 
 def vocabulary_markdown() -> str:
-    """docs/quantities.md, generated from the table above (python -m drivers.quantities > ...)."""
+    """docs/quantities.md, generated from the table above (python -m core.quantities > ...)."""
     lines = [
         "# Quantities",
         "",
@@ -146,7 +146,7 @@ def vocabulary_markdown() -> str:
         "values are converted to the canonical unit when decoded, so everything downstream sees one",
         "unit per quantity. Counters are published as read: never zeroed, clamped or smoothed.",
         "",
-        "Generated from `drivers/quantities.py` (`python -m drivers.quantities > docs/quantities.md`);",
+        "Generated from `core/quantities.py` (`python -m core.quantities > docs/quantities.md`);",
         "a test checks the two agree.",
         "",
         "| quantity | unit | kind | description | units a profile may declare |",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from drivers.errors import MetergateError
-from gateway.config.locate import KeyPath, key_lines, line_of
+from core.errors import MetergateError
+from core.toml_lines import KeyPath, key_lines, line_of
 
 Severity = Literal["error", "warning"]
 

@@ -7,7 +7,7 @@ with the longest known prefix of a path, so a missing key points at its table's 
 
 The scanner only needs to follow structure (headers, keys, brackets, braces, strings and comments); it
 is run on text tomllib has already accepted, and gives up quietly (keeping what it found) otherwise.
-Shared by the profile loader (drivers/profiles.py) and the config loaders (gateway/config/locate.py).
+Shared by the profile loader (drivers/profiles.py) and the config loaders (core/toml_lines.py).
 """
 
 from __future__ import annotations
