@@ -87,6 +87,12 @@ class DataFaults:
         self.bad_run = np.zeros(n, np.int64)
         self.in_flat = np.zeros(n, bool)
         self.longest = np.zeros(n)
+        # what a working counter moves by: its smallest rise between readings (about the register's
+        # resolution) and its rise per hour while it should move
+        self.step_min = np.full(n, np.inf)
+        self.rise_sum = np.zeros(n)
+        self.rise_h = np.zeros(n)
+        self.prev_valid_ts = np.full(n, NO_TS, np.int64)
         self.prev_flags = np.zeros(n, np.uint16)
         self.prev_const = np.zeros(n, bool)  # the last interval with readings had one value throughout
         self.prev_start = np.zeros(n, np.int64)
@@ -224,9 +230,27 @@ class DataFaults:
         # the longest spell that ended without becoming an episode, times stuck_learn
         ended = moved & ~self.stuck.active
         self.longest = np.where(ended, np.maximum(self.longest, self.flat_h), self.longest)
-        limit = np.maximum(self.flat_limit, s.stuck_learn * self.longest)
+        # a coarse register on a small load stands still for hours: flat counts as stuck only beyond
+        # stuck_counts of its smallest rise at its usual rate (a 1 kWh register on a 0.3 kW circuit
+        # moves every 3 h and a half)
+        known = valid & ~self.gauge & np.isfinite(prev) & (self.prev_valid_ts != NO_TS)
+        with np.errstate(all="ignore"):
+            rise = np.where(known, c.vlast - prev, np.nan)
+            gap_h = np.where(known, (c.last_ts - self.prev_valid_ts) / NS / 3600.0, np.nan)
+            self.step_min = np.where(known & (rise > 0), np.minimum(self.step_min, rise), self.step_min)
+            learn = known & should & (rise >= 0) & (gap_h > 0) & ~self.stuck.active
+            self.rise_sum += np.where(learn, rise, 0.0)
+            self.rise_h += np.where(learn, gap_h, 0.0)
+            rate = self.rise_sum / np.where(self.rise_h > 0, self.rise_h, np.nan)
+            coarse_h = np.where((rate > 0) & np.isfinite(self.step_min),
+                                s.stuck_counts * self.step_min / rate, 0.0)
+        limit = np.maximum(np.maximum(self.flat_limit, s.stuck_learn * self.longest),
+                           np.nan_to_num(coarse_h))
         self.flat_h = np.where(moved, 0.0, self.flat_h + np.where(flat & should, ctx.interval_h, 0.0))
-        stuck = self.flat_h >= limit
+        # no verdict on a counter before stuck_learn_h hours of it while it should move: until then
+        # neither its resolution nor its rate is known (a counter that never rose is judged then)
+        ready = self.gauge | (self.rise_h >= s.stuck_learn_h)
+        stuck = ready & (self.flat_h >= limit)
         if self.stuck.quiet(stuck):
             self.stuck.idle(self.all)
         else:
@@ -235,6 +259,7 @@ class DataFaults:
                             sev_stuck, self.flat_h, now)
 
         self.last_value = np.where(valid, c.vlast, self.last_value)
+        self.prev_valid_ts = np.where(valid, c.last_ts, self.prev_valid_ts)
         # the level: the last reading of an interval without a spike; a counter that came back from a
         # spike keeps the level from before it
         moved_on = valid & ~spike_flag & ~fast

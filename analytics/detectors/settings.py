@@ -157,6 +157,8 @@ class DetectorSettings:
     stuck_occupied_h: float = 3.0  # electricity counter flat for this many occupied hours
     stuck_water_h: float = 4.0  # water counter flat for this many occupied hours
     stuck_learn: float = 1.5  # ... or 1.5 x the longest flat spell seen outside an episode, if longer
+    stuck_counts: float = 3.0  # ... or the time its usual rate takes to move the register 3 steps
+    stuck_learn_h: float = 6.0  # ... judged once this many hours of the counter while it should move
     stuck_heat_h: float = 3.0  # heat counter flat while its heat pump runs, this many hours
     stuck_gauge_h: float = 6.0  # an instantaneous value bit-identical for this many hours
     # heat pump COP

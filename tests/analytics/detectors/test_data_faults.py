@@ -87,6 +87,24 @@ def test_stuck_counter_found_after_three_occupied_hours() -> None:
     assert d.end_ns is not None and d.end_ns <= T0 + DAY + 16 * H + 900 * 10**9
 
 
+def test_a_coarse_register_on_a_small_load_is_not_stuck_but_stops_are_found() -> None:
+    """A counter shown in whole kWh on a 0.15-0.2 kW circuit moves once every 5-7 h: flat for three
+    occupied hours is its normal (the limit becomes 3 register steps at its usual rate, where
+    learning from past flat spells alone would first raise one). The same register frozen for two
+    working days still is a stuck meter."""
+    ts = grid(14)
+    hour, work = ((ts - T0) % DAY) / H, ((ts - T0) // DAY) % 7 < 5
+    kw = np.where(work & (hour >= 8) & (hour < 18), 0.2, 0.15)
+    whole = np.floor(counter(ts, kw))  # 1 kWh resolution
+    assert (np.diff(whole) == 0).sum() > 0.6 * len(ts)
+    assert of_kind(run(readings(("E1", E, ts, whole)), [elec()]), AlertKind.STUCK_METER) == []
+    frozen = whole.copy()
+    k = int(np.searchsorted(ts, T0 + 7 * DAY + 7 * H))  # from the second Monday, 07:00, on
+    frozen[k:] = frozen[k]
+    (d,) = of_kind(run(readings(("E1", E, ts, frozen)), [elec()]), AlertKind.STUCK_METER)
+    assert d.start_ns >= T0 + 7 * DAY
+
+
 def test_flat_counter_at_night_is_not_stuck() -> None:
     ts, _ = _elec(4)
     hour = ((ts - T0) % DAY) / H
