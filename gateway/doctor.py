@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from gateway.config import SiteConfig
+from gateway.config.units import format_size
 from gateway.outbox.budget import PAGE_FILL, ROW_OVERHEAD, disk_room, files_size
 
 Status = Literal["ok", "warn", "fail", "skip"]
@@ -235,8 +236,8 @@ def outbox_check(site: SiteConfig, days: float) -> Check:
         return Check("outbox", str(path), "warn", "cannot tell the free space of its file system",
                      "check with df that it has room for the budget")
     free_days = (room + held) / need if need else float("inf")
-    text = (f"writable; {_size_text(room)} free; the polls need ~{_size_text(need)}/day: the budget "
-            f"({_size_text(budget)}) holds {budget_days:.0f} days, the free space {free_days:.0f}")
+    text = (f"writable; {_size(room)} free; the polls need ~{_size(need)}/day: the budget "
+            f"({_size(budget)}) holds {budget_days:.0f} days, the free space {free_days:.0f}")
     if room + held < budget and free_days < days:
         # the disk fills before the budget is reached: new polls are refused, not the oldest evicted
         return Check("outbox", str(path), "fail", text + f" — the disk holds less than {days:g} days",
@@ -245,19 +246,15 @@ def outbox_check(site: SiteConfig, days: float) -> Check:
                      "so that the oldest readings are evicted instead")
     if budget_days < days:
         return Check("outbox", str(path), "warn", text + f" — the budget holds less than {days:g} days",
-                     f"raise outbox.max_bytes to at least {_size_text(need * days)} (readings older than "
+                     f"raise outbox.max_bytes to at least {_size(need * days)} (readings older than "
                      "the budget are evicted during a long broker outage)")
     return Check("outbox", str(path), "ok", text)
 
 
 
 
-def _size_text(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
+def _size(n: float) -> str:
+    return format_size(round(n))
 
 
 # -- clock -------------------------------------------------------------------------------------------

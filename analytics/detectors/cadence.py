@@ -28,6 +28,7 @@ import numpy.typing as npt
 from analytics.detectors.settings import DetectorSettings, MeterRole, Schedule
 from analytics.detectors.streaming import StreamingDetectors
 from analytics.events import Detection
+from analytics.intervals import typical_step_ns
 from analytics.readings_io import Columns
 
 HOURLY_MAX_S = 7200.0  # meters read at most this far apart (but beyond max_gap_s) are judged hourly
@@ -69,6 +70,7 @@ class CadenceDetectors:
         groups = group_roles(roles, cadence_s, settings)
         self.settings = settings
         self.classes = {m.meter: name for name, rs in groups.items() for m in rs}
+        self._members = {name: np.array([r.meter for r in rs]) for name, rs in groups.items()}
         self.groups = {name: StreamingDetectors(rs, settings=settings if name == "fast"
                                                 else hourly_settings(settings), schedules=schedules)
                        for name, rs in groups.items()}
@@ -79,9 +81,22 @@ class CadenceDetectors:
 
     def add(self, meter: str | npt.ArrayLike, quantity: str, ts_ns: npt.ArrayLike | int,
             value: npt.ArrayLike | float) -> None:
-        # each group ignores the meters it does not judge
-        for g in self.groups.values():
-            g.add(meter, quantity, ts_ns, value)
+        """Each reading to the group that judges its meter (readings of other meters are ignored)."""
+        if len(self.groups) == 1:
+            next(iter(self.groups.values())).add(meter, quantity, ts_ns, value)
+            return
+        if isinstance(meter, str):
+            group = self.groups.get(self.classes.get(meter, ""))
+            if group is not None:
+                group.add(meter, quantity, ts_ns, value)
+            return
+        m = np.atleast_1d(np.asarray(meter)).astype(str)
+        t = np.atleast_1d(np.asarray(ts_ns, np.int64))
+        v = np.atleast_1d(np.asarray(value, np.float64))
+        for name, group in self.groups.items():
+            mine = np.isin(m, self._members[name])
+            if mine.any():
+                group.add(m[mine], quantity, t[mine], v[mine])
 
     def add_outdoor_temp(self, ts_ns: npt.ArrayLike | int, value: npt.ArrayLike | float) -> None:
         for g in self.groups.values():
@@ -100,21 +115,22 @@ class CadenceDetectors:
 
 
 def measured_cadence(readings: Mapping[str, Columns]) -> dict[str, float]:
-    """Each meter's median step between readings (s), over every quantity of the readings."""
+    """Each meter's typical step between readings (s; analytics.intervals.typical_step_ns, the
+    sampled median `analyze` uses for its gap limit), the shortest over its quantities."""
     out: dict[str, float] = {}
     for c in readings.values():
-        if not len(c.ts_ns):
+        if len(c.ts_ns) < 2:
             continue
         meter = np.asarray(c.meter).astype(str)
         ts = np.asarray(c.ts_ns, np.int64)
         order = np.lexsort((ts, meter))
         m, t = meter[order], ts[order]
-        same = m[1:] == m[:-1]
-        steps = (t[1:] - t[:-1])[same] / 1e9
-        owners = m[1:][same]
-        for name in np.unique(owners):
-            step = float(np.median(steps[owners == name]))
-            out[name] = min(out.get(name, np.inf), step)
+        starts = np.flatnonzero(np.r_[True, m[1:] != m[:-1]])
+        ends = np.r_[starts[1:], len(m)]
+        steps = typical_step_ns(t, starts, ends) / 1e9
+        for name, step in zip(m[starts].tolist(), steps.tolist(), strict=True):
+            if np.isfinite(step):
+                out[name] = min(out.get(name, np.inf), step)
     return out
 
 

@@ -94,3 +94,21 @@ def test_the_service_takes_the_cadence_from_the_poll_interval(tmp_path: Path) ->
     detectors = site_detectors(site)
     assert detectors is not None
     assert detectors.inner.classes == {"gov-main": "fast", "gov-water": "hourly", "school-main": "fast"}
+
+
+def test_mixed_cadences_fast_path_equals_tick_by_tick(tmp_path: Path) -> None:
+    """15-minute electricity meters beside an hourly water meter: two detector groups, each fed only
+    its own meters' readings, give the same detections either way."""
+    rows = [r for r in readings(days=16, step_s=900, leak_m3_per_h=0.3, leak_from_day=10)
+            if r[1] != "gov-water" or r[0] % (3600 * 10**9) == 0]
+    site = load_site_config(site_toml(tmp_path))
+    data = read_readings(write_csv(rows, tmp_path / "r.csv"))
+    cadence = measured_cadence(data)
+    assert cadence == {"gov-main": 900.0, "school-main": 900.0, "gov-water": 3600.0}
+    detectors = site_detectors(site, cadence_s=cadence)
+    assert detectors is not None and set(detectors.inner.groups) == {"fast", "hourly"}
+    args = (data, site_context(site), load_quotas(), load_factors(), EngineSettings(3600, 600))
+    fast = run_batch(*args, detectors=site_detectors(site, cadence_s=cadence))
+    slow = run_batch(*args, detectors=site_detectors(site, cadence_s=cadence), tick_by_tick=True)
+    assert [repr(d) for d in fast.detections] == [repr(d) for d in slow.detections]
+    assert any(d.kind.value == "water_leak" and d.subject == "gov-water" for d in fast.detections)
