@@ -51,7 +51,7 @@ COUNTERS = tuple(CARRIER_QUANTITIES)  # counter quantities aggregated into inter
 
 
 class StreamingDetectorsLike(Protocol):
-    """analytics.detectors.StreamingDetectors as the engine uses it (gateway.alerts.detect adapts it)."""
+    """analytics.detectors.StreamingDetectors as the engine uses it (services.analytics.detect adapts it)."""
 
     def add(self, meter: str, quantity: str, ts_ns: int, value: float) -> None: ...
     def add_many(self, meter: NDArray[np.str_], quantity: str, ts_ns: NDArray[np.int64],

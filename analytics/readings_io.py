@@ -54,7 +54,7 @@ Readings = dict[str, Columns]
 
 def read_readings(path: str | Path, *, outbox: Callable[[Path], Readings] | None = None) -> Readings:
     """By suffix: .csv, .parquet/.pq, or an SQLite file (the gateway's outbox, read by `outbox`: the
-    analytics know no gateway; the metergate commands pass gateway.commands.readings_input's)."""
+    analytics know no gateway; the metergate commands pass cli.commands.readings_input's)."""
     path = Path(path)
     if not path.is_file():
         raise ReadingsError(path, "no such file")

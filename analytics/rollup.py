@@ -27,7 +27,7 @@ F64 = NDArray[np.float64]
 SUBITEMS = ("total", "lighting_sockets", "hvac", "power", "special", "other")
 CARRIER_QUANTITIES = {"energy_active_import": "electricity", "heat_energy": "heat",
                       "water_volume": "water", "gas_volume": "natural_gas"}
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # the site config's ids (gateway/config/schema.py)
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # the site config's ids (site_config/schema.py)
 
 
 class RollupError(ValueError):

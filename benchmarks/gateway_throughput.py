@@ -512,7 +512,7 @@ def metergate_command() -> list[str]:
     exe = Path(sys.executable).with_name("metergate")
     if exe.exists():
         return [str(exe)]
-    return [sys.executable, "-c", "from gateway.cli import main; main()"]
+    return [sys.executable, "-c", "from cli.main import main; main()"]
 
 
 def run_step(meters: int, args: argparse.Namespace, folder: Path, layout: Layout, sims: Simulators,

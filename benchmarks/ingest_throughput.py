@@ -159,7 +159,7 @@ def run_baseline(host: str, port: int, args: argparse.Namespace) -> Run:
 
 def run_ingest(config: Path, log: Path, prom_port: int, total: int) -> Run:
     with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "ingest", str(config),
+        proc = subprocess.Popen([sys.executable, "-m", "cli.main", "ingest", str(config),
                                  "--log-level", "warning"], stdout=out, stderr=subprocess.STDOUT)
     first: tuple[float, float, float] | None = None
     last: tuple[float, float, float] | None = None

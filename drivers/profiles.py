@@ -18,11 +18,11 @@ from typing import Any
 from metergate_data import bundled
 from pydantic import ValidationError
 
+from core.model_paths import model_of
 from core.quantities import QUANTITIES, Kind, accepted_units, unit_factor
 from core.toml_lines import KeyPath, key_lines, line_of
 from drivers.codec import FLOAT_TYPES, DataType, FieldCodec, Order, parse_order, parse_type
 from drivers.errors import ProfileError, ProfileNotFound
-from drivers.model_paths import model_of
 from drivers.profile_schema import (
     DeviceSpec,
     FingerprintCheck,

@@ -136,7 +136,7 @@ class MeterReader:
         """One full read of every point; failures become readings with their quality."""
         registers: dict[tuple[int, int], int] = {}  # (function, address) -> register
         sent_at: dict[Span, float] = {}
-        failed: dict[Span, str] = {}
+        failed: dict[Span, ModbusError] = {}
         queue: list[Block] = list(self.plan.blocks)
         while queue:
             block = queue.pop(0)
@@ -156,7 +156,7 @@ class MeterReader:
                 self._fail(block, exc, failed)
                 for rest in queue:
                     for span in rest.spans:
-                        failed[span] = f"not asked: {exc}"
+                        failed[span] = type(exc)(f"not asked: {exc}")
                 queue.clear()
                 continue
             except ModbusError as exc:
@@ -170,21 +170,21 @@ class MeterReader:
             for span in block.spans:
                 sent_at[span] = ts
         for span in self.plan.refused:
-            failed.setdefault(span, "the device refuses this address (exception 2)")
+            failed.setdefault(span, ModbusExceptionResponse(2, "the device refuses this address (exception 2)"))
         reading = self._reading
         readings = [reading(p, layout, registers, sent_at, failed)
                     for p, layout in zip(self.points, self._layouts, strict=True)]
         return self._apply_ratios(readings)
 
-    def _fail(self, block: Block, exc: ModbusError, failed: dict[Span, str]) -> None:
+    def _fail(self, block: Block, exc: ModbusError, failed: dict[Span, ModbusError]) -> None:
         reason = exc.reason if not isinstance(exc, ModbusExceptionResponse) else f"exception_{exc.code}"
         self.stats.failures[reason] = self.stats.failures.get(reason, 0) + 1
         for span in block.spans:
-            failed[span] = str(exc)
+            failed[span] = exc
 
     def _reading(
         self, point: Point, layout: _PointLayout, registers: dict[tuple[int, int], int],
-        sent_at: dict[Span, float], failed: dict[Span, str],
+        sent_at: dict[Span, float], failed: dict[Span, ModbusError],
     ) -> Reading:
         spans, keys, fraction_keys = layout
         problems = [failed[s] for s in spans if s in failed] if failed else []
@@ -192,9 +192,10 @@ class MeterReader:
         if ts is None:
             ts = self.clock()
         if problems:
-            refused = all("exception 2" in p or "illegal data address" in p for p in problems)
+            # the device refuses the register (exception 2, illegal data address): not a comm fault
+            refused = all(isinstance(e, ModbusExceptionResponse) and e.code == 2 for e in problems)
             quality = Quality.INVALID if refused else Quality.COMM_ERROR
-            return Reading(point.quantity, None, point.unit, quality, ts, problems[0])
+            return Reading(point.quantity, None, point.unit, quality, ts, str(problems[0]))
         raw = [registers[k] for k in keys]
         value = point.codec.decode(raw)
         if value is not None and point.fraction_codec is not None:

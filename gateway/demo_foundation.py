@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-METERGATE = [sys.executable, "-m", "gateway.cli"]
+METERGATE = [sys.executable, "-m", "cli.main"]
 
 RTU_METERS = ["1=chint-dtsu666", "2=eastron-sdm120", "3=tuf-2000m", "4=kamstrup-multical"]
 TCP_METERS = ["1=lambda-eu-l", "2=eastron-sdm630,order=CDAB"]

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from gateway.config import SiteConfig
-from gateway.config.units import format_size
+from core.units import format_size
 from gateway.outbox.budget import PAGE_FILL, ROW_OVERHEAD, disk_room, files_size
+from site_config import SiteConfig
 
 Status = Literal["ok", "warn", "fail", "skip"]
 UNITS = ("metergate-gateway", "metergate-ingest", "metergate-analytics")
@@ -150,7 +150,7 @@ def mqtt_check(site: SiteConfig, timeout: float) -> Check:
     """A real CONNECT with the site's TLS and credentials; the refusal worded as the gateway logs it."""
     if site.mqtt is None:
         return Check("mqtt", "-", "skip", "no [mqtt] in the site config: readings stay in the outbox")
-    from gateway.mqtt.paho_adapter import Ack, Connected, Link
+    from core.mqtt_client import Ack, Connected, Link
     from gateway.runtime import mqtt_options
 
     options = mqtt_options(site, f"{site.mqtt.client_id}-doctor-{os.getpid()}")
@@ -172,7 +172,7 @@ def mqtt_check(site: SiteConfig, timeout: float) -> Check:
     listener = _Listener()
     link = Link(settings, listener)
     # the link logs its failures for a service's journal; here they are the check's result
-    quiet = logging.getLogger("gateway.mqtt.paho_adapter")
+    quiet = logging.getLogger("core.mqtt_client")
     level, quiet.level = quiet.level, logging.CRITICAL
     deadline = time.monotonic() + 3 * timeout + 1  # TCP connect, TLS handshake and CONNACK
     try:

@@ -19,11 +19,12 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from core.contract.topics import Topics
+from core.mqtt_client import resolve_password, tls_context
+from core.mqtt_config import TlsFiles
 from drivers.reader import Quality, Reading
-from gateway.config import SiteConfig
 from gateway.live import MeterView
-from gateway.mqtt.paho_adapter import TlsFiles, resolve_password, tls_context
-from gateway.mqtt.topics import Topics
+from site_config import SiteConfig
 
 
 class Follower:

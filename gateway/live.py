@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass, field
 
 from drivers.reader import Reading
-from gateway.config import SiteConfig
 from gateway.scheduler import PollResult
+from site_config import SiteConfig
 
 
 @dataclass(slots=True)

@@ -16,19 +16,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from core.mqtt_config import TlsFiles
+from core.sdnotify import notify, watchdog_interval
 from gateway import __version__
-from gateway.config import SiteConfig
 from gateway.live import LiveView
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt import payloads
-from gateway.mqtt.paho_adapter import TlsFiles
 from gateway.mqtt.publisher import MqttOptions, Publisher
 from gateway.outbox import CommittedMessage, Outbox, OutboxError, OutboxStats
 from gateway.outbox_lock import OutboxLock
 from gateway.outbox_writer import OutboxWriter
 from gateway.scheduler import PollResult, Scheduler
-from gateway.sdnotify import notify, watchdog_interval
 from gateway.threadname import name_this_thread
+from site_config import SiteConfig
 
 log = logging.getLogger("metergate.gateway")
 

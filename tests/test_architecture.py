@@ -15,8 +15,14 @@ ALLOWED = {
     "drivers": {"core", "drivers", "metergate_data"},
     "analytics": {"core", "analytics", "metergate_data"},
     "simulators": {"core", "drivers", "simulators", "metergate_data"},
-    "gateway": {"core", "drivers", "analytics", "simulators", "gateway", "metergate_data"},
+    "site_config": {"core", "drivers", "analytics", "site_config", "metergate_data"},
+    "gateway": {"core", "drivers", "simulators", "site_config", "gateway", "metergate_data"},
+    "services": {"core", "analytics", "site_config", "services", "metergate_data"},
+    "cli": {"core", "drivers", "analytics", "simulators", "site_config", "gateway", "services", "cli",
+            "metergate_data"},
 }
+# sub-packages that share services.shared and the core contract, never each other's internals
+APART = {"services/ingest": "services.analytics", "services/analytics": "services.ingest"}
 FIRST_PARTY = {*ALLOWED, "metergate_data"} - {"config"}
 ONLY_IN = {"pymodbus": {"drivers/pymodbus_adapter.py"}}  # third-party packages behind one adapter
 
@@ -51,6 +57,10 @@ def test_no_package_imports_what_its_rules_forbid() -> None:
                 if top in FIRST_PARTY and top not in allowed:
                     broken.append(f"{rel}:{line}: imports {module}; {package}/ may import only "
                                   f"{', '.join(sorted(allowed - {package})) or 'the standard library'}")
+                for folder, other in APART.items():
+                    if rel.startswith(folder + "/") and (module == other or module.startswith(other + ".")):
+                        broken.append(f"{rel}:{line}: imports {module}; {folder}/ may not import {other} "
+                                      "(share services.shared or core instead)")
                 if top in ONLY_IN and rel not in ONLY_IN[top]:
                     broken.append(f"{rel}:{line}: imports {module}; only {', '.join(ONLY_IN[top])} may")
     assert not broken, "\n".join(broken)
@@ -59,5 +69,5 @@ def test_no_package_imports_what_its_rules_forbid() -> None:
 def test_a_forbidden_edge_is_caught(tmp_path: Path) -> None:
     """The walker sees a function-local import, as the rules need."""
     f = tmp_path / "m.py"
-    f.write_text("def f():\n    from gateway.config import SiteConfig\n    return SiteConfig\n")
-    assert (2, "gateway.config") in _imports(f)
+    f.write_text("def f():\n    from site_config import SiteConfig\n    return SiteConfig\n")
+    assert (2, "site_config") in _imports(f)

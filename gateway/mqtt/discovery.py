@@ -21,8 +21,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.mqtt.payloads import software_version
-from gateway.mqtt.topics import Topics, check_prefix
+from core.contract.json_doc import software_version
+from core.contract.topics import Topics, check_prefix
 
 DEFAULT_PREFIX = "homeassistant"
 

@@ -1,4 +1,4 @@
-"""The JSON documents of the MQTT contract (docs/mqtt.md; schemas in gateway/mqtt/schemas/).
+"""The JSON documents of the MQTT contract (docs/mqtt.md; schemas in core/contract/schemas/).
 
 Builders return plain dicts in the documented key order; `encode` turns one into compact UTF-8 JSON
 and refuses NaN and infinities (JSON has neither). A readings document is a pure function of its
@@ -12,19 +12,18 @@ finite number otherwise; `ts` appears only when the reading's time differs from 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, tzinfo
-from importlib import metadata
+from datetime import UTC, tzinfo
 from json.encoder import encode_basestring  # type: ignore[attr-defined]  # json.dumps of a str
 from math import isfinite
 from typing import Any, NamedTuple, Protocol
 
+from core.contract.json_doc import PayloadError, encode, iso_time, software_version
+from core.contract.topics import Kind, check_segment
 from core.quantities import Kind as QuantityKind
 from drivers.profiles import MeterVariant
 from drivers.reader import Quality, ReadingLike
-from gateway.mqtt.topics import Kind, check_segment
 
 SCHEMA_IDS: dict[Kind, str] = {
     "status": "metergate.status/1",
@@ -39,12 +38,6 @@ STATES = ("online", "offline")
 QUANTITY_KINDS: tuple[str, ...] = tuple(k.value for k in QuantityKind)
 
 Doc = dict[str, Any]
-
-
-class PayloadError(ValueError):
-    """A document that would break the contract (NaN, a value on an invalid reading, a bad id...)."""
-
-
 
 
 class MessageLike(Protocol):
@@ -69,26 +62,6 @@ class Repaired(NamedTuple):
     quality: str
     ts: float
     error: str
-
-
-def software_version() -> str:
-    try:
-        return metadata.version("metergate")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
-
-
-def encode(doc: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON; PayloadError for NaN or infinity anywhere in the document."""
-    try:
-        return json.dumps(doc, allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode()
-    except ValueError as exc:  # "Out of range float values are not JSON compliant"
-        raise PayloadError(f"refused to serialise a non-finite number (NaN or infinity): {exc}") from exc
-
-
-def iso_time(ts: float, tz: tzinfo = UTC) -> str:
-    """The instant `ts` (epoch seconds) as ISO 8601 with its offset, to the millisecond."""
-    return datetime.fromtimestamp(ts, tz).isoformat(timespec="milliseconds")
 
 
 def _epoch(ts: object, what: str) -> float:

@@ -1,6 +1,6 @@
 """The outbox -> broker pump: publishes every stored poll with QoS 1 and deletes it on PUBACK.
 
-One thread of its own drives the MQTT connection (gateway.mqtt.paho_adapter.Link) and the outbox:
+One thread of its own drives the MQTT connection (core.mqtt_client.Link) and the outbox:
 
 - The outbox, not the MQTT client, is the buffer. At most `window` QoS 1 messages are in flight
   (fewer if the broker's MQTT 5 Receive Maximum says so); the next ones are read from the outbox as
@@ -35,10 +35,9 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.metrics import MqttCounts
-from gateway.mqtt import discovery as ha_discovery
-from gateway.mqtt import payloads, schema
-from gateway.mqtt.paho_adapter import (
+from core.contract import schema
+from core.contract.topics import Topics, check_prefix, check_segment
+from core.mqtt_client import (
     Ack,
     Connected,
     Link,
@@ -49,7 +48,9 @@ from gateway.mqtt.paho_adapter import (
     TlsFiles,
     Will,
 )
-from gateway.mqtt.topics import Topics, check_prefix, check_segment
+from gateway.metrics import MqttCounts
+from gateway.mqtt import discovery as ha_discovery
+from gateway.mqtt import payloads
 from gateway.threadname import name_this_thread
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-# 30 days of 100 meters x 20 points every minute take 0.56 GB (benchmarks/outbox_budget.py measures
-# ~130 bytes per message on simulator readings); 1 GiB holds about 55 days, a 1.8x margin.
-DEFAULT_MAX_BYTES = 1 << 30
+from site_config.schema import DEFAULT_OUTBOX_BYTES
+
+DEFAULT_MAX_BYTES = DEFAULT_OUTBOX_BYTES  # the site config's default (one number, reasoned there)
 MIN_MAX_BYTES = 256 * 1024
 WAL_RESERVE_MAX = 4 << 20
 WAL_RESERVE_MIN = 64 * 1024

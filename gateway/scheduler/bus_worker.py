@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drivers.reader import MeterReader, Quality, Reading
-from gateway.config.model import Bus, Meter
 from gateway.metrics import DeviceCounts, GatewayMetrics
 from gateway.scheduler.breaker import Breaker
 from gateway.scheduler.deadlines import Aligner
@@ -31,6 +30,7 @@ from gateway.scheduler.queue import PollQueue, PollTask
 from gateway.scheduler.result import PollResult
 from gateway.scheduler.stats import Availability, DeviceStats, PollOutcome
 from gateway.threadname import name_this_thread
+from site_config.model import Bus, Meter
 
 log = logging.getLogger("metergate.scheduler")
 

@@ -1,6 +1,6 @@
 """The airtime budget of each bus at start, and fair degradation when a line is over-subscribed.
 
-gateway.config.airtime computes the share of an RS-485 line the configured polling needs. Above
+site_config.airtime computes the share of an RS-485 line the configured polling needs. Above
 100 % the polls cannot all happen on time; rather than let some meters starve (or all of them drift
 at random), every poll group on the bus gets its interval stretched by the same factor
 
@@ -19,8 +19,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gateway.config.airtime import HIGH_UTILISATION, GroupLoad, Verdict, bus_utilisation, verdict
-from gateway.config.model import Bus, Meter
+from site_config.airtime import HIGH_UTILISATION, GroupLoad, Verdict, bus_utilisation, verdict
+from site_config.model import Bus, Meter
 
 TARGET_UTILISATION = 0.9
 STEPS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
+from core.latency import LatencyWindow
 from drivers.errors import (
     ConnectError,
     ModbusError,
@@ -32,7 +33,7 @@ from drivers.errors import (
     ModbusTimeout,
 )
 from drivers.transport import Endpoint
-from gateway.metrics import GatewayMetrics, LatencyWindow
+from gateway.metrics import GatewayMetrics
 from gateway.scheduler.stats import BusyWindow, DeviceStats, PollOutcome
 
 log = logging.getLogger("metergate.scheduler")

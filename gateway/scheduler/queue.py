@@ -23,8 +23,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.config.model import Meter, PollGroup
 from gateway.scheduler.deadlines import Aligner, latest_deadline, next_deadline, utc_aligner
+from site_config.model import Meter, PollGroup
 
 
 @dataclass(eq=False, slots=True)

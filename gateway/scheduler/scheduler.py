@@ -18,12 +18,12 @@ from collections.abc import Callable
 from typing import Any
 
 from drivers.pymodbus_adapter import ModbusConnection
-from gateway.config.model import SiteConfig
 from gateway.metrics import DeviceCounts, GatewayMetrics
 from gateway.scheduler.bus_worker import BusWorker, OnAvailability, Sink
 from gateway.scheduler.deadlines import site_aligner
 from gateway.scheduler.fairness import BusLoad, describe, plan_load
 from gateway.scheduler.line import ConnectionFactory
+from site_config.model import SiteConfig
 
 log = logging.getLogger("metergate.scheduler")
 

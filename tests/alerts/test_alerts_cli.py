@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from analytics.alerts import Change
-from gateway.alerts.store import AlertStore
-from gateway.cli import app
+from cli.main import app
+from services.analytics.store import AlertStore
 from tests.alerts.sites import readings, site_toml, write_csv
 
 runner = CliRunner()
@@ -89,8 +89,8 @@ def test_listing_a_store(tmp_path: Path, files: tuple[Path, Path]) -> None:
     from analytics.factors import load_factors
     from analytics.quotas import load_quotas
     from analytics.readings_io import read_readings
-    from gateway.config import load_site_config
-    from gateway.site_analytics import site_context
+    from site_config import load_site_config
+    from site_config.analytics_records import site_context
 
     site, csv_path = files
     result = run_batch(read_readings(csv_path), site_context(load_site_config(site)), load_quotas(),
@@ -113,7 +113,7 @@ def test_listing_a_store(tmp_path: Path, files: tuple[Path, Path]) -> None:
 
 
 def test_tick_progress_only_after_a_moment() -> None:
-    from gateway.commands.alerts import _TickProgress
+    from cli.commands.alerts import _TickProgress
 
     quick = _TickProgress(after_s=3600.0)
     quick(1, 10)
@@ -132,8 +132,8 @@ def test_batch_progress_is_told_every_tick(files: tuple[Path, Path]) -> None:
     from analytics.factors import load_factors
     from analytics.quotas import load_quotas
     from analytics.readings_io import read_readings
-    from gateway.config import load_site_config
-    from gateway.site_analytics import site_context
+    from site_config import load_site_config
+    from site_config.analytics_records import site_context
 
     site, csv_path = files
     seen: list[tuple[int, int]] = []

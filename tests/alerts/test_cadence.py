@@ -16,10 +16,10 @@ from analytics.detectors.cadence import cadence_class, group_roles, measured_cad
 from analytics.factors import load_factors
 from analytics.quotas import load_quotas
 from analytics.readings_io import Columns, read_readings
-from gateway.alerts.detect import configured_cadence, site_detectors
-from gateway.cli import app
-from gateway.config import load_site_config
-from gateway.site_analytics import site_context
+from cli.main import app
+from services.analytics.detect import configured_cadence, site_detectors
+from site_config import load_site_config
+from site_config.analytics_records import site_context
 from tests.alerts.sites import readings, site_toml, write_csv
 
 runner = CliRunner()

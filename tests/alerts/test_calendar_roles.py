@@ -24,9 +24,9 @@ from analytics.alerts import AlertBook, LifecycleSettings
 from analytics.calendar import WorkCalendar
 from analytics.detectors import Schedule
 from analytics.events import AlertKind, Detection, Severity
-from gateway.alerts.detect import building_schedules, meter_roles
-from gateway.cli import app
-from gateway.config import ConfigError, load_site_config
+from cli.main import app
+from services.analytics.detect import building_schedules, meter_roles
+from site_config import ConfigError, load_site_config
 from tests.alerts.sites import readings, write_csv
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -154,7 +154,7 @@ def test_closures_win_over_adjusted_working_days_and_a_museum_keeps_its_own_week
 
 
 def test_a_year_without_a_notice_is_left_to_the_weekdays_and_said(tmp_path: Path) -> None:
-    from gateway.alerts.detect import calendar_notes
+    from services.analytics.detect import calendar_notes
 
     cal = WorkCalendar.build("cn")
     assert cal.covered is not None and cal.knows(2025) and not cal.knows(cal.covered[1] + 1)

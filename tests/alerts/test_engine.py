@@ -14,9 +14,9 @@ from analytics.events import AlertKind
 from analytics.factors import load_factors
 from analytics.quotas import load_quotas
 from analytics.readings_io import read_readings
-from gateway.alerts.detect import site_detectors
-from gateway.config import load_site_config
-from gateway.site_analytics import site_context
+from services.analytics.detect import site_detectors
+from site_config import load_site_config
+from site_config.analytics_records import site_context
 from tests.alerts.sites import readings, site_toml, write_csv
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gateway.alerts.config import AnalyticsConfigError, load_analytics_config
-from gateway.cli import app
+from cli.main import app
+from services.analytics.config import AnalyticsConfigError, load_analytics_config
 from tests.alerts.sites import site_toml
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,8 +20,8 @@ import pytest
 from typer.testing import CliRunner
 
 from analytics.intervals import interval_consumption
-from gateway.alerts.payloads import ack_payload, ack_topic, check
-from gateway.cli import app
+from cli.main import app
+from services.analytics.payloads import ack_payload, ack_topic, check
 from tests.alerts.sites import SITE, readings, site_message, site_toml, write_csv
 from tests.support.ingest import Publisher
 from tests.support.mosquitto import Mosquitto, Recorder
@@ -73,7 +73,7 @@ class Service:
     def start(self) -> Service:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "analytics", str(self.cfg),
+            self.proc = subprocess.Popen([sys.executable, "-m", "cli.main", "analytics", str(self.cfg),
                                           "--log-level", "debug"], env=env, stdout=log,
                                          stderr=subprocess.STDOUT, cwd=ROOT)
         return self

@@ -14,9 +14,9 @@ from unittest.mock import MagicMock
 import pytest
 
 from drivers.reader import Quality
-from gateway.alerts.config import load_analytics_config
-from gateway.alerts.service import AnalyticsService
-from gateway.ingest.consumer import Delivery
+from services.analytics.config import load_analytics_config
+from services.analytics.service import AnalyticsService
+from services.shared.consumer import Delivery
 from tests.alerts.sites import SITE, readings, site_message, site_toml
 
 

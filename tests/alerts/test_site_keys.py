@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, load_site_config
-from gateway.site_analytics import quota_subjects as subjects_from_site
+from site_config import ConfigError, load_site_config
+from site_config.analytics_records import quota_subjects as subjects_from_site
 
 SITE = """[site]
 id = "s"
@@ -105,7 +105,7 @@ pair = "hp"
 
 
 def test_schedule_reaches_the_detectors_and_bad_hours_are_named(tmp_path: Path) -> None:
-    from gateway.alerts.detect import building_schedules
+    from services.analytics.detect import building_schedules
 
     text = SITE.replace('heating_type = "district_heat"\n', 'heating_type = "district_heat"\n'
                         'schedule = { workdays = [0, 1, 2, 3, 4, 5], open_h = 7.5, close_h = 20 }\n')

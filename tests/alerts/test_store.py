@@ -9,7 +9,7 @@ import pytest
 
 from analytics.alerts import AlertBook, LifecycleSettings
 from analytics.events import AlertKind, Detection, Severity
-from gateway.alerts.store import AlertStore, AlertStoreError
+from services.analytics.store import AlertStore, AlertStoreError
 
 H = 3600 * 10**9
 T0 = 1_700_000_000 // 3600 * H

@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from gateway.commands.analyze import analyze
+from cli.commands.analyze import analyze
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "examples" / "campus.toml"
 TZ = ZoneInfo("Asia/Shanghai")

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from gateway.commands.analyze import analyze
+from cli.commands.analyze import analyze
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY0 = datetime(2024, 3, 1, tzinfo=TZ)

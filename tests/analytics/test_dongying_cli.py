@@ -30,7 +30,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from gateway.commands.analyze import analyze
+from cli.commands.analyze import analyze
 
 HERE = Path(__file__).resolve().parents[2] / "config" / "examples" / "dongying-2023"
 PUBLISHED_2023 = {"kgce_per_m2": 8.82, "kgce_per_person": 218.92, "water_m3_per_person": 21.17,

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from analytics.readings_io import ReadingsError, read_csv, read_parquet, read_readings
-from gateway.commands.readings_input import read_outbox
-from gateway.commands.readings_input import read_readings as read_any
+from cli.commands.readings_input import read_outbox
+from cli.commands.readings_input import read_readings as read_any
 
 NS = 10**9
 T0 = 1_704_038_400  # 2024-01-01T00:00:00+08:00

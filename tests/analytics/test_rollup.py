@@ -24,7 +24,7 @@ from analytics.rollup import (
     parse_expression,
     subitem_rollup,
 )
-from gateway.config import load_site_config
+from site_config import load_site_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "examples" / "campus.toml"
 B = [BuildingInfo("b1", "inst", "office", 1000.0, 900.0, 50),
@@ -143,7 +143,7 @@ def test_load_virtual_meters(tmp_path: Path) -> None:
 
 
 def test_from_site_config() -> None:
-    from gateway.site_analytics import rollup_meta
+    from site_config.analytics_records import rollup_meta
 
     buildings, meters = rollup_meta(load_site_config(EXAMPLE, require_env_secrets=False))
     assert [b.id for b in buildings] == ["admin", "teaching", "gym"]

@@ -11,7 +11,7 @@ import numpy as np
 from benchmarks import _heldout_sets as hs
 from benchmarks import _heldout_sources as src
 from benchmarks import alert_heldout as bench
-from gateway.config.load import load_site_config
+from site_config.load import load_site_config
 
 H = 3600 * hs.S
 DAY = 24 * H

@@ -16,8 +16,8 @@ import pytest
 import serial
 from typer.testing import CliRunner, Result
 
+from cli.main import app
 from drivers.codec import Order
-from gateway.cli import app
 
 runner = CliRunner()
 

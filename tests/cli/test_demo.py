@@ -10,7 +10,7 @@ import sys
 
 def test_demo_runs_the_gateway_on_a_simulated_campus() -> None:
     env = dict(os.environ, COLUMNS="220")
-    out = subprocess.run([sys.executable, "-m", "gateway.cli", "demo", "--duration", "12"],
+    out = subprocess.run([sys.executable, "-m", "cli.main", "demo", "--duration", "12"],
                          capture_output=True, text=True, timeout=120, env=env, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     text = out.stdout

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from drivers.scan import ProbeTiming, profile_variants
-from gateway.cli import app
 from gateway.demo_foundation import RTU_METERS
 
 runner = CliRunner()

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from typer.testing import CliRunner
 
-from gateway.cli import app
+from cli.main import app
 
 runner = CliRunner()
 

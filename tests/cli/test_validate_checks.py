@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from drivers.errors import ProfileError
 from drivers.profiles import BUNDLED_PROFILES, load_all, load_profile
-from gateway.cli import app
 
 runner = CliRunner()
 

@@ -56,7 +56,7 @@ interval = "1s"
 
 def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "gateway.cli", "analytics", str(config)],
+        return subprocess.Popen([sys.executable, "-m", "cli.main", "analytics", str(config)],
                                 env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out,
                                 stderr=subprocess.STDOUT, cwd=ROOT)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import load_site_config
 from gateway.runtime import Gateway, RuntimeOptions
+from site_config import load_site_config
 from tests.e2e.site import site_toml
 
 
@@ -24,7 +24,7 @@ def test_invalid_config_exits_2_naming_file_line_and_key(tmp_path: Path) -> None
     config = site_toml(tmp_path, tcp_port=1502, units=range(1, 3))
     config.write_text(config.read_text().replace('profile = "eastron-sdm120"',
                                                  'profile = "eastron-sdm12"', 1))
-    out = subprocess.run([sys.executable, "-m", "gateway.cli", "run", str(config)],
+    out = subprocess.run([sys.executable, "-m", "cli.main", "run", str(config)],
                          capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 2
     assert f"{config}:" in out.stderr and "meters[0] (id 'm01').profile" in out.stderr

@@ -8,10 +8,10 @@ import os
 import time
 from pathlib import Path
 
-from gateway.config import load_site_config
-from gateway.mqtt.schema import check_message
+from core.contract.schema import check_message
 from gateway.runtime import Gateway, RuntimeOptions
 from simulators.bus import Simulator
+from site_config import load_site_config
 from tests.e2e.site import site_toml
 
 OUTAGE_S = float(os.environ.get("METERGATE_OUTAGE_S", "60"))

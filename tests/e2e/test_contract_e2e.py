@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from gateway.alerts.payloads import ack_payload, ack_topic
-from gateway.mqtt.schema import check_message, check_service, parse_json
-from gateway.mqtt.topics import KINDS
+from core.contract.schema import check_message, check_service, parse_json
+from core.contract.topics import KINDS
+from services.analytics.payloads import ack_payload, ack_topic
 from tests.e2e.site import site_toml
 from tests.support import contract_doc as cd
 from tests.support.ingest import Publisher, ingest_toml, readings_doc
@@ -41,7 +41,7 @@ CLEARED = "alert cleared (empty retained message)"
 def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "gateway.cli", *args], env=env, cwd=ROOT,
+        return subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env, cwd=ROOT,
                                 stdout=out, stderr=subprocess.STDOUT)
 
 

@@ -22,7 +22,7 @@ STATUS = "metergate/v1/e2e/e2e-gw/status"
 
 def _run(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", str(config)],
+        return subprocess.Popen([sys.executable, "-m", "cli.main", "run", str(config)],
                                 stdout=out, stderr=subprocess.STDOUT)
 
 

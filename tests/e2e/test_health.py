@@ -8,9 +8,9 @@ import socket
 import urllib.request
 from pathlib import Path
 
-from gateway.config import load_site_config
-from gateway.mqtt.schema import check_message
+from core.contract.schema import check_message
 from gateway.runtime import Gateway, RuntimeOptions
+from site_config import load_site_config
 from tests.e2e.site import site_toml
 
 

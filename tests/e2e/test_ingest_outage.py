@@ -71,7 +71,7 @@ def test_database_down_60s_loses_nothing(tmp_path: Path, mosquitto: MosquittoFac
                      mqtt_port=broker.port, interval="1s")
     gw_log = tmp_path / "gateway.log"
     with gw_log.open("ab") as out:
-        gateway = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", str(site)],
+        gateway = subprocess.Popen([sys.executable, "-m", "cli.main", "run", str(site)],
                                    stdout=out, stderr=subprocess.STDOUT)
     try:
         assert platform.wait_for(lambda m: len(m) >= 100, 30), gw_log.read_text()

@@ -23,7 +23,7 @@ OVERRIDES = 'overrides = { "*" = { order = "CDAB" }, power_active = { scale = 0.
 def _poll_once(config: Path, outbox: Path, log: Path) -> dict[str, dict[str, Any]]:
     """Run the gateway until both meters have a stored poll; meter -> quantity -> reading."""
     with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", str(config)],
+        proc = subprocess.Popen([sys.executable, "-m", "cli.main", "run", str(config)],
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30

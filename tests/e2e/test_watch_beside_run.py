@@ -23,7 +23,7 @@ from gateway.outbox_lock import OutboxLock
 from tests.e2e.site import site_toml
 
 pytestmark = pytest.mark.slow
-CLI = [sys.executable, "-m", "gateway.cli"]
+CLI = [sys.executable, "-m", "cli.main"]
 
 
 def _watch(config: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

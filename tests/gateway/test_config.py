@@ -10,16 +10,16 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from cli.commands.validate import validate
+from core.secrets import SecretUnavailable
 from core.toml_lines import key_lines, line_of
+from core.units import format_duration, parse_poll_interval, parse_size
 from drivers.profiles import BUNDLED_PROFILES
 from drivers.transport import RtuOverTcpEndpoint, SerialEndpoint, TcpEndpoint
 from drivers.wiretime import read_airtime
-from gateway.commands.validate import validate
-from gateway.config import ConfigError, Problem, Secret, SiteConfig, bus_utilisation, load_site_config
-from gateway.config.airtime import verdict
-from gateway.config.secrets import SecretUnavailable
-from gateway.config.units import format_duration, parse_poll_interval, parse_size
 from gateway.outbox import DEFAULT_MAX_BYTES
+from site_config import ConfigError, Problem, Secret, SiteConfig, bus_utilisation, load_site_config
+from site_config.airtime import verdict
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "examples" / "campus.toml"
 PROFILES = [BUNDLED_PROFILES]
@@ -561,7 +561,7 @@ def cli() -> typer.Typer:
     app.command("validate")(validate)
 
     @app.command("other")
-    def other() -> None:  # a second command keeps `validate` a sub-command, as in gateway.cli
+    def other() -> None:  # a second command keeps `validate` a sub-command, as in cli.main
         pass
 
     return app
@@ -614,10 +614,10 @@ def test_validate_warns_about_an_over_subscribed_bus(tmp_path: Path) -> None:
 
 
 def test_validate_is_reachable_through_gateway_cli(mqtt_password: str) -> None:
-    from gateway.cli import app
+    from cli.main import app
 
     if not any(c.name == "validate" for c in app.registered_commands):
-        pytest.skip("validate is not registered in gateway/cli.py yet")
+        pytest.skip("validate is not registered in cli/main.py yet")
     result = runner.invoke(app, ["validate", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
 

@@ -8,7 +8,7 @@ import pytest
 
 from drivers.codec import Order
 from drivers.profiles import BUNDLED_PROFILES, resolve_variant
-from gateway.config import ConfigError, Problem, SiteConfig, load_site_config
+from site_config import ConfigError, Problem, SiteConfig, load_site_config
 
 BASE = """[site]
 id = "s"
@@ -120,7 +120,7 @@ def test_validate_shows_what_each_meter_decodes_differently(tmp_path: Path) -> N
 
     from typer.testing import CliRunner
 
-    from gateway.cli import app
+    from cli.main import app
 
     path = _write(tmp_path, 'overrides = { "*" = { order = "CDAB" }, '
                             'power_active = { scale = 1000 } }\n')

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from gateway.cli import app
-from gateway.config import load_site_config
+from cli.main import app
 from gateway.doctor import TIME_ERROR, bytes_per_day, clock_check, kernel_clock_state, service_checks
+from site_config import load_site_config
 from tests.support.mosquitto import Pki
 
 runner = CliRunner()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.ingest.config import IngestConfigError, load_ingest_config
+from services.ingest.config import IngestConfigError, load_ingest_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "examples" / "ingest.toml"
@@ -112,13 +112,13 @@ def test_broken_toml_names_the_line(tmp_path: Path) -> None:
 def test_check_command_exit_codes(tmp_path: Path) -> None:
     good = _write(tmp_path, '[mqtt]\nhost = "b"\nclient_id = "i"\n[influx]\napi = "v1"\n'
                             'url = "http://d:8086"\ndatabase = "energy"\n')
-    run = subprocess.run([sys.executable, "-m", "gateway.cli", "ingest", "--check", str(good)],
+    run = subprocess.run([sys.executable, "-m", "cli.main", "ingest", "--check", str(good)],
                          capture_output=True, text=True, cwd=ROOT, check=False)
     assert run.returncode == 0, run.stderr
     assert "database 'energy'" in run.stdout and "$share/ingest/" in run.stdout
     bad = tmp_path / "bad.toml"
     bad.write_text('[mqtt]\nhost = 5\n')
-    run = subprocess.run([sys.executable, "-m", "gateway.cli", "ingest", "--check", str(bad)],
+    run = subprocess.run([sys.executable, "-m", "cli.main", "ingest", "--check", str(bad)],
                          capture_output=True, text=True, cwd=ROOT, check=False)
     assert run.returncode == 2
     assert f"{bad}:2: mqtt.host:" in run.stderr and "influx: required table is missing" in run.stderr
@@ -134,7 +134,7 @@ def test_a_busy_prometheus_port_is_a_clear_error(tmp_path: Path) -> None:
         config = _write(tmp_path, f'[mqtt]\nhost = "127.0.0.1"\nport = 9\nclient_id = "i"\n[influx]\n'
                                   f'url = "http://127.0.0.1:9"\nbucket = "x"\n[health]\n'
                                   f'prometheus_port = {port}\n')
-        run = subprocess.run([sys.executable, "-m", "gateway.cli", "ingest", str(config)],
+        run = subprocess.run([sys.executable, "-m", "cli.main", "ingest", str(config)],
                              capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
     assert run.returncode == 1
     assert f"cannot serve Prometheus metrics on 127.0.0.1:{port}" in run.stderr
@@ -146,7 +146,7 @@ def test_an_unusable_tls_file_is_a_clear_error(tmp_path: Path) -> None:
     config = _write(tmp_path, '[mqtt]\nhost = "127.0.0.1"\nclient_id = "i"\n[mqtt.tls]\nca_file = "ca.pem"\n'
                               '[influx]\nurl = "http://127.0.0.1:9"\nbucket = "x"\n[health]\n'
                               'prometheus_port = 0\n')
-    run = subprocess.run([sys.executable, "-m", "gateway.cli", "ingest", str(config)],
+    run = subprocess.run([sys.executable, "-m", "cli.main", "ingest", str(config)],
                          capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
     assert run.returncode == 1
     assert f"[mqtt.tls]: TLS CA file {tmp_path / 'ca.pem'} cannot be used" in run.stderr, run.stderr
@@ -160,7 +160,7 @@ def test_credentials_in_the_influx_url_are_a_config_error_that_hides_them(tmp_pa
         load_ingest_config(path)
     text = str(caught.value)
     assert "influx.url" in text and "password_file" in text and "s3cret" not in text
-    run = subprocess.run([sys.executable, "-m", "gateway.cli", "ingest", "--check", str(path)],
+    run = subprocess.run([sys.executable, "-m", "cli.main", "ingest", "--check", str(path)],
                          capture_output=True, text=True, cwd=ROOT, check=False)
     assert run.returncode == 2 and "influx.url" in run.stderr
     assert "s3cret" not in run.stderr + run.stdout

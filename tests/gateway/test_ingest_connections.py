@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.ingest.config import load_ingest_config
-from gateway.ingest.service import IngestService
+from services.ingest.config import load_ingest_config
+from services.ingest.service import IngestService
 from tests.support.ingest import Publisher, ingest_toml, readings_payload, start_ingest, topic_for
 from tests.support.mosquitto import Mosquitto, MosquittoFactory, Pki
 from tests.support.victoria import VictoriaFactory
@@ -77,7 +77,7 @@ def test_wrong_password_is_named_and_fixing_it_loses_nothing(
     first.stop()
     # ... then the password file is rotated wrongly, and readings keep coming
     (tmp_path / "pw").write_text("wrong\n")
-    with caplog.at_level(logging.ERROR, logger="gateway.ingest.consumer"):
+    with caplog.at_level(logging.ERROR, logger="services.shared.consumer"):
         second = start_ingest(config, services, subscribed=False)
         _send(broker, 30, username="gw", password="gw-pw")
         time.sleep(1.0)

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from gateway.ingest.service import IngestService
-from gateway.mqtt import schema
+from core.contract import schema
+from services.ingest.service import IngestService
 from tests.support.ingest import (
     Publisher,
     ingest_toml,

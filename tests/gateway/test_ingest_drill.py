@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from gateway.mqtt.schema import ContractError, check_message
+from core.contract.schema import ContractError, check_message
 from tests.support.ingest import readings_doc, topic_for
 
 LIMIT = 256 * 1024  # limits.max_payload_bytes (default)
@@ -73,7 +73,7 @@ GOOD = {"quantity": "q", "value": 1.5, "unit": "W", "quality": "ok"}
 ])
 def test_a_long_message_is_judged_as_the_schema_judges_it(odd: object) -> None:
     """Checking a long readings list in slices accepts exactly what jsonschema accepts."""
-    from gateway.mqtt.schema import problems
+    from core.contract.schema import problems
 
     for where in (0, 70, 199):
         items: list[object] = [dict(GOOD) for _ in range(200)]

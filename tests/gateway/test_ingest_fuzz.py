@@ -26,10 +26,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from gateway.ingest.consumer import Delivery
-from gateway.ingest.service import IngestService, dead_letter_document, plain_dead_letter
-from gateway.ingest.validate import Checked, Refused, Validator
-from gateway.mqtt import schema
+from core.contract import schema
+from services.ingest.service import IngestService, dead_letter_document, plain_dead_letter
+from services.shared.consumer import Delivery
+from services.shared.validate import Checked, Refused, Validator
 from tests.gateway import ingest_fuzz as fz
 from tests.support.ingest import (
     Publisher,

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.ingest.service import IngestService
+from services.ingest.service import IngestService
 from tests.support.influxdb1 import InfluxFactory
 from tests.support.ingest import (
     Publisher,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.ingest.lineproto import LineError, line, reading_lines, ts_to_ns
+from services.shared.lineproto import LineError, line, reading_lines, ts_to_ns
 
 
 def test_escapes_per_line_protocol_rules() -> None:

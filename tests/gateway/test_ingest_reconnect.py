@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.ingest.service import IngestService
+from services.ingest.service import IngestService
 from tests.support.ingest import Publisher, ingest_toml, readings_payload, start_ingest, topic_for
 from tests.support.mosquitto import MosquittoFactory
 from tests.support.victoria import VictoriaFactory

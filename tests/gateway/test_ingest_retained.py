@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.ingest.service import IngestService
+from services.ingest.service import IngestService
 from tests.support.ingest import (
     Publisher,
     expected_samples,

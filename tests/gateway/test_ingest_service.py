@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from gateway.ingest.service import IngestService
+from services.ingest.service import IngestService
 from tests.support.ingest import (
     Publisher,
     ingest_toml,

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.ingest.config import load_ingest_config
-from gateway.ingest.consumer import Consumer, Delivery, paho_log
-from gateway.ingest.service import IngestService
-from gateway.ingest.validate import Checked, Validator
-from gateway.mqtt import schema
+from core.contract import schema
+from services.ingest.config import load_ingest_config
+from services.ingest.service import IngestService
+from services.shared.consumer import Consumer, Delivery, paho_log
+from services.shared.validate import Checked, Validator
 from tests.support.ingest import (
     Publisher,
     ingest_toml,
@@ -99,7 +99,7 @@ def test_the_stall_watch_names_the_message_that_holds_up_the_acknowledgements(
     try:
         assert consumer.wait_subscribed(10)
         pub = Publisher(broker.host, broker.port, "stall-publisher")
-        caplog.set_level(logging.INFO, logger="gateway.ingest.consumer")
+        caplog.set_level(logging.INFO, logger="services.shared.consumer")
         pub.send(topic_for("m1"), b"explode")
         pub.send(topic_for("m1"), b"second")
         assert pub.flush(10)

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from gateway.ingest.lineproto import QUALITY_CODES, ts_to_ns
-from gateway.ingest.validate import Refused, Validator
-from gateway.mqtt import schema
+from core.contract import schema
+from services.shared.lineproto import QUALITY_CODES, ts_to_ns
+from services.shared.validate import Refused, Validator
 from tests.gateway.test_mqtt_schema import TS, mutated_docs, valid_docs
 
 NOW = TS + 60

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from gateway.ingest.retry import RetryPolicy
-from gateway.ingest.writer import InfluxTarget, LineWriter, WriteError, line
+from core.backoff import RetryPolicy
+from services.shared.writer import InfluxTarget, LineWriter, WriteError, line
 from tests.support.influxdb1 import InfluxFactory
 from tests.support.victoria import VictoriaFactory
 

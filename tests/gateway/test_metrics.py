@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client import generate_latest
 
-from gateway.metrics import DeviceCounts, GatewayMetrics, LatencyWindow, MqttCounts
+from core.latency import LatencyWindow
+from gateway.metrics import DeviceCounts, GatewayMetrics, MqttCounts
 
 
 def test_device_and_mqtt_series_come_from_their_sources_at_scrape_time() -> None:

@@ -12,9 +12,9 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
-from gateway.mqtt.paho_adapter import (
+from core.backoff import Backoff, RetryPolicy
+from core.mqtt_client import (
     Ack,
-    Backoff,
     Connected,
     Link,
     LinkDown,
@@ -44,13 +44,13 @@ class Listener:
 
 
 def test_backoff_doubles_up_to_the_maximum_with_jitter() -> None:
-    low = Backoff(1.0, 30.0, rng=lambda: 0.0)
+    low = Backoff(RetryPolicy(1.0, 30.0), rng=lambda: 0.0)
     assert [low.next() for _ in range(7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0]
-    high = Backoff(1.0, 30.0, rng=lambda: 1.0)
+    high = Backoff(RetryPolicy(1.0, 30.0), rng=lambda: 1.0)
     assert [high.next() for _ in range(7)] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
     high.reset()
     assert high.next() == 1.0
-    real = Backoff(0.5, 4.0)
+    real = Backoff(RetryPolicy(0.5, 4.0))
     delays = [real.next() for _ in range(50)]
     assert all(0.25 <= d <= 4.0 for d in delays) and len(set(delays)) > 10
 

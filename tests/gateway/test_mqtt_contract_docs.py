@@ -3,7 +3,7 @@ fields of its schema, with the schema's types and presence; every schema has a t
 an example; every JSON example validates (also those of docs/ingest.md and docs/alerts.md); and the
 documented topic templates are the topics the code builds.
 
-The schemas (gateway/mqtt/schemas/) are the single source; the page is parsed as data by
+The schemas (core/contract/schemas/) are the single source; the page is parsed as data by
 tests/support/contract_doc.py (its notation is explained at the top of the page)."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.alerts.payloads import ack_topic, alert_topic
-from gateway.ingest.config import load_ingest_config
+from core.contract.schema import check_message, check_service, parse_json, service_problems
+from core.contract.topics import KINDS, Topics
 from gateway.mqtt import discovery
-from gateway.mqtt.schema import check_message, check_service, parse_json, service_problems
-from gateway.mqtt.topics import KINDS, Topics
+from services.analytics.payloads import ack_topic, alert_topic
+from services.ingest.config import load_ingest_config
 from tests.support import contract_doc as cd
 
 VALUES = {"prefix": "metergate", "discovery_prefix": "homeassistant"}
@@ -33,7 +33,7 @@ def test_every_field_table_row_is_a_schema_field_with_its_type_and_presence() ->
     problems = []
     for row in cd.field_rows():
         if row.schema_id not in schemas:
-            problems.append(f"mqtt.md:{row.line}: no schema {row.schema_id!r} in gateway/mqtt/schemas/")
+            problems.append(f"mqtt.md:{row.line}: no schema {row.schema_id!r} in core/contract/schemas/")
             continue
         fields = cd.schema_fields(schemas[row.schema_id])
         if row.path not in fields:

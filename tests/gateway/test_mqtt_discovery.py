@@ -13,12 +13,12 @@ from typing import Any
 import jinja2.sandbox
 import pytest
 
+from core.contract.schema import check_service
+from core.contract.topics import Topics
 from drivers.profiles import load_all, resolve_variant
 from drivers.reader import Quality, Reading
 from gateway.mqtt import discovery, payloads
 from gateway.mqtt.publisher import MqttOptions
-from gateway.mqtt.schema import check_service
-from gateway.mqtt.topics import Topics
 from gateway.outbox import OutboxMessage
 
 T = Topics("metergate", "campus", "gw1")

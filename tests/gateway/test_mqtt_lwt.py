@@ -11,8 +11,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from gateway.mqtt.schema import check_message
-from gateway.mqtt.topics import Topics
+from core.contract.schema import check_message
+from core.contract.topics import Topics
 from tests.support.mosquitto import MosquittoFactory, RecorderFactory
 
 CHILD = textwrap.dedent("""

@@ -10,13 +10,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from core.contract import schema
+from core.contract.schema import ContractError, check_message
+from core.contract.topics import KINDS, Topics
 from drivers.profiles import load_all
 from drivers.reader import Quality, Reading
-from gateway.mqtt import payloads, schema
+from gateway.mqtt import payloads
 from gateway.mqtt.payloads import PayloadError
 from gateway.mqtt.publisher import PublisherStats
-from gateway.mqtt.schema import ContractError, check_message
-from gateway.mqtt.topics import KINDS, Topics
 from gateway.outbox import OutboxMessage, OutboxStats, StoredReading
 from gateway.runtime import outbox_health
 

@@ -1,7 +1,7 @@
 """The outbox -> broker pump against a real mosquitto: nothing lost, every message fits the contract.
 
 A paho test client subscribes (persistent session, QoS 1) and every message it gets is checked
-against the JSON Schemas with gateway.mqtt.schema.check_message, as ingest will.
+against the JSON Schemas with core.contract.schema.check_message, as ingest will.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
+from core.contract.schema import CheckedMessage, check_message, check_service
+from core.contract.topics import Topics, readings_filter
 from drivers.profiles import resolve_variant
 from drivers.reader import Quality, Reading
 from gateway.mqtt import payloads
 from gateway.mqtt.publisher import MqttOptions, Publisher
-from gateway.mqtt.schema import CheckedMessage, check_message, check_service
-from gateway.mqtt.topics import Topics, readings_filter
 from gateway.outbox import Outbox, OutboxError
 from tests.support.mosquitto import Mosquitto, MosquittoFactory, Received, Recorder, RecorderFactory
 

@@ -9,8 +9,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.contract import schema
 from drivers.reader import Quality
-from gateway.mqtt import payloads, schema
+from gateway.mqtt import payloads
 from gateway.outbox import OutboxMessage, StoredReading
 
 TS = 1710208800.25

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from core.contract.schema import check_message
+from core.contract.topics import readings_filter
+from core.mqtt_config import TlsFiles
 from drivers.reader import Quality, Reading
-from gateway.mqtt.paho_adapter import TlsFiles
 from gateway.mqtt.publisher import MqttOptions, Publisher
-from gateway.mqtt.schema import check_message
-from gateway.mqtt.topics import readings_filter
 from gateway.outbox import Outbox
 from tests.support.mosquitto import Mosquitto, MosquittoFactory, Pki, RecorderFactory
 
@@ -26,7 +26,7 @@ WRONG = "Tr0ub4dor&3-wrong"
 
 
 class FileSecret:
-    """Like gateway.config.Secret: read the password when the connection needs it."""
+    """Like site_config.Secret: read the password when the connection needs it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.mqtt.topics import (
+from core.contract.topics import (
     ParsedTopic,
     TopicError,
     Topics,

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gateway.cli import app
-from gateway.commands.watch import watch_client_id
-from gateway.config import load_site_config
+from cli.commands.watch import watch_client_id
+from cli.main import app
 from gateway.outbox_lock import OutboxBusyError, OutboxLock
 from gateway.runtime import Gateway, RuntimeOptions
+from site_config import load_site_config
 from tests.e2e.site import site_toml
 
 

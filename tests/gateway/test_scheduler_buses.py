@@ -25,9 +25,9 @@ import pytest
 from drivers.errors import ConnectError
 from drivers.reader import Quality
 from drivers.transport import Endpoint
-from gateway.config import SiteConfig, bus_utilisation, load_site_config
 from gateway.metrics import GatewayMetrics
 from gateway.scheduler import PollResult, Scheduler, stretch_factor
+from site_config import SiteConfig, bus_utilisation, load_site_config
 
 HEAD = """
 [site]

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from gateway.config.airtime import GroupLoad
 from gateway.scheduler.breaker import Breaker
 from gateway.scheduler.deadlines import (
     alignment_offset,
@@ -19,6 +18,7 @@ from gateway.scheduler.deadlines import (
 from gateway.scheduler.fairness import BusLoad, ceil_to_step, describe, stretch_factor
 from gateway.scheduler.queue import PollQueue, PollTask
 from gateway.scheduler.stats import BusyWindow
+from site_config.airtime import GroupLoad
 
 T0 = datetime(2024, 3, 12, 2, 7, 13, 250000, tzinfo=UTC).timestamp()  # 10:07:13.25 in Shanghai
 

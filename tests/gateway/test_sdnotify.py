@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.sdnotify import notify, watchdog_interval
+from core.sdnotify import notify, watchdog_interval
 
 
 def test_notify_sends_to_the_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

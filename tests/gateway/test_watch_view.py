@@ -22,12 +22,12 @@ import pyte
 import pytest
 from rich.console import Console
 
-from gateway.commands.watch import run_view
-from gateway.config import load_site_config
+from cli.commands.watch import run_view
 from gateway.demo import DemoCampus
 from gateway.live import MeterView
 from gateway.runtime import Gateway, RuntimeOptions
 from gateway.watch_view import render
+from site_config import load_site_config
 
 pytestmark = pytest.mark.slow
 TERMINAL = (100, 30)  # columns, lines

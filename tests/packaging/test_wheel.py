@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -56,7 +57,12 @@ def _clean_env(home: Path) -> dict[str, str]:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     base = tmp_path_factory.mktemp("wheel")
     dist = base / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+    # built from a copy: setuptools' build/ in the checkout may hold modules of an older layout,
+    # which would end up in the wheel, and is shared by concurrent builds
+    source = base / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", ".cache", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
                     "--disable-pip-version-check", "-q", "-w", str(dist)], check=True, timeout=300,
                    cwd=base)
     (wheel,) = dist.glob("metergate-*.whl")
@@ -88,13 +94,17 @@ def test_the_wheel_carries_every_package_and_every_data_file(installed: Installe
                 assert rel in names, f"{rel} is not in the wheel"
     for unit in (ROOT / "systemd").glob("*.service"):
         assert f"metergate_data/systemd/{unit.name}" in names
-    for schema in (ROOT / "gateway" / "mqtt" / "schemas").glob("*.json"):
-        assert f"gateway/mqtt/schemas/{schema.name}" in names
+    schemas = sorted((ROOT / "core" / "contract" / "schemas").glob("*.json"))
+    assert schemas
+    for schema in schemas:
+        assert f"core/contract/schemas/{schema.name}" in names
 
 
 def test_code_and_data_come_from_the_fresh_environment(installed: Installed) -> None:
-    probe = ("import gateway, drivers, analytics, simulators, metergate_data, sys, json; "
-             "print(json.dumps({'files': [m.__file__ for m in (gateway, drivers, analytics, simulators, "
+    probe = ("import cli, core, gateway, drivers, analytics, services, simulators, site_config, "
+             "metergate_data, sys, json; "
+             "print(json.dumps({'files': [m.__file__ for m in (cli, core, gateway, drivers, analytics, "
+             "services, simulators, site_config, "
              "metergate_data)], 'path': sys.path}))")
     out = subprocess.run([str(installed.venv / "bin" / "python"), "-c", probe], cwd=installed.work,
                          env=_clean_env(installed.work), capture_output=True, text=True, check=True)

@@ -28,7 +28,7 @@ START = "2024-03-12T10:00:00"
 
 
 def _command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "gateway.cli", "simulate", *args]
+    return [sys.executable, "-m", "cli.main", "simulate", *args]
 
 
 @contextmanager

@@ -1,5 +1,5 @@
 """docs/mqtt.md read as data: its topic tables, field tables and JSON examples, and the JSON Schemas'
-fields in the same notation, so tests can hold the page and the schemas (gateway/mqtt/schemas/) to
+fields in the same notation, so tests can hold the page and the schemas (core/contract/schemas/) to
 each other and classify what a broker delivers by the documented topics.
 
 Notation of the page (explained at its top): a field table follows a line "Fields of `SCHEMA-ID`:"
@@ -20,7 +20,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 MQTT_MD = ROOT / "docs" / "mqtt.md"
-SCHEMAS = ROOT / "gateway" / "mqtt" / "schemas"
+SCHEMAS = ROOT / "core" / "contract" / "schemas"
 JSON_TYPES = frozenset({"string", "number", "integer", "boolean", "object", "array", "null"})
 _BRACED = re.compile(r"\{[^}]*\}")
 
@@ -74,7 +74,7 @@ def schema_name(schema_id: str) -> str:
 
 
 def schema_files() -> dict[str, dict[str, Any]]:
-    """schema id (its title) -> the schema, for every file in gateway/mqtt/schemas/."""
+    """schema id (its title) -> the schema, for every file in core/contract/schemas/."""
     out = {}
     for path in sorted(SCHEMAS.glob("*.json")):
         doc = json.loads(path.read_text("utf-8"))

@@ -27,8 +27,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.ingest.config import load_ingest_config
-from gateway.ingest.service import IngestService
+from services.ingest.config import load_ingest_config
+from services.ingest.service import IngestService
 
 SITE, GATEWAY = "campus-a", "gw-1"
 
@@ -162,7 +162,7 @@ def start_ingest(config: Path, services: list[IngestService], *,
 def run_ingest(config: Path, log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
     """`metergate ingest CONFIG` as a real process (its output appended to `log`)."""
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "gateway.cli", "ingest", str(config)],
+        return subprocess.Popen([sys.executable, "-m", "cli.main", "ingest", str(config)],
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env={**os.environ, **(env or {})})
 

@@ -1,0 +1,243 @@
+"""`metergate alerts`: list the alerts of the local store, or find the alerts in a readings file.
+
+    metergate alerts --config /etc/metergate/analytics.toml [--all] [--json]   # the service's store
+    metergate alerts --store alerts.sqlite [--all] [--json]
+    metergate alerts --from readings.csv --config site.toml [--json]          # batch: every detector
+                                                                               # and quota, replayed
+Thin: parse, call services.analytics / analytics.alert_engine, print. Any problem: a message naming the
+file, row, line or key, and exit code 2; a readings file without any reading: exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, TaskID
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from analytics.alert_engine import BatchResult
+    from analytics.alerts import Alert
+
+RECENT_S = 86_400  # without --all: active alerts and those cleared in the last day
+
+
+class _Fail(Exception):
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code  # 2: bad option, config or file; 1: no readings to judge
+
+
+def alerts(
+    readings: Annotated[Path | None, typer.Option(
+        "--from", metavar="READINGS",
+        help="Batch: find the alerts in a readings file (.csv, .parquet or the gateway's outbox), with "
+             "the columns of `metergate analyze`; --config is then the site config.")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="With --from: the site config. Otherwise: the analytics service's config "
+                         "(its store is listed).")] = None,
+    store: Annotated[Path | None, typer.Option(help="The alert store (SQLite) to list.")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Every alert in the store, not only active and "
+                                                         "recently cleared ones.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    interval: Annotated[int, typer.Option(help="Batch: evaluation interval in seconds.")] = 3600,
+    lateness: Annotated[int, typer.Option(help="Batch: the service's lateness in seconds (the last "
+                                                "boundary evaluated is this long before the last "
+                                                "reading).")] = 300,
+    standard: Annotated[list[str] | None, typer.Option(
+        help="Batch: quota standard to apply (repeat); default every one that matches.")] = None,
+    reduction: Annotated[float | None, typer.Option(
+        help="Batch: yearly reduction target to track, e.g. -0.02.")] = None,
+    raise_after: Annotated[int, typer.Option(
+        help="Ticks present before an alert is raised (counter resets, spikes and sentinels: at once).")] = 2,
+    clear_after: Annotated[int, typer.Option(help="Ticks absent before it is cleared.")] = 3,
+) -> None:
+    """List active and recent alerts, or run every detector and the quotas over a readings file.
+
+    Examples: metergate alerts --config /etc/metergate/analytics.toml;
+    metergate alerts --from readings.csv --config site.toml --json
+    """
+    try:
+        if readings is not None:
+            if config is None:
+                raise _Fail("--from needs --config SITE (the site config of the readings)")
+            result, tz = _batch(readings, config, interval, lateness, standard, reduction, raise_after,
+                                clear_after, show_progress=not json_out and sys.stderr.isatty())
+            _output(result.alerts, tz, json_out, notes=result.notes, status=result.quota_status)
+            return
+        found, tz = _list(config, store, show_all)
+        _output(found, tz, json_out)
+    except _Fail as exc:
+        err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
+        err.print(f"error: {exc}", style="red")
+        raise typer.Exit(exc.code) from None
+
+
+def _batch(readings_path: Path, config: Path, interval: int, lateness: int, standards: list[str] | None,
+           reduction: float | None, raise_after: int, clear_after: int, *,
+           show_progress: bool = False) -> tuple[BatchResult, ZoneInfo]:
+    import numpy as np
+
+    from analytics.alert_engine import EngineSettings, run_batch
+    from analytics.alerts import LifecycleSettings
+    from analytics.detectors.cadence import measured_cadence
+    from analytics.factors import FactorError, load_factors
+    from analytics.quota_tracking import QuotaSettings
+    from analytics.quotas import QuotaError, load_quotas
+    from analytics.readings_io import ReadingsError
+    from cli.commands.readings_input import read_readings
+    from services.analytics.detect import calendar_notes, site_detectors
+    from site_config import ConfigError, load_site_config
+    from site_config.analytics_records import site_context
+
+    try:
+        site = load_site_config(config, require_env_secrets=False)
+    except ConfigError as exc:
+        raise _Fail("\n".join(str(p) for p in exc.problems) or str(exc)) from None
+    try:
+        factors = load_factors()
+        quotas = load_quotas(factors=factors)
+        settings = EngineSettings(interval, lateness, LifecycleSettings(raise_after, clear_after),
+                                  QuotaSettings(reduction=reduction,
+                                                standards=tuple(standards) if standards else None))
+        if standards:
+            unknown = sorted(set(standards) - set(quotas.standards))
+            if unknown:
+                raise _Fail(f"--standard {', '.join(unknown)}: no such quota standard; known: "
+                            f"{', '.join(sorted(quotas.standards))}")
+        data = read_readings(readings_path)
+    except (FactorError, QuotaError, ReadingsError) as exc:
+        raise _Fail(str(exc)) from None
+    except ValueError as exc:
+        raise _Fail(str(exc)) from None
+    known = {m.id for m in site.meters}
+    for quantity, cols in data.items():
+        unknown_meters = sorted(set(np.unique(cols.meter).tolist()) - known)
+        if unknown_meters:
+            raise _Fail(f"{readings_path}: {quantity} readings of meter(s) not in {config}: "
+                        f"{', '.join(unknown_meters[:10])}")
+    if not any(len(cols) for cols in data.values()):  # "no alerts" would read as "all is well"
+        raise _Fail(f"{readings_path}: no readings (no row with a value): nothing to judge", code=1)
+    progress = _TickProgress() if show_progress else None
+    try:
+        result = run_batch(data, site_context(site), quotas, factors, settings,
+                           detectors=site_detectors(site, cadence_s=measured_cadence(data)),
+                           progress=progress)
+    except ValueError as exc:
+        raise _Fail(f"{readings_path}: {exc}") from None
+    finally:
+        if progress is not None:
+            progress.close()
+    if result.ticks:
+        tz = ZoneInfo(site.site.timezone)
+        first, last = (datetime.fromtimestamp(t // 10**9, tz).year
+                       for t in (result.ticks[0], result.ticks[-1]))
+        result = replace(result, notes=[*result.notes, *calendar_notes(site, range(first, last + 1))])
+    return result, ZoneInfo(site.site.timezone)
+
+
+class _TickProgress:
+    """A progress bar on stderr for the batch's ticks, shown only once the run has taken a moment
+    (a short run prints nothing extra); it disappears when done."""
+
+    def __init__(self, after_s: float = 1.0) -> None:
+        self.t0, self.after_s = time.monotonic(), after_s
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            if time.monotonic() - self.t0 < self.after_s or done >= total:
+                return
+            self.bar = Progress(*Progress.get_default_columns(), console=Console(stderr=True),
+                                transient=True)
+            self.task = self.bar.add_task("ticks", total=total)
+            self.bar.start()
+        if self.task is not None:
+            self.bar.update(self.task, completed=done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _list(config: Path | None, store_path: Path | None, show_all: bool) -> tuple[list[Alert], ZoneInfo]:
+    from services.analytics.store import AlertStore, AlertStoreError
+
+    tz = ZoneInfo("UTC")
+    if store_path is None:
+        if config is None:
+            raise _Fail("give --config ANALYTICS_CONFIG or --store PATH (or --from READINGS --config SITE)")
+        from services.analytics.config import AnalyticsConfigError, load_analytics_config
+
+        try:
+            cfg = load_analytics_config(config, require_secrets=False)
+        except AnalyticsConfigError as exc:
+            raise _Fail(str(exc)) from None
+        store_path = cfg.store_path
+        tz = ZoneInfo(cfg.sites[0].site.timezone)
+    if not store_path.is_file():
+        raise _Fail(f"{store_path}: no alert store there (the service creates it when it starts)")
+    try:
+        with AlertStore(store_path) as s:
+            found = s.recent(None if show_all else time.time_ns() - RECENT_S * 10**9)
+    except AlertStoreError as exc:
+        raise _Fail(str(exc)) from None
+    except Exception as exc:  # sqlite3.DatabaseError for a file that is not a store
+        raise _Fail(f"{store_path}: not an alert store: {exc}") from None
+    return found, tz
+
+
+def _when(ns: int | None, tz: ZoneInfo) -> str | None:
+    return None if ns is None else datetime.fromtimestamp(ns / 1e9, tz).isoformat(timespec="minutes")
+
+
+def _as_dict(a: Alert, tz: ZoneInfo) -> dict[str, Any]:
+    from services.analytics.payloads import alert_doc
+
+    doc = alert_doc(a, tz)
+    doc.pop("schema")
+    doc["end_time"] = _when(a.cleared_ns, tz)
+    doc["cleared"] = None if a.cleared_ns is None else a.cleared_ns / 1e9
+    return doc
+
+
+def _output(found: list[Alert], tz: ZoneInfo, json_out: bool, *, notes: list[str] | None = None,
+            status: list[Any] | None = None) -> None:
+    if json_out:
+        doc: dict[str, Any] = {"alerts": [_as_dict(a, tz) for a in found]}
+        if status is not None:
+            doc["quota_status"] = [_status_dict(s) for s in status]
+        if notes is not None:
+            doc["notes"] = notes
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        return
+    out = Console(markup=False, highlight=False)
+    if not out.is_terminal:
+        out = Console(markup=False, highlight=False, width=200)
+    table = Table("subject", "kind", "start", "end", "severity", "state", "ack", "message")
+    for a in found:
+        table.add_row(a.subject, a.kind.value, _when(a.start_ns, tz), _when(a.cleared_ns, tz) or "-",
+                      a.severity.label, a.state, a.acked_by or "", a.message)
+    out.print(table if found else "no alerts")
+    for n in notes or ():
+        out.print(f"note: {n}")
+
+
+def _status_dict(s: Any) -> dict[str, Any]:
+    return {"building": s.building, "scope": s.scope, "day": s.day.isoformat(), "profile": s.profile,
+            "share": s.share, "ytd": s.ytd, "ytd_unit": s.ytd_unit, "projected": s.projected,
+            "unit": s.unit, "tiers": dict(s.tiers), "tier": s.tier, "confidence": s.confidence,
+            "coverage": s.coverage}
+
+
+__all__ = ["alerts"]

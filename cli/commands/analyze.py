@@ -1,0 +1,423 @@
+"""`metergate analyze READINGS --config SITE`: energy indicators from readings and a site config.
+
+Thin: read the readings (analytics.readings_io), the site config (site_config), the factors
+(analytics.factors) and optional virtual meters; roll up (analytics.rollup) and compute
+(analytics.indicators); print a rich table or JSON. Any problem: a message naming the file, row,
+column or key, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from metergate_data import bundled
+from rich.console import Console
+from rich.table import Table
+
+from site_config import ConfigError, load_site_config
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from analytics.basis import Basis, YearBasis
+    from analytics.factors import CarbonFactors, FactorSet, FactorTable
+    from analytics.indicators import IndicatorRow
+    from analytics.readings_io import Columns
+    from analytics.records import Records, RecordUsage
+    from analytics.rollup import BuildingInfo, BuildingSeries
+
+# analytics (and numpy) load only when analyze runs: `metergate run` stays lean
+FACTORS_DIR = bundled("factors")
+
+
+_COLUMNS = (("energy_kgce", "kgce", ",.0f"), ("kgce_per_m2", "kgce/m²", ".2f"),
+            ("kgce_per_person", "kgce/person", ".2f"), ("water_m3_per_person", "m³/person", ".2f"),
+            ("kgco2_per_m2", "kgCO2/m²", ".2f"), ("heating_kgce_per_m2", "heating kgce/m²", ".2f"))
+
+
+class _Fail(Exception):
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code  # 2: bad option, config or file; 1: the period has no readings
+
+
+def analyze(
+    config: Annotated[Path, typer.Option("--config", help="Site config (buildings and meters).")],
+    readings: Annotated[Path | None, typer.Argument(
+        metavar="READINGS", help="Readings: .csv, .parquet, or the gateway's outbox (SQLite); may be "
+        "left out with --records.")] = None,
+    date_from: Annotated[str | None, typer.Option(
+        "--from", help="First day, YYYY-MM-DD in the site's time zone (default: the first reading's).")
+    ] = None,
+    date_to: Annotated[str | None, typer.Option(
+        "--to", help="Last day, inclusive (default: the last reading's).")] = None,
+    period: Annotated[str, typer.Option(help="day | month | ytd | year")] = "month",
+    factor_set: Annotated[str, typer.Option(
+        help="Standard-coal factors: calorific (当量值) | equivalent (等价值) | …")] = "calorific",
+    carbon_series: Annotated[str | None, typer.Option(
+        help="Grid carbon factor, e.g. national-2023 (default: the national series of each period's "
+             "year, else its latest year).")] = None,
+    virtual: Annotated[Path | None, typer.Option(
+        help="TOML with [[virtual_meters]] (sums and differences of meters).")] = None,
+    factors_dir: Annotated[Path, typer.Option("--factors", help="Folder of factor files.")] = FACTORS_DIR,
+    interval: Annotated[int, typer.Option(help="Aggregation interval in seconds (divides a day); the "
+                                                "result does not depend on it.")] = 3600,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    basis: Annotated[Path | None, typer.Option(
+        help="TOML with [[institutions]]: buildings, and floor area, heated area and occupants per "
+             "year ([[institutions.basis]]).")] = None,
+    records: Annotated[Path | None, typer.Option(
+        help="CSV of monthly records of what no meter reads (institution, month, carrier, quantity, "
+             "unit): petrol, diesel, LPG, coal, bought heat, bills.")] = None,
+) -> None:
+    """Indicators per building, institution, category and fleet: kgce, kgce/m², kgce/person, m³/person,
+    kgCO2/m² and heating kgce per heated m², per day, month, year to date or year.
+
+    No data is never 0: a figure without data is "—" (null in JSON) with its reason, each row has its
+    coverage, and a period without any readings exits with code 1.
+
+    Example: metergate analyze readings.csv --config site.toml --period ytd --to 2024-06-30 --json
+    """
+    try:
+        rows, notes = _run(readings, config, date_from, date_to, period, factor_set, carbon_series,
+                           virtual, factors_dir, interval, basis, records)
+    except _Fail as exc:
+        err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
+        err.print(f"error: {exc}", style="red")
+        raise typer.Exit(exc.code) from None
+    if json_out:
+        sys.stdout.write(json.dumps({"rows": [_as_dict(r) for r in rows], "notes": notes},
+                                    indent=2, ensure_ascii=False) + "\n")
+    else:
+        _print(rows, notes)
+
+
+def _run(readings_path: Path | None, config: Path, date_from: str | None, date_to: str | None,
+         period: str, factor_set: str, carbon_series: str | None, virtual_path: Path | None,
+         factors_dir: Path, interval: int, basis_path: Path | None = None,
+         records_path: Path | None = None) -> tuple[list[IndicatorRow], list[str]]:
+    import numpy as np
+
+    from analytics.factors import FactorError, load_factors
+    from analytics.indicators import PERIODS, indicator_rows, with_year_on_year
+    from analytics.readings_io import ReadingsError
+    from analytics.rollup import (
+        CARRIER_QUANTITIES,
+        RollupError,
+        load_virtual_meters,
+        series_from_readings,
+    )
+    from cli.commands.readings_input import read_readings
+    from site_config.analytics_records import rollup_meta
+
+    if period not in PERIODS:
+        raise _Fail(f"--period must be one of {', '.join(PERIODS)}, not {period!r}")
+    if interval <= 0 or 86_400 % interval:
+        raise _Fail(f"--interval {interval}: must divide a day (86400 s)")
+    try:
+        site = load_site_config(config, require_env_secrets=False)
+    except ConfigError as exc:
+        raise _Fail("\n".join(str(p) for p in exc.problems) or str(exc)) from None
+    try:
+        table = load_factors(factors_dir)
+        coal = table.factor_set(factor_set)
+        fixed = table.carbon_series(carbon_series) if carbon_series else None
+    except FactorError as exc:
+        raise _Fail(str(exc)) from None
+    except KeyError as exc:
+        raise _Fail(str(exc.args[0])) from None
+    if readings_path is None and records_path is None:
+        raise _Fail("give READINGS, --records FILE, or both")
+    if records_path is not None and period == "day":
+        raise _Fail("--records holds monthly figures: use --period month, ytd or year")
+    buildings, meters = rollup_meta(site)
+    basis_data, buildings = _basis(basis_path, buildings)
+    try:
+        virtual = load_virtual_meters(virtual_path, meters, buildings) if virtual_path else ()
+        data = read_readings(readings_path) if readings_path is not None else {}
+    except (RollupError, ReadingsError) as exc:
+        raise _Fail(str(exc)) from None
+    recs = _records(records_path, buildings, basis_data, table, coal)
+    known = {m.id for m in meters}
+    for quantity, cols in data.items():
+        unknown = sorted(set(np.unique(cols.meter).tolist()) - known)
+        if unknown:
+            raise _Fail(f"{readings_path}: {quantity} readings of meter(s) not in {config}: "
+                        f"{', '.join(unknown[:10])}")
+    counters = {q: c for q, c in data.items() if q in CARRIER_QUANTITIES and len(c)}
+    if not counters and readings_path is not None:
+        raise _Fail(f"{readings_path}: no counter readings ({', '.join(CARRIER_QUANTITIES)})")
+    tz = ZoneInfo(site.site.timezone)
+    first, last = _span(counters, recs, tz)
+    # a reading at local midnight closes the day before
+    end_day = _day(date_to, "--to") if date_to else _local_day(last - 1, tz)
+    if date_from:
+        start_day = _day(date_from, "--from")
+    elif period == "ytd":
+        start_day = date(end_day.year, 1, 1)
+    else:
+        start_day = _local_day(first, tz)
+    if start_day > end_day:
+        raise _Fail(f"--from {start_day} is after --to {end_day}")
+    start_ns, end_ns = _midnight(start_day, tz), _midnight(end_day + timedelta(days=1), tz)
+    try:
+        if counters:
+            series, coverage = series_from_readings(counters, buildings, meters, start_ns, end_ns,
+                                                    interval, virtual)
+        else:
+            series, coverage = _empty_series(buildings, start_ns, end_ns, interval), None
+    except (RollupError, ValueError) as exc:
+        raise _Fail(str(exc)) from None
+    if coverage is not None and not np.nanmax(np.nan_to_num(coverage), initial=0.0) > 0:
+        raise _Fail(f"no readings in {start_day} … {end_day}: the readings of {readings_path} cover "
+                    f"{_local_day(first, tz)} … {_local_day(last, tz)}", code=1)
+    notes: list[str] = [f"factor set {coal.name}: {coal.label}"]
+
+    def carbon(year: int) -> CarbonFactors:
+        if fixed is not None:
+            return fixed
+        years = sorted(table.series["national"].values)
+        use = year if year in years else max([y for y in years if y <= year] or years)
+        if use != year:
+            note = f"no national grid factor for {year}: used national-{use}"
+            if note not in notes:
+                notes.append(note)
+        return table.carbon_series("national", use)
+
+    adjust = None
+    if basis_data is not None or recs is not None:
+        adjust = _adjust(basis_data, recs, buildings, series, site.site.timezone, start_day, end_day,
+                         coal, carbon, notes)
+        adjust.metered = bool(counters)
+    try:
+        rows = with_year_on_year(indicator_rows(series, buildings, site.site.timezone, period, coal,
+                                                carbon, coverage, adjust))
+    except ValueError as exc:
+        raise _Fail(str(exc)) from None
+    if recs is not None and adjust is not None and adjust.extra is not None:
+        rows = _with_sources(rows, adjust.extra, metered=bool(counters))  # type: ignore[arg-type]
+    if not counters:
+        rows = [r for r in rows if r.level != "building"]
+        notes.append("no readings: only the records, per institution (no building rows)")
+    return rows, notes
+
+
+def _basis(path: Path | None, buildings: tuple[BuildingInfo, ...]
+           ) -> tuple[Basis | None, tuple[BuildingInfo, ...]]:
+    """The basis file, and the buildings relabelled with its institutions (and their categories)."""
+    from analytics.basis import BasisError, load_basis
+    from core.categories import CATEGORIES
+
+    if path is None:
+        return None, buildings
+    try:
+        basis = load_basis(path, buildings, CATEGORIES)
+    except BasisError as exc:
+        raise _Fail(str(exc)) from None
+    return basis, basis.apply(buildings)
+
+
+def _records(path: Path | None, buildings: tuple[BuildingInfo, ...], basis: Basis | None,
+             table: FactorTable, coal: FactorSet) -> Records | None:
+    from analytics.factors import FUELS
+    from analytics.records import RecordsError, check_factors, load_records
+
+    if path is None:
+        return None
+    known = {b.institution for b in buildings if b.institution} | {
+        i.id for i in (basis.institutions if basis else ())}
+    try:
+        recs = load_records(path, known, {f: d.value for f, d in table.densities.items()})
+        check_factors(recs, coal, set(table.carriers) & set(FUELS))
+    except RecordsError as exc:
+        raise _Fail(str(exc)) from None
+    return recs
+
+
+def _span(counters: dict[str, Columns], recs: Records | None, tz: ZoneInfo) -> tuple[int, int]:
+    """First and last instant (ns) of the readings and of the records' months."""
+    starts = [int(c.ts_ns.min()) for c in counters.values()]
+    ends = [int(c.ts_ns.max()) for c in counters.values()]
+    if recs is not None:
+        months = recs.months()
+        y, m = map(int, months[0].split("-"))
+        starts.append(_midnight(date(y, m, 1), tz))
+        y, m = map(int, months[-1].split("-"))
+        ends.append(_midnight(date(y + m // 12, m % 12 + 1, 1), tz))
+    return min(starts), max(ends)
+
+
+def _empty_series(buildings: tuple[BuildingInfo, ...], start_ns: int, end_ns: int,
+                  interval: int) -> BuildingSeries:
+    """No readings (records only): a series of the window's intervals with nothing metered."""
+    import numpy as np
+
+    from analytics.rollup import BuildingSeries, RollUp
+
+    n = -(-(end_ns - start_ns) // (interval * 10**9))
+    edges = start_ns + np.arange(n + 1, dtype=np.int64) * interval * 10**9
+    zeros = {c: np.zeros((len(buildings), n)) for c in ("electricity", "heat", "natural_gas", "water")}
+    return BuildingSeries(tuple(b.id for b in buildings), edges, zeros, np.zeros((len(buildings), n)),
+                          RollUp((), np.zeros((0, n))))
+
+
+def _adjust(basis: Basis | None, recs: Records | None, buildings: tuple[BuildingInfo, ...],
+            series: BuildingSeries, timezone: str, start_day: date, end_day: date, coal: FactorSet,
+            carbon: Callable[[int], CarbonFactors], notes: list[str]) -> YearBasis:
+    """indicator_rows' hook: each year's basis, and the records of the months inside the window."""
+    from analytics.basis import YearBasis
+    from analytics.records import RecordsError, RecordUsage, check_overlap
+
+    yb = YearBasis(basis, buildings, notes)
+    if recs is None:
+        return yb
+    inside = {m for m in recs.months() if _month_days(m)[0] >= start_day and _month_days(m)[1] <= end_day}
+    cut = [m for m in recs.months() if m not in inside
+           and _month_days(m)[1] >= start_day and _month_days(m)[0] <= end_day]
+    if cut:
+        notes.append(f"records of {', '.join(cut)} left out: --from/--to cut those months")
+    try:
+        check_overlap(recs, _metered_months(series, buildings, timezone))
+    except RecordsError as exc:
+        raise _Fail(str(exc)) from None
+    yb.extra = RecordUsage(recs, inside, coal, carbon, yb.key)
+    return yb
+
+
+def _month_days(month: str) -> tuple[date, date]:
+    y, m = map(int, month.split("-"))
+    return date(y, m, 1), date(y + m // 12, m % 12 + 1, 1) - timedelta(days=1)
+
+
+def _metered_months(series: BuildingSeries, buildings: tuple[BuildingInfo, ...],
+                    timezone: str) -> dict[tuple[str, str], set[str]]:
+    """(institution, carrier) -> the months in which its buildings' meters measured some use."""
+    import numpy as np
+
+    from analytics.indicators import period_index, sum_periods
+
+    labels, idx = period_index(series.edges_ns, timezone, "month")
+    out: dict[tuple[str, str], set[str]] = {}
+    for carrier, values in series.carriers.items():
+        per = sum_periods(values, idx, len(labels))
+        for i, b in enumerate(buildings):
+            for p in np.flatnonzero(np.nan_to_num(per[i])):  # NaN (no data) is not use
+                out.setdefault((b.institution, carrier), set()).add(labels[p])
+    return out
+
+
+def _with_sources(rows: list[IndicatorRow], used: RecordUsage, *, metered: bool) -> list[IndicatorRow]:
+    """Mark what came from records: each carrier's recorded quantity and the kgce from records."""
+    from dataclasses import replace
+
+    from analytics.records import CARRIERS
+
+    out = []
+    for r in rows:
+        key = (r.level, r.id, r.period.removesuffix(" YTD"))
+        recorded = used.sources.get(key, {}) if r.level != "building" else {}
+        kgce = used.kgce.get(key, 0.0) if r.level != "building" else 0.0
+        total = r.values.get("energy_kgce")
+        out.append(replace(r, sources={
+            "records": {f"{c}_{CARRIERS[c]}": q for c, q in recorded.items()},
+            "records_kgce": kgce,
+            "metered_kgce": None if total is None or not metered else total - kgce}))
+    return out
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise _Fail(f"{option} {text!r}: expected a date YYYY-MM-DD") from None
+
+
+def _local_day(ns: int, tz: ZoneInfo) -> date:
+    return datetime.fromtimestamp(ns // 10**9, tz).date()
+
+
+def _midnight(day: date, tz: ZoneInfo) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()) * 10**9
+
+
+def _as_dict(r: IndicatorRow) -> dict[str, object]:
+    out: dict[str, object] = {"level": r.level, "id": r.id, "period": r.period, **r.values,
+                              "factor_set": r.factor_set, "carbon_series": r.carbon_series,
+                              "coverage": r.coverage, "no_data": r.no_data, **r.amounts}
+    if r.sources is not None:
+        out["sources"] = r.sources
+    return out
+
+
+_MAX_REASON_LINES = 20
+
+
+def _reason_lines(rows: list[IndicatorRow]) -> list[str]:
+    """'—' explained: one line per building and reason, with the periods it holds for (at most 20)."""
+    labels = {**{k: t for k, t, _ in _COLUMNS}, "co2_kg": "kgCO2"}
+    by: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+    for r in rows:
+        if r.level != "building":
+            continue
+        silent = r.coverage == 0 and all(v is None for k, v in r.values.items() if k in labels)
+        items = ({"all figures": "no readings of its meters in this period"} if silent
+                 else {labels.get(k, k): why for k, why in r.no_data.items()})
+        for name, why in items.items():
+            names, periods = by.setdefault((r.id, why), ([], []))
+            if name not in names:
+                names.append(name)
+            if r.period not in periods:
+                periods.append(r.period)
+    out = []
+    for (key, why), (names, periods) in by.items():
+        when = periods[0] if len(periods) == 1 else f"{len(periods)} periods, {periods[0]} … {periods[-1]}"
+        out.append(f"no data: building {key}, {', '.join(names)} ({when}): {why}")
+    if len(out) > _MAX_REASON_LINES:
+        more = len(out) - _MAX_REASON_LINES
+        out = [*out[:_MAX_REASON_LINES], f"no data: … {more} more (every reason is in --json, key no_data)"]
+    return out
+
+
+def _print(rows: list[IndicatorRow], notes: list[str]) -> None:
+    out = Console(markup=False, highlight=False)
+    if not out.is_terminal:
+        out = Console(markup=False, highlight=False, width=180)
+    yoy = any(r.values.get("kgce_per_m2_yoy") is not None for r in rows)
+    recorded = any(r.sources is not None for r in rows)
+    table = Table("period", "level", "id", *(c[1] for c in _COLUMNS),
+                  *(["kgce/m² vs a year before", "kgce/person vs a year before"] if yoy else []),
+                  *(["from records"] if recorded else []), "coverage", "CO2 factor")
+    for r in rows:
+        cells = ["—" if r.values[k] is None else format(r.values[k], f) for k, _, f in _COLUMNS]
+        for name in ("kgce_per_m2_yoy", "kgce_per_person_yoy") if yoy else ():
+            change = r.values.get(name)
+            cells.append("—" if change is None else f"{change:+.2%}")
+        if recorded:
+            cells.append(_records_share(r))
+        cov = "—" if r.coverage is None else f"{math.floor(r.coverage * 100)}%"  # 99.6 % is not 100 %
+        table.add_row(r.period, r.level, r.id, *cells, cov, r.carbon_series)
+    out.print(table)
+    for n in _reason_lines(rows):
+        out.print(n)
+    for n in notes:
+        out.print(f"note: {n}")
+
+
+def _records_share(r: IndicatorRow) -> str:
+    """The share of the row's kgce that came from records ("-": nothing from records; the JSON
+    output names each recorded carrier and quantity)."""
+    src = r.sources or {}
+    total, kgce = r.values.get("energy_kgce"), src.get("records_kgce")
+    if not src.get("records"):
+        return "-"
+    return f"{kgce / total:.0%}" if total and isinstance(kgce, float) else "water only"
+
+
+__all__ = ["analyze"]

@@ -1,0 +1,114 @@
+"""The `metergate` command. Thin: parse arguments, call into the packages, print.
+
+Each sub-command lives in cli/commands/<name>.py; this module only assembles them.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from typer.core import TyperCommand
+
+from cli.commands import (
+    alerts,
+    analytics_service,
+    analyze,
+    commissioning,
+    demo,
+    doctor,
+    ingest,
+    run,
+    simulate,
+    validate,
+    watch,
+)
+
+app = typer.Typer(
+    name="metergate",
+    help="Sub-metering gateway: find and read Modbus meters, simulate them, publish their readings.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+
+class PlainHelpCommand(TyperCommand):
+    """Help texts are plain text, not rich markup: `[[virtual_meters]]` or `[defaults]` in a
+    docstring or an option's help are shown as written instead of being taken for style tags."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = escape(self.help) if self.help else self.help
+        for param in self.params:
+            text = getattr(param, "help", None)
+            if text:
+                param.help = escape(text)  # type: ignore[attr-defined]
+
+
+def data_folders() -> dict[str, list[str]]:
+    """The data folders in use: profiles (search path, lowest precedence first), factors, quotas."""
+    from analytics.factors import FACTORS_DIR
+    from analytics.quotas import QUOTAS_DIR
+    from drivers.profiles import profile_dirs
+
+    return {"profiles": [str(d) for d in profile_dirs()], "factors": [str(FACTORS_DIR)],
+            "quotas": [str(QUOTAS_DIR)]}
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    try:
+        own = version("metergate")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        own = "unknown (not installed)"
+    from pathlib import Path
+
+    typer.echo(f"metergate {own}")
+    for kind, folders in data_folders().items():
+        for i, folder in enumerate(folders):
+            state = "" if Path(folder).is_dir() else "  (absent)"
+            label = f"{kind}:" if i == 0 else ""
+            typer.echo(f"  {label:<10}{folder}{state}")
+    typer.echo("  (profiles: later folders override earlier ones by file name; add folders with "
+               "METERGATE_PROFILE_PATH)")
+    raise typer.Exit()
+
+
+@app.callback()
+def _main(version_: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_version,
+        help="Print the version and the data folders in use (profiles, factors, quotas), "
+             "then exit.")] = False) -> None:
+    """Sub-metering gateway: find and read Modbus meters, simulate them, publish their readings."""
+
+
+def _command(name: str, fn: Any) -> None:
+    app.command(name, help=fn.__doc__, cls=PlainHelpCommand)(fn)
+
+
+_command("read", commissioning.read)
+_command("scan", commissioning.scan)
+_command("probe", commissioning.probe)
+_command("simulate", simulate.simulate)
+_command("validate", validate.validate)
+_command("run", run.run)
+_command("watch", watch.watch)
+_command("demo", demo.demo)
+_command("analyze", analyze.analyze)
+_command("alerts", alerts.alerts)
+_command("analytics", analytics_service.analytics)
+_command("ingest", ingest.ingest)
+_command("doctor", doctor.doctor)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

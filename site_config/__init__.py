@@ -1,0 +1,30 @@
+"""Site configuration: the TOML a technician writes for one gateway, checked once and compiled.
+
+    config = load_site_config("/etc/metergate/site.toml")   # or ConfigError with every problem
+
+The result is frozen (site_config/model.py); the runtime uses it without validating again.
+The format is documented in docs/configuration.md.
+"""
+
+from core.problems import ConfigError, Problem
+from core.secrets import Secret
+from site_config.airtime import GroupLoad, bus_utilisation
+from site_config.load import load_site_config
+from site_config.model import (
+    Building,
+    Bus,
+    Health,
+    Meter,
+    Mqtt,
+    Outbox,
+    PollGroup,
+    Site,
+    SiteConfig,
+    WireLine,
+)
+
+__all__ = [
+    "Building", "Bus", "ConfigError", "GroupLoad", "Health", "Meter", "Mqtt", "Outbox", "PollGroup",
+    "Problem", "Secret", "Site", "SiteConfig", "WireLine", "bus_utilisation",
+    "load_site_config",
+]

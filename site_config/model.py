@@ -1,0 +1,197 @@
+"""A site config once checked: frozen values the runtime uses as they are, without validating again.
+
+Built by site_config/load.py. Times are seconds (float), sizes bytes, paths absolute, references
+(a meter's bus and building) ids that are known to exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from core.mqtt_config import TlsFiles
+from core.problems import Problem
+from core.secrets import Secret
+from drivers.profiles import MeterVariant, Point, PointOverride
+from drivers.transport import Endpoint, RtuOverTcpEndpoint, SerialEndpoint
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    id: str
+    name: str
+    institution: str
+    timezone: str
+    gateway_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Closure:
+    """Days closed, first to last inclusive (a school's 寒暑假)."""
+
+    first: date
+    last: date
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    """The site's working-day calendar: statutory holidays ("cn" or "none") and site-wide closures."""
+
+    public_holidays: str = "cn"
+    closed: tuple[Closure, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Occupancy:
+    """Occupied hours in local time (Monday = 0), and the night windows the detectors measure in."""
+
+    workdays: tuple[int, ...]
+    open_h: float
+    close_h: float
+    night_start_h: float
+    night_end_h: float
+    base_start_h: float
+    base_end_h: float
+    public_holidays: bool = True  # follows the site's statutory calendar
+    closed: tuple[Closure, ...] = ()  # this building's own closures
+
+
+@dataclass(frozen=True, slots=True)
+class Building:
+    id: str
+    name: str
+    category: str
+    subcategory: str | None
+    floor_area_m2: float
+    heated_area_m2: float | None
+    occupants: int
+    climate_zone: str | None
+    levels: tuple[str, ...] = ()  # quota level / class tags, e.g. ("province",), ("level_2",)
+    quota_zone: str | None = None  # a quota standard's own climate sub-zone, e.g. "A"
+    heating_type: str | None = None  # district_heat | air_conditioning | boiler
+    beds: int | None = None
+    schedule: Occupancy | None = None  # None: the detectors' default occupancy
+
+
+@dataclass(frozen=True, slots=True)
+class WireLine:
+    """The RS-485 line's speed and character size, for wire timing (serial, or a converter's serial side)."""
+
+    baud: int
+    bits_per_char: int
+
+    def __str__(self) -> str:
+        return f"{self.baud} baud, {self.bits_per_char} bits/char"
+
+
+@dataclass(frozen=True, slots=True)
+class Bus:
+    """One physical bus = one serialized request queue."""
+
+    id: str
+    type: str  # "serial" | "tcp" | "rtu-over-tcp"
+    endpoint: Endpoint
+    timeout_s: float
+    pause_s: float  # idle time between two requests
+    unit_switch_delay_s: float  # extra idle time before a request to another unit than the last one
+    wire: WireLine | None  # None: no wire timing known (Modbus TCP, a converter without baud)
+    description: str = ""
+
+    @property
+    def is_serial_line(self) -> bool:
+        """True when requests share an RS-485 line (a local port or one behind a converter)."""
+        return isinstance(self.endpoint, SerialEndpoint | RtuOverTcpEndpoint)
+
+
+@dataclass(frozen=True, slots=True)
+class PollGroup:
+    """Quantities read together every `interval_s`, deadlines aligned to wall-clock boundaries."""
+
+    interval_s: float
+    quantities: tuple[str, ...]
+    points: tuple[Point, ...]  # the variant's points for `quantities`, in the same order
+
+
+@dataclass(frozen=True, slots=True)
+class Meter:
+    id: str
+    profile: str  # as written: "PROFILE" or "PROFILE:VARIANT"
+    variant: MeterVariant
+    unit: int
+    bus: str  # Bus.id
+    building: str  # Building.id
+    subitem: str | None
+    circuit: str | None
+    description: str | None
+    ct: float | None
+    pt: float | None
+    poll: tuple[PollGroup, ...]
+    pair: str | None = None  # a heat meter: the electricity meter of its heat pump
+    # what the site config decodes differently from the profile (already applied to `variant`)
+    overrides: tuple[tuple[str, PointOverride], ...] = ()
+    role: str | None = None  # "heat_pump": judged as a heat pump whatever its profile's kind
+
+    @property
+    def kind(self) -> str:
+        return self.variant.kind
+
+
+@dataclass(frozen=True, slots=True)
+class Mqtt:
+    host: str
+    port: int
+    protocol: str  # "5" | "3.1.1"
+    client_id: str
+    topic_prefix: str
+    keepalive: int
+    username: str | None
+    password: Secret | None
+    tls: TlsFiles | None
+    homeassistant_discovery: bool
+    discovery_prefix: str
+    qos: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Outbox:
+    path: Path
+    max_bytes: int
+    synchronous: str = "NORMAL"
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    prometheus_listen: tuple[str, int] | None  # None: no Prometheus endpoint
+    interval_s: float
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    path: Path
+    site: Site
+    buildings: tuple[Building, ...]
+    buses: tuple[Bus, ...]
+    meters: tuple[Meter, ...]
+    mqtt: Mqtt | None  # None: readings stay in the local outbox
+    outbox: Outbox
+    health: Health
+    poll_interval_s: float  # [defaults] poll_interval
+    calendar: Calendar = field(default_factory=Calendar)  # [calendar]
+    warnings: tuple[Problem, ...] = field(default=(), compare=False)
+
+    def bus(self, bus_id: str) -> Bus:
+        return next(b for b in self.buses if b.id == bus_id)
+
+    def building(self, building_id: str) -> Building:
+        return next(b for b in self.buildings if b.id == building_id)
+
+    def meters_on(self, bus_id: str) -> tuple[Meter, ...]:
+        return tuple(m for m in self.meters if m.bus == bus_id)
+
+
+__all__ = [
+    "Building", "Bus", "Calendar", "Closure", "Health", "Meter", "Mqtt", "Occupancy", "Outbox", "PollGroup",
+    "Site", "SiteConfig", "WireLine",
+]
