@@ -170,7 +170,8 @@ class MeterReader:
             for span in block.spans:
                 sent_at[span] = ts
         for span in self.plan.refused:
-            failed.setdefault(span, ModbusExceptionResponse(2, "the device refuses this address (exception 2)"))
+            failed.setdefault(span, ModbusExceptionResponse(2, "the device refuses this address "
+                                                               "(exception 2)"))
         reading = self._reading
         readings = [reading(p, layout, registers, sent_at, failed)
                     for p, layout in zip(self.points, self._layouts, strict=True)]

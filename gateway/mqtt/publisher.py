@@ -45,9 +45,9 @@ from core.mqtt_client import (
     LinkSettings,
     PasswordSource,
     ProtocolVersion,
-    TlsFiles,
     Will,
 )
+from core.mqtt_config import TlsFiles
 from gateway.metrics import MqttCounts
 from gateway.mqtt import discovery as ha_discovery
 from gateway.mqtt import payloads
