@@ -17,10 +17,11 @@ import sys
 import time
 from dataclasses import dataclass
 
+from core.reading import Quality
 from drivers.planner import plan_blocks
 from drivers.profiles import BUNDLED_PROFILES, MeterVariant, SerialSettings, load_all
 from drivers.pymodbus_adapter import ModbusConnection
-from drivers.reader import MeterReader, Quality
+from drivers.reader import MeterReader
 from drivers.wiretime import bits_per_char, read_airtime
 from simulators.bus import Simulator
 from simulators.meter import MeterOptions, SimulatedMeter

@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from core.quantities import Kind
+from core.reading import Quality
 from drivers.codec import FLOAT_TYPES, FieldCodec, Order, decode_raw
 from drivers.errors import ModbusError, ModbusExceptionResponse, ModbusTimeout
 from drivers.planner import plan_blocks
 from drivers.profiles import FingerprintRegister, MeterVariant, Point
-from drivers.reader import MeterReader, Quality, Reading, RegisterSource
+from drivers.reader import MeterReader, Reading, RegisterSource
 
 ORDERS: tuple[Order, ...] = (Order.ABCD, Order.CDAB, Order.BADC, Order.DCBA)
 SHIFTS: tuple[int, ...] = (0, -1, 1)

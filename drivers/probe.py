@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from core.reading import Quality
 from drivers.profiles import MeterVariant, Point
-from drivers.reader import MeterReader, Quality, Reading, RegisterSource
+from drivers.reader import MeterReader, Reading, RegisterSource
 
 REFUSED_MARKERS = ("exception 2", "illegal data address")
 # reader failure reasons that mean nobody answered: silence, or a gateway saying its target is absent

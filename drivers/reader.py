@@ -14,21 +14,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import Protocol
 
 from core.quantities import Kind
+from core.reading import Quality
 from drivers.errors import ConnectError, ModbusError, ModbusExceptionResponse, ModbusTimeout
 from drivers.planner import Block, ReadPlan, Span
 from drivers.profiles import MeterVariant, Point
-
-
-class Quality(StrEnum):
-    OK = "ok"
-    INVALID = "invalid"
-    OUT_OF_RANGE = "out_of_range"
-    COMM_ERROR = "comm_error"
-    STALE = "stale"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,23 +37,6 @@ class Reading:
         return {"quantity": self.quantity, "value": self.value, "unit": self.unit,
                 "quality": self.quality.value, "ts": self.ts, "error": self.error or None,
                 "raw": [f"0x{r:04X}" for r in self.raw]}
-
-
-class ReadingLike(Protocol):
-    """What stores and publishers need of a reading: a Reading, or one read back from the outbox."""
-
-    @property
-    def quantity(self) -> str: ...
-    @property
-    def value(self) -> float | None: ...
-    @property
-    def unit(self) -> str: ...
-    @property
-    def quality(self) -> str: ...
-    @property
-    def ts(self) -> float: ...
-    @property
-    def error(self) -> str: ...
 
 
 class RegisterSource(Protocol):

@@ -29,6 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from core.reading import Quality
 from drivers.errors import (
     ConnectError,
     ModbusError,
@@ -44,7 +45,7 @@ from drivers.profiles import (
     load_profile,
     profile_files,
 )
-from drivers.reader import MeterReader, Quality, RegisterSource
+from drivers.reader import MeterReader, RegisterSource
 from drivers.transport import default_stopbits
 from drivers.wiretime import bits_per_char, read_airtime
 

@@ -22,7 +22,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from core.contract.topics import Topics
 from core.mqtt_client import resolve_password, tls_context
 from core.mqtt_config import TlsFiles
-from drivers.reader import Quality, Reading
+from core.reading import Quality
+from drivers.reader import Reading
 from gateway.live import MeterView
 from site_config import SiteConfig
 

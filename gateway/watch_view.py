@@ -21,7 +21,8 @@ from rich.console import Console, ConsoleOptions, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from drivers.reader import Quality, Reading
+from core.reading import Quality
+from drivers.reader import Reading
 from gateway.live import MeterView
 
 COMPACT_BELOW = 120  # columns

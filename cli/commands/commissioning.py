@@ -32,6 +32,7 @@ from cli.commands.connection import (
     UnitOpt,
     endpoint_from_options,
 )
+from core.reading import Quality
 from drivers.codec import REGISTER_COUNT, DataType, Order, decode_raw, parse_order, parse_type
 from drivers.errors import (
     ConnectError,
@@ -46,7 +47,6 @@ from drivers.probe import PointResult, ProbeResult, point_results
 from drivers.probe import probe as probe_meter
 from drivers.profiles import MeterVariant, find_profile
 from drivers.pymodbus_adapter import ModbusConnection, check_serial_port
-from drivers.reader import Quality
 from drivers.scan import (
     DEFAULT_BAUDS,
     DEFAULT_PARITIES,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # jsonschema is imported on first use: the gateway validates 
     from jsonschema import Draft202012Validator
 
 from core.contract.topics import DEFAULT_PREFIX, KINDS, Kind, ParsedTopic, TopicError, parse
+from core.reading import NULL_QUALITIES, VALUE_QUALITIES
 
 MAX_PAYLOAD_BYTES = 256 * 1024  # a poll of 100 quantities with long error texts stays far below
 TIME_TOLERANCE_S = 0.001  # `time` is `ts` to the millisecond
@@ -222,8 +223,8 @@ def _check_time(time: str, ts: float) -> None:
 _READINGS_KEYS = frozenset(("schema", "site", "gateway", "meter", "seq", "ts", "time", "readings"))
 _ITEM_REQUIRED = frozenset(("quantity", "value", "unit", "quality"))
 _ITEM_KEYS = _ITEM_REQUIRED | {"ts", "error"}
-_NULL_QUALITIES = frozenset(("invalid", "comm_error"))
-_VALUE_QUALITIES = frozenset(("ok", "out_of_range", "stale"))
+_NULL_QUALITIES = NULL_QUALITIES  # the one rule: core.reading
+_VALUE_QUALITIES = VALUE_QUALITIES
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _QUANTITY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"

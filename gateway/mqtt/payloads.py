@@ -22,8 +22,8 @@ from typing import Any, NamedTuple, Protocol
 from core.contract.json_doc import PayloadError, encode, iso_time, software_version
 from core.contract.topics import Kind, check_segment
 from core.quantities import Kind as QuantityKind
+from core.reading import NULL_QUALITIES, QUALITIES, Quality, ReadingLike
 from drivers.profiles import MeterVariant
-from drivers.reader import Quality, ReadingLike
 
 SCHEMA_IDS: dict[Kind, str] = {
     "status": "metergate.status/1",
@@ -32,8 +32,6 @@ SCHEMA_IDS: dict[Kind, str] = {
     "availability": "metergate.availability/1",
     "meta": "metergate.meta/1",
 }
-QUALITIES: tuple[str, ...] = tuple(q.value for q in Quality)
-NULL_QUALITIES = frozenset({Quality.INVALID.value, Quality.COMM_ERROR.value})  # value is null
 STATES = ("online", "offline")
 QUANTITY_KINDS: tuple[str, ...] = tuple(k.value for k in QuantityKind)
 

@@ -25,7 +25,7 @@ import struct
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from drivers.reader import Quality, ReadingLike
+from core.reading import Quality, ReadingLike
 
 FORMAT_VERSION = 1
 

@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.reader import MeterReader, Quality, Reading
+from core.reading import Quality
+from drivers.reader import MeterReader, Reading
 from gateway.metrics import DeviceCounts, GatewayMetrics
 from gateway.scheduler.breaker import Breaker
 from gateway.scheduler.deadlines import Aligner

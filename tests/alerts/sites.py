@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 import numpy as np
 
-from drivers.reader import Quality
+from core.reading import Quality
 from gateway.mqtt.payloads import readings_payload
 from gateway.outbox.codec import StoredReading
 

@@ -13,7 +13,7 @@ from unittest.mock import MagicMock
 
 import pytest
 
-from drivers.reader import Quality
+from core.reading import Quality
 from services.analytics.config import load_analytics_config
 from services.analytics.service import AnalyticsService
 from services.shared.consumer import Delivery

@@ -114,7 +114,8 @@ def test_bad_inputs_name_file_row_column(tmp_path: Path) -> None:
 
 
 def test_outbox_readings(tmp_path: Path) -> None:
-    from drivers.reader import Quality, Reading
+    from core.reading import Quality
+    from drivers.reader import Reading
     from gateway.outbox import Outbox
 
     box = tmp_path / "outbox.sqlite"

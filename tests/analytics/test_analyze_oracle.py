@@ -213,7 +213,8 @@ def test_default_analyze_equals_the_oracle(tmp_path: Path, data: dict[str, Serie
 
 def test_upper_case_ids_from_the_gateway_outbox(tmp_path: Path) -> None:
     """The gateway's outbox keeps `E01` as written, and analyze finds it in the site config."""
-    from drivers.reader import Quality, Reading
+    from core.reading import Quality
+    from drivers.reader import Reading
     from gateway.outbox import Outbox
 
     site = tmp_path / "site.toml"

@@ -100,7 +100,8 @@ def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path, monkeypatch: py
 
 
 def test_outbox_keeps_ok_readings_only(tmp_path: Path) -> None:
-    from drivers.reader import Quality, Reading
+    from core.reading import Quality
+    from drivers.reader import Reading
     from gateway.outbox import Outbox
 
     path = tmp_path / "outbox.sqlite"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from core.reading import Quality
 from drivers.codec import Order
 from drivers.errors import (
     ModbusExceptionResponse,
@@ -28,7 +29,7 @@ from drivers.guess import (
 )
 from drivers.probe import probe
 from drivers.profiles import MeterVariant, find_profile, load_profile, resolve_variant
-from drivers.reader import Quality, Reading
+from drivers.reader import Reading
 from simulators.local import LocalSource
 
 PROFILE = """

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from core.reading import Quality
 from drivers.codec import DataType, Order, encode_raw
 from drivers.errors import ModbusExceptionResponse, ModbusTimeout
 from drivers.profiles import load_profile
-from drivers.reader import MeterReader, Quality
+from drivers.reader import MeterReader
 
 PROFILE = """
 manufacturer = "Example"

@@ -15,8 +15,9 @@ import pytest
 
 from core.contract.schema import check_service
 from core.contract.topics import Topics
+from core.reading import Quality
 from drivers.profiles import load_all, resolve_variant
-from drivers.reader import Quality, Reading
+from drivers.reader import Reading
 from gateway.mqtt import discovery, payloads
 from gateway.mqtt.publisher import MqttOptions
 from gateway.outbox import OutboxMessage

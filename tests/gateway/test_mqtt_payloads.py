@@ -13,8 +13,9 @@ import pytest
 from core.contract import schema
 from core.contract.schema import ContractError, check_message
 from core.contract.topics import KINDS, Topics
+from core.reading import Quality
 from drivers.profiles import load_all
-from drivers.reader import Quality, Reading
+from drivers.reader import Reading
 from gateway.mqtt import payloads
 from gateway.mqtt.payloads import PayloadError
 from gateway.mqtt.publisher import PublisherStats

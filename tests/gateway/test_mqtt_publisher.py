@@ -20,8 +20,9 @@ import pytest
 
 from core.contract.schema import CheckedMessage, check_message, check_service
 from core.contract.topics import Topics, readings_filter
+from core.reading import Quality
 from drivers.profiles import resolve_variant
-from drivers.reader import Quality, Reading
+from drivers.reader import Reading
 from gateway.mqtt import payloads
 from gateway.mqtt.publisher import MqttOptions, Publisher
 from gateway.outbox import Outbox, OutboxError

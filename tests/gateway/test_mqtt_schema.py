@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.contract import schema
-from drivers.reader import Quality
+from core.reading import Quality
 from gateway.mqtt import payloads
 from gateway.outbox import OutboxMessage, StoredReading
 

@@ -16,7 +16,8 @@ import pytest
 from core.contract.schema import check_message
 from core.contract.topics import readings_filter
 from core.mqtt_config import TlsFiles
-from drivers.reader import Quality, Reading
+from core.reading import Quality
+from drivers.reader import Reading
 from gateway.mqtt.publisher import MqttOptions, Publisher
 from gateway.outbox import Outbox
 from tests.support.mosquitto import Mosquitto, MosquittoFactory, Pki, RecorderFactory

@@ -23,7 +23,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.reader import Quality, Reading
+from core.reading import Quality
+from drivers.reader import Reading
 from gateway.outbox import (
     DEFAULT_MAX_BYTES,
     Outbox,
@@ -231,7 +232,8 @@ def test_synchronous_knob(tmp_path: Path) -> None:
 
 CHILD = """
 import sys
-from drivers.reader import Quality, Reading
+from core.reading import Quality
+from drivers.reader import Reading
 from gateway.outbox import Outbox
 
 ob = Outbox(sys.argv[1], synchronous=sys.argv[2])

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.reader import Quality, Reading
+from core.reading import Quality
+from drivers.reader import Reading
 from gateway.outbox import Outbox, OutboxError
 from tests.gateway.fixtures import outbox_release as release
 

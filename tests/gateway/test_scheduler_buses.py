@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
+from core.reading import Quality
 from drivers.errors import ConnectError
-from drivers.reader import Quality
 from drivers.transport import Endpoint
 from gateway.metrics import GatewayMetrics
 from gateway.scheduler import PollResult, Scheduler, stretch_factor

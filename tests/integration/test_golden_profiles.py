@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.reading import Quality
 from drivers.profiles import BUNDLED_PROFILES, load_all
 from drivers.pymodbus_adapter import ModbusConnection
-from drivers.reader import MeterReader, Quality
+from drivers.reader import MeterReader
 from drivers.transport import Endpoint
 
 PROFILES = load_all([BUNDLED_PROFILES])

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from core.reading import Quality
 from drivers.errors import ModbusExceptionResponse
 from drivers.profiles import resolve_variant
 from drivers.pymodbus_adapter import ModbusConnection
-from drivers.reader import MeterReader, Quality, Reading, RegisterSource
+from drivers.reader import MeterReader, Reading, RegisterSource
 from simulators.bus import Simulator
 from simulators.clock import fixed_clock
 from simulators.faults import KINDS, Fault, FaultSpecError, parse_fault_spec

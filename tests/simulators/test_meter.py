@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from core.reading import Quality
 from drivers.codec import Order
 from drivers.errors import ModbusExceptionResponse
 from drivers.profiles import BUNDLED_PROFILES, MeterVariant, load_profile, profile_files
-from drivers.reader import MeterReader, Quality
+from drivers.reader import MeterReader
 from simulators.clock import SimClock, fixed_clock
 from simulators.local import LocalSource
 from simulators.meter import MeterOptions, SimulatedMeter

@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
+from core.reading import Quality
 from drivers.errors import ModbusTimeout
 from drivers.profiles import resolve_variant
 from drivers.pymodbus_adapter import ModbusConnection
-from drivers.reader import MeterReader, Quality
+from drivers.reader import MeterReader
 from drivers.transport import SerialEndpoint, TcpEndpoint
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import serial
 
+from core.reading import Quality
 from drivers.errors import ModbusExceptionResponse, ModbusTimeout
 from drivers.profiles import SerialSettings
 from drivers.pymodbus_adapter import ModbusConnection
-from drivers.reader import MeterReader, Quality
+from drivers.reader import MeterReader
 from drivers.transport import SerialEndpoint
 from drivers.wiretime import bits_per_char, read_airtime
 from simulators.bus import Simulator
