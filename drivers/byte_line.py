@@ -27,6 +27,7 @@ from drivers.transport import RtuOverTcpEndpoint, SerialEndpoint
 T_co = TypeVar("T_co", covariant=True)
 LineEndpoint = SerialEndpoint | RtuOverTcpEndpoint
 CHUNK = 256
+POLL_S = 0.02  # a read returns after this long without a byte (the deadline is checked then)
 
 
 class Matcher(Protocol[T_co]):
@@ -69,7 +70,7 @@ class ByteLine:
     def _open_serial(self, ep: SerialEndpoint) -> serial.Serial:
         try:
             return serial.Serial(ep.device, baudrate=ep.baud, parity=ep.parity,
-                                 stopbits=ep.stopbits, bytesize=ep.bytesize, timeout=0,
+                                 stopbits=ep.stopbits, bytesize=ep.bytesize, timeout=POLL_S,
                                  exclusive=True)
         except (serial.SerialException, termios.error, ValueError) as exc:
             if ep.parity == "N":
@@ -77,7 +78,7 @@ class ByteLine:
             first = exc
         try:  # a pseudo-terminal has no parity to set
             port = serial.Serial(ep.device, baudrate=ep.baud, parity="N", stopbits=ep.stopbits,
-                                 bytesize=ep.bytesize, timeout=0, exclusive=True)
+                                 bytesize=ep.bytesize, timeout=POLL_S, exclusive=True)
         except (serial.SerialException, termios.error, ValueError):
             raise ConnectError(f"serial port {ep.device} refuses {ep}: {first}") from None
         self.parity_note = (f"{ep.device} refused parity {ep.parity} ({first}); opened without "
@@ -145,11 +146,10 @@ class ByteLine:
     def _receive(self, wait: float) -> bytes:
         try:
             if self._port is not None:
-                self._port.timeout = min(wait, 0.05)
                 waiting = self._port.in_waiting
                 return bytes(self._port.read(max(1, min(waiting, CHUNK))))
             if self._sock is not None:
-                self._sock.settimeout(min(wait, 0.05))
+                self._sock.settimeout(min(wait, POLL_S))
                 try:
                     data = self._sock.recv(CHUNK)
                 except TimeoutError:
