@@ -22,7 +22,8 @@ class DiFormat:
     nbytes: int  # bytes of the value itself
     decimals: int = 0
     signed: bool = False
-    unit_code: bool = False  # a CJ/T 188 unit code byte follows
+    unit_code: bool = False  # a CJ/T 188 unit code byte follows the value
+    unit_first: bool = False  # ... or comes before it (some heat meters, e.g. the JY frames)
     bits: tuple[int, int] | None = None  # "bits": (first, length)
 
     @property
@@ -34,7 +35,8 @@ class DiFormat:
         if len(data) < self.width:
             return None, (f"the answer has {len(data)} byte(s) here, the format {self.text} "
                           f"needs {self.width}"), None
-        raw = data[: self.nbytes]
+        start = 1 if self.unit_code and self.unit_first else 0
+        raw = data[start : start + self.nbytes]
         if self.bits is not None:
             word = int.from_bytes(raw, "little")
             first, length = self.bits
@@ -44,7 +46,7 @@ class DiFormat:
             return None, f"not a BCD number: {raw[::-1].hex(' ').upper()} (the meter has no value)", None
         if not self.unit_code:
             return value, "", None
-        code = data[self.nbytes]
+        code = data[0] if self.unit_first else data[self.nbytes]
         unit = UNITS.get(code)
         if unit is None:
             return None, f"unknown CJ/T 188 unit code 0x{code:02X}", None
@@ -56,13 +58,15 @@ class DiFormat:
             first, _length = self.bits
             return (int(value) << first).to_bytes(self.nbytes, "little")
         data = encode_bcd(value, self.nbytes, self.decimals, signed=self.signed)
-        if self.unit_code:
-            data += bytes([CODE_OF[unit_name or ""]])
-        return data
+        if not self.unit_code:
+            return data
+        code = bytes([CODE_OF[unit_name or ""]])
+        return code + data if self.unit_first else data + code
 
 
 def parse_format(text: str, *, signed: bool = False, unit_code: bool = False,
-                 nbytes: int | None = None, bits: tuple[int, int] | None = None) -> DiFormat:
+                 unit_first: bool = False, nbytes: int | None = None,
+                 bits: tuple[int, int] | None = None) -> DiFormat:
     """ValueError naming what is wrong and the forms that are accepted."""
     if text == "bits":
         if bits is None or nbytes is None:
@@ -79,4 +83,5 @@ def parse_format(text: str, *, signed: bool = False, unit_code: bool = False,
     digits = len(m.group(1)) + len(m.group(2) or "")
     if digits % 2:
         raise ValueError(f"{text!r} has {digits} digits; BCD packs two per byte (an even count)")
-    return DiFormat(text, digits // 2, len(m.group(2) or ""), signed, unit_code)
+    return DiFormat(text, digits // 2, len(m.group(2) or ""), signed, unit_code,
+                    unit_first and unit_code)

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Protocol = Literal["dlt645", "cjt188"]
+DiOrder = Literal["low_first", "high_first"]
 
 
 class _Strict(BaseModel):
@@ -50,6 +51,8 @@ class DiVariantSpec(_Strict):
     inherit_points: bool = True
     device: DiDeviceSpec | None = None
     meter_type: str | None = None  # CJ/T 188 T byte as hex, e.g. "10"
+    di_order: DiOrder | None = None
+    unit_first: bool | None = None
     points: list[DiPointSpec] = Field(default_factory=list)
     remove: list[str] = Field(default_factory=list)
 
@@ -64,6 +67,10 @@ class DiProfileSpec(_Strict):
     modelled: str = ""
     default_variant: str = "default"
     meter_type: str | None = None  # CJ/T 188 T byte as hex ("10" cold water, "20" heat)
+    # CJ/T 188: how the identifier goes out: "low_first" (901F as 1F 90, the common order) or
+    # "high_first" (90 1F); answers are accepted in either
+    di_order: DiOrder = "low_first"
+    unit_first: bool = False  # CJ/T 188: every unit code of the variant comes before its value
     device: DiDeviceSpec = DiDeviceSpec()
     points: list[DiPointSpec] = Field(default_factory=list)
     variants: dict[str, DiVariantSpec] = Field(default_factory=dict)

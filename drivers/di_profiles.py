@@ -78,6 +78,7 @@ class DiVariant:
     device: DeviceLimits
     meter_type: int | None = None  # CJ/T 188 T byte
     preamble: int = 4  # FE bytes the meter sends before a reply (for airtime)
+    di_high_first: bool = False  # CJ/T 188: ask 901F as 90 1F
     fingerprint: tuple[str, ...] = ()
 
     @property
@@ -219,8 +220,9 @@ def _variant(pid: str, vname: str, vspec: DiVariantSpec, spec: DiProfileSpec,
         merged[p.quantity] = (p, f"{vkey}.points[{i}]")
     _duplicates(spec.points, "points", problems)
     _duplicates(vspec.points, f"{vkey}.points", problems)
+    unit_first = spec.unit_first if vspec.unit_first is None else vspec.unit_first
     points = [pt for p, where in merged.values()
-              if (pt := _point(p, spec.protocol, where, problems)) is not None]
+              if (pt := _point(p, spec.protocol, where, problems, unit_first)) is not None]
     points.sort(key=lambda p: (p.di, p.offset))
     _overlaps(points, {p.quantity: w for p, w in merged.values()}, problems)
     device = _device(spec.device, vspec.device, spec.protocol)
@@ -233,9 +235,13 @@ def _variant(pid: str, vname: str, vspec: DiVariantSpec, spec: DiProfileSpec,
     if not points:
         problems.append(f"{vkey}: no points; add points to the base map or the variant")
     preamble = _merged(spec.device, vspec.device, "preamble")
+    order = vspec.di_order or spec.di_order
+    if order != "low_first" and spec.protocol != "cjt188":
+        problems.append(f"{vkey}: di_order is a CJ/T 188 key; DL/T 645 sends DI0 first always")
     return DiVariant(pid, vname, vspec.description or spec.description, spec.manufacturer,
                      spec.model, spec.kind, spec.protocol, tuple(points), device, meter_type,
-                     DEFAULT_PREAMBLE[spec.protocol] if preamble is None else preamble)
+                     DEFAULT_PREAMBLE[spec.protocol] if preamble is None else preamble,
+                     order == "high_first")
 
 
 def _merged(base: DiDeviceSpec, override: DiDeviceSpec | None, key: str) -> Any:
@@ -268,7 +274,8 @@ def _meter_type(text: str | None, where: str, problems: list[str]) -> int | None
     return value
 
 
-def _point(p: DiPointSpec, protocol: str, where: str, problems: list[str]) -> DiPoint | None:
+def _point(p: DiPointSpec, protocol: str, where: str, problems: list[str],
+           unit_first: bool = False) -> DiPoint | None:
     where = f"{where} (quantity {p.quantity!r})"
     before = len(problems)
     quantity = QUANTITIES.get(p.quantity)
@@ -289,8 +296,8 @@ def _point(p: DiPointSpec, protocol: str, where: str, problems: list[str]) -> Di
                         f"({'02010100' if protocol == 'dlt645' else '901F'})")
     fmt = None
     try:
-        fmt = parse_format(p.format, signed=p.signed, unit_code=p.unit_code, nbytes=p.bytes,
-                           bits=p.bits)
+        fmt = parse_format(p.format, signed=p.signed, unit_code=p.unit_code,
+                           unit_first=unit_first, nbytes=p.bytes, bits=p.bits)
     except ValueError as exc:
         problems.append(f"{where}: format: {exc}")
     if p.unit_code and protocol != "cjt188":

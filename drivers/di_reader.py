@@ -25,7 +25,8 @@ class DiSource(Protocol):
     """Anything that reads a data identifier: a Dlt645Connection / Cjt188Connection, the gateway's
     bus link, a simulator in-process."""
 
-    def read_di(self, address: str, di: int, meter_type: int | None = None) -> bytes: ...
+    def read_di(self, address: str, di: int, meter_type: int | None = None,
+                high_first: bool = False) -> bytes: ...
 
 
 class DiPlan:
@@ -75,7 +76,8 @@ class DiReader:
                                                       ts, f"not asked: {stop}")
                 continue
             try:
-                answer = self.source.read_di(self.address, request.di, self.variant.meter_type)
+                answer = self.source.read_di(self.address, request.di, self.variant.meter_type,
+                                             self.variant.di_high_first)
             except ErrorReply as exc:
                 self._count(exc)
                 for p in request.points:

@@ -34,7 +34,8 @@ class FrameConnection:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def read_di(self, address: str, di: int, meter_type: int | None = None) -> bytes:
+    def read_di(self, address: str, di: int, meter_type: int | None = None,
+                high_first: bool = False) -> bytes:
         raise NotImplementedError
 
     def read_address(self, meter_type: int | None = None) -> str:

@@ -48,7 +48,8 @@ class Expect:
     protocol: str  # "DL/T 645" | "CJ/T 188", for messages
     address: bytes | None  # wire order; None: a wildcard request, any meter's address
     function: int
-    di: bytes = b""  # the identifier the answer's data starts with (wire order)
+    di: tuple[bytes, ...] = (b"",)  # the identifier the answer's data starts with, in any of
+    # these wire orders (CJ/T 188 meters echo 901F as 1F 90 or as 90 1F)
     meter_type: int | None = None  # CJ/T 188: the T byte asked (None: any)
     what: str = ""  # "DI 02010100 from 000012345678", for messages
 
@@ -78,8 +79,9 @@ class ReplyMatcher:
                 continue
             if frame.is_error:
                 raise self.error_of(frame)
-            if frame.data[: len(e.di)] != e.di:
-                echoed = frame.data[: len(e.di)][::-1].hex().upper() or "none"
+            n = len(e.di[0])
+            if frame.data[:n] not in e.di:
+                echoed = frame.data[:n][::-1].hex().upper() or "none"
                 self.wrong.append(f"an answer for DI {echoed} (a late answer to an earlier request?)")
                 continue
             return frame

@@ -31,6 +31,8 @@ def _answer(meter: DiMeter, request: f.Frame) -> Answer | None:
     function = request.function
     head = request.data[:3]  # DI0 DI1 SER
     di = int.from_bytes(head[:2], "little") if len(head) >= 2 else 0
+    if not meter.knows(di) and function == f.READ:  # asked as 90 1F: answered in that order
+        di = int.from_bytes(head[:2], "big")
     ser = head[2:3] or b"\x00"
     decision = meter.decide(function, di)
     if decision.action is Action.SILENT:

@@ -33,20 +33,23 @@ class Cjt188Connection(FrameConnection):
         self._ser = (self._ser + 1) & 0xFF
         return self._ser
 
-    def read_di(self, address: str, di: int, meter_type: int | None = None) -> bytes:
-        """The data after DI and SER that the meter of `meter_type` at `address` answers for `di`."""
+    def read_di(self, address: str, di: int, meter_type: int | None = None,
+                high_first: bool = False) -> bytes:
+        """The data after DI and SER that the meter of `meter_type` at `address` answers for `di`
+        (asked as 1F 90, or 90 1F with `high_first`; the echo is accepted in either order)."""
         wire = f.address_bytes(address)
         t = f.WILDCARD_TYPE if meter_type is None else meter_type
         what = f"DI {f.format_di(di)} from {address} (type 0x{t:02X})"
         reply: f.Frame = self.ask(
-            f.read_request(t, wire, di, self._next_ser()),
-            Expect(PROTOCOL, wire, f.READ, f.di_bytes(di),
+            f.read_request(t, wire, di, self._next_ser(), high_first=high_first),
+            Expect(PROTOCOL, wire, f.READ, f.di_echoes(di),
                    None if t == f.WILDCARD_TYPE else t, what=what))
         return reply.data[3:]
 
     def read_address(self, meter_type: int | None = None) -> str:
         reply: f.Frame = self.ask(f.read_address_request(self._next_ser()),
-                                  Expect(PROTOCOL, None, f.READ_ADDRESS, what="read address (wildcard)"))
+                                  Expect(PROTOCOL, None, f.READ_ADDRESS, f.di_echoes(f.DI_ADDRESS),
+                                         what="read address (wildcard)"))
         return reply.address_text
 
     def meter_type_at(self, address: str) -> int | None:
@@ -54,5 +57,5 @@ class Cjt188Connection(FrameConnection):
         wire = f.address_bytes(address)
         reply: f.Frame = self.ask(
             f.read_request(f.WILDCARD_TYPE, wire, f.DI_CURRENT, self._next_ser()),
-            Expect(PROTOCOL, wire, f.READ, f.di_bytes(f.DI_CURRENT), what=f"901F from {address}"))
+            Expect(PROTOCOL, wire, f.READ, f.di_echoes(f.DI_CURRENT), what=f"901F from {address}"))
         return reply.meter_type

@@ -5,8 +5,9 @@ CJT-188-2004.h, aixiwang/python_cjt188): T is the meter type; the address is 7 b
 byte first (the nameplate's 14 digits; A5 A6 are often a manufacturer code); CS is the byte sum
 mod 256 from the 68 to the end of DATA; no byte scrambling. The data identifier is sent DI0 first,
 DI0 being the low byte of the identifier as written: 901F goes out as 1F 90 (xijunzhou cj188.h
-builds and checks it so). Control code: bit 7 direction (1 = from the meter), bit 6 error reply,
-bits 0..5 function: 01 read data -> 81 / C1, 03 read address -> 83.
+builds and checks it so) — but some meters use 90 1F, so replies are accepted in either order and a
+profile can ask in the other (`di_order = "high_first"`). Control code: bit 7 direction (1 = from
+the meter), bit 6 error reply, bits 0..5 function: 01 read data -> 81 / C1, 03 read address -> 83.
 """
 
 from __future__ import annotations
@@ -78,10 +79,17 @@ def address_bytes(text: str) -> bytes:
     return parse_address(text, ADDRESS_DIGITS, what="CJ/T 188 address")
 
 
-def di_bytes(di: int) -> bytes:
+def di_bytes(di: int, high_first: bool = False) -> bytes:
+    """901F as 1F 90 (DI0 = low byte first, the common order) or, for meters that want it, 90 1F.
+    Published frames use both (tests/drivers/fixtures/published_frames/README.md)."""
     if not 0 <= di <= 0xFFFF:
         raise ValueError(f"DI {di:#x}: a CJ/T 188 identifier has 2 bytes (4 hex digits)")
-    return di.to_bytes(2, "little")
+    return di.to_bytes(2, "big" if high_first else "little")
+
+
+def di_echoes(di: int) -> tuple[bytes, bytes]:
+    """Both wire orders: a reply is accepted in either."""
+    return di_bytes(di), di_bytes(di, high_first=True)
 
 
 def parse_di(text: str) -> int:
@@ -109,13 +117,15 @@ def encode(meter_type: int, address: bytes, control: int, data: bytes = b"", *,
     return preamble + body + bytes([checksum(body), END])
 
 
-def read_request(meter_type: int, address: bytes, di: int, ser: int = 0) -> bytes:
-    return encode(meter_type, address, READ, di_bytes(di) + bytes([ser & 0xFF]))
+def read_request(meter_type: int, address: bytes, di: int, ser: int = 0, *,
+                 high_first: bool = False) -> bytes:
+    return encode(meter_type, address, READ, di_bytes(di, high_first) + bytes([ser & 0xFF]))
 
 
 def read_address_request(ser: int = 0) -> bytes:
+    """DI 810A goes out as 81 0A, the only order published (Fox-Edge, aixiwang)."""
     return encode(WILDCARD_TYPE, WILDCARD_ADDRESS, READ_ADDRESS,
-                  di_bytes(DI_ADDRESS) + bytes([ser & 0xFF]))
+                  di_bytes(DI_ADDRESS, high_first=True) + bytes([ser & 0xFF]))
 
 
 def decode_at(buf: bytes, i: int) -> Frame | None:

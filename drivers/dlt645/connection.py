@@ -25,12 +25,13 @@ class Dlt645Connection(FrameConnection):
         return ErrorReply(PROTOCOL, code, f.error_meaning(code),
                           no_data=bool(code & (1 << f.NO_DATA_BIT)))
 
-    def read_di(self, address: str, di: int, meter_type: int | None = None) -> bytes:
+    def read_di(self, address: str, di: int, meter_type: int | None = None,
+                high_first: bool = False) -> bytes:
         """The value bytes (after the DI echo, 0x33 removed) the meter at `address` answers for
         `di`, follow-up frames joined. ErrorReply, ModbusTimeout, ModbusFrameError, ConnectError."""
         wire = f.address_bytes(address)
         what = f"DI {f.format_di(di)} from {address}"
-        echo = f.di_bytes(di)
+        echo = (f.di_bytes(di),)
         reply: f.Frame = self.ask(f.read_request(wire, di), Expect(PROTOCOL, wire, f.READ, echo,
                                                                   what=what))
         value = reply.data[4:]
