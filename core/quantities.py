@@ -83,6 +83,8 @@ _BASE: list[Quantity] = [
     _q("temp_gas", "°C", _G, "gas temperature in the line"),
     # device state and configuration
     _q("error_code", "", _S, "device error or alarm bit field"),
+    _q("valve_state", "", _S, "valve of a water/heat/gas meter: 0 open, 1 closed, 3 abnormal (CJ/T 188 ST)"),
+    _q("battery_low", "", _S, "meter battery: 0 normal, 1 low (CJ/T 188 ST)"),
     _q("operating_state", "", _S, "device operating state code"),
     _q("signal_quality", "%", _S, "measurement signal quality"),
     _q("ct_ratio", "", _S, "current-transformer ratio configured in the meter"),

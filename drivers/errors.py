@@ -98,3 +98,25 @@ class ConnectError(ModbusError):
     @property
     def kind(self) -> str:
         return self._kind
+
+
+class ErrorReply(ModbusExceptionResponse):
+    """A DL/T 645 or CJ/T 188 meter answered with its error reply (DL/T 645 control 0xD1, CJ/T 188
+    0xC1). It is an answer (the meter is there), counted like a Modbus exception; `code` is 0 (no
+    Modbus code), `error_byte` the meter's own, `no_data` whether it says it has no such item."""
+
+    def __init__(self, protocol: str, error_byte: int, meaning: str, *, no_data: bool,
+                 message: str = "") -> None:
+        self.protocol = protocol
+        self.error_byte = error_byte
+        self.meaning = meaning
+        self.no_data = no_data
+        super().__init__(0, message or f"{protocol} error reply 0x{error_byte:02X} ({meaning})")
+
+    @property
+    def name(self) -> str:
+        return self.meaning
+
+    @property
+    def kind(self) -> str:
+        return "no_data" if self.no_data else "error_reply"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import socket
 from typing import Any
 
@@ -25,6 +24,7 @@ from drivers.errors import (
     ModbusFrameError,
     ModbusTimeout,
 )
+from drivers.serial_port import check_serial_port, os_error_kind
 from drivers.transport import Endpoint, RtuOverTcpEndpoint, SerialEndpoint, TcpEndpoint
 
 # We report every failure ourselves, with context; pymodbus's own log lines would only repeat them.
@@ -216,42 +216,6 @@ def _dropped(endpoint: Endpoint, exc: OSError) -> str:
     if exc.errno in _DROPPED:
         return f"{endpoint} dropped the connection during a request ({reason})"
     return f"{endpoint}: {reason}"
-
-
-def os_error_kind(exc: OSError) -> str:
-    """The ConnectError kind of a socket error."""
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return "connect_timeout"
-    return {errno.ECONNREFUSED: "refused", errno.ECONNRESET: "reset", errno.EPIPE: "closed",
-            errno.ECONNABORTED: "reset", errno.EHOSTUNREACH: "unreachable",
-            errno.ENETUNREACH: "unreachable", errno.ETIMEDOUT: "connect_timeout",
-            errno.EACCES: "permission"}.get(exc.errno or 0, "connect_error")
-
-
-def check_serial_port(device: str) -> None:
-    """Raise ConnectError naming the port and the usual fix if it cannot be opened exclusively."""
-    if not os.path.exists(device):
-        raise ConnectError(
-            f"serial port {device} does not exist; is the USB-RS485 adapter plugged in? "
-            "List ports with: ls /dev/ttyUSB* /dev/ttyACM* /dev/serial/by-id/", kind="port_missing"
-        )
-    try:
-        port = serial.Serial(device, exclusive=True, timeout=0)
-    except serial.SerialException as exc:
-        code = getattr(exc, "errno", None)
-        text = str(exc)
-        if code == errno.EACCES or "Permission denied" in text:
-            raise ConnectError(
-                f"permission denied on serial port {device}; add the user to the dialout group "
-                "(sudo usermod -aG dialout $USER, then log in again) or run as that group",
-                kind="permission") from None
-        if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "lock" in text.lower():
-            raise ConnectError(
-                f"serial port {device} is busy: another program holds it (find it with "
-                f"`fuser {device}`; often another metergate, a getty or ModemManager)",
-                kind="port_busy") from None
-        raise ConnectError(f"cannot open serial port {device}: {text}") from None
-    port.close()
 
 
 __all__ = ["ModbusConnection", "ModbusError", "check_serial_port"]

@@ -209,21 +209,43 @@ class MeterReader:
         return out
 
     def _judge(self, point: Point, reading: Reading) -> Reading:
-        if reading.quality is not Quality.OK or reading.value is None:
-            return reading
-        value = reading.value
-        if point.range is not None and not point.range[0] <= value <= point.range[1]:
-            return replace(reading, quality=Quality.OUT_OF_RANGE,
-                            error=f"{value:g} {point.unit} outside the plausible range "
-                                  f"{point.range[0]:g}..{point.range[1]:g}")
-        if point.kind is Kind.COUNTER and point.max_rate is not None:
-            last = self._last_counter.get(point.quantity)
-            self._last_counter[point.quantity] = (value, reading.ts)
-            if last is not None and reading.ts > last[1]:
-                rate = (value - last[0]) / ((reading.ts - last[1]) / 3600.0)
-                if rate > point.max_rate:
-                    return replace(reading, quality=Quality.OUT_OF_RANGE,
-                                    error=f"rose {value - last[0]:g} {point.unit} in "
-                                          f"{reading.ts - last[1]:.1f} s, faster than "
-                                          f"{point.max_rate:g} {point.unit}/h")
+        return judge(point, reading, self._last_counter)
+
+
+class JudgedPoint(Protocol):
+    """What plausibility needs of a point (a Modbus Point or a DL/T 645 / CJ/T 188 DiPoint)."""
+
+    @property
+    def quantity(self) -> str: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def kind(self) -> Kind: ...
+    @property
+    def range(self) -> tuple[float, float] | None: ...
+    @property
+    def max_rate(self) -> float | None: ...
+
+
+def judge(point: JudgedPoint, reading: Reading,
+          last_counter: dict[str, tuple[float, float]]) -> Reading:
+    """An ok reading outside the point's range, or a counter rising faster than `max_rate` since
+    the last one (kept in `last_counter`), becomes out_of_range with the reason; the value stays."""
+    if reading.quality is not Quality.OK or reading.value is None:
         return reading
+    value = reading.value
+    if point.range is not None and not point.range[0] <= value <= point.range[1]:
+        return replace(reading, quality=Quality.OUT_OF_RANGE,
+                       error=f"{value:g} {point.unit} outside the plausible range "
+                             f"{point.range[0]:g}..{point.range[1]:g}")
+    if point.kind is Kind.COUNTER and point.max_rate is not None:
+        last = last_counter.get(point.quantity)
+        last_counter[point.quantity] = (value, reading.ts)
+        if last is not None and reading.ts > last[1]:
+            rate = (value - last[0]) / ((reading.ts - last[1]) / 3600.0)
+            if rate > point.max_rate:
+                return replace(reading, quality=Quality.OUT_OF_RANGE,
+                               error=f"rose {value - last[0]:g} {point.unit} in "
+                                     f"{reading.ts - last[1]:.1f} s, faster than "
+                                     f"{point.max_rate:g} {point.unit}/h")
+    return reading

@@ -14,10 +14,7 @@ Every transport serves every meter unless given `units`. Meters, faults and the 
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -27,6 +24,7 @@ from simulators.faults import Fault
 from simulators.local import LocalSource
 from simulators.meter import MeterOptions, SimulatedMeter
 from simulators.rtu_server import PtyServer, RtuBus, RtuOverTcpServer
+from simulators.serving import ServingThread
 from simulators.tcp_server import TcpServer, UnknownUnit
 
 
@@ -37,15 +35,13 @@ class _Plan:
     options: dict[str, Any]
 
 
-class Simulator:
+class Simulator(ServingThread):
     def __init__(self, meters: Iterable[SimulatedMeter] = ()) -> None:
         self.meters: dict[int, SimulatedMeter] = {}
         for m in meters:
             self.add_meter(m)
         self._plans: list[_Plan] = []
-        self._servers: list[Any] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        ServingThread.__init__(self)
 
     # -- configuration ----------------------------------------------------------------------------
 
@@ -81,41 +77,9 @@ class Simulator:
 
     # -- lifecycle --------------------------------------------------------------------------------
 
-    def start(self) -> Simulator:
-        """Open every transport and serve from a daemon thread; raises OSError (e.g. address in
-        use) after closing whatever had opened."""
-        if self._thread is not None:
-            return self
+    def _before_start(self) -> None:
         if not self._plans:
             self.add_tcp()
-        loop = asyncio.new_event_loop()
-        ready: Future[None] = Future()
-        self._loop = loop
-        self._thread = threading.Thread(target=self._run, args=(loop, ready),
-                                        name="metergate-simulator", daemon=True)
-        self._thread.start()
-        try:
-            ready.result(timeout=10)
-        except BaseException:
-            self._join()
-            raise
-        return self
-
-    def _run(self, loop: asyncio.AbstractEventLoop, ready: Future[None]) -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._open())
-        except BaseException as exc:
-            loop.run_until_complete(self._close())
-            loop.close()
-            ready.set_exception(exc)
-            return
-        ready.set_result(None)
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(self._close())
-            loop.close()
 
     async def _open(self) -> None:
         for plan in self._plans:
@@ -136,11 +100,6 @@ class Simulator:
             self._servers.append(server)
             await server.start()
 
-    async def _close(self) -> None:
-        for server in self._servers:
-            await server.close()
-        self._servers.clear()
-
     def _subset(self, units: tuple[int, ...] | None) -> dict[int, SimulatedMeter]:
         if units is None:
             return self.meters  # shared: meters added later are served too
@@ -148,23 +107,6 @@ class Simulator:
         if missing:
             raise ValueError(f"no meter with unit id {', '.join(map(str, missing))}")
         return {u: self.meters[u] for u in units}
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None and self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._join()
-
-    def _join(self) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._thread = None
-        self._loop = None
-
-    def __enter__(self) -> Simulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- what clients open ------------------------------------------------------------------------
 
