@@ -8,7 +8,8 @@ unit-switch delay once. Utilisation is the sum over groups of (line time of one 
 above 1 the line cannot carry the polling; above 0.7 retries and late answers have little room.
 
 Buses without wire timing (Modbus TCP, or a converter whose baud is not given) get request counts but
-no utilisation (None).
+no utilisation (None). A DL/T 645 or CJ/T 188 meter costs one request per data identifier, each a
+dozen bytes of framing and a preamble around a few bytes of value (drivers.di_wiretime).
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from drivers.di_planner import plan_requests
+from drivers.di_profiles import DiPoint, DiVariant
+from drivers.di_wiretime import di_airtime
 from drivers.planner import Block, plan_blocks
-from drivers.profiles import DeviceLimits
+from drivers.profiles import DeviceLimits, Point
 from drivers.wiretime import read_airtime
 from site_config.model import Bus, Meter, PollGroup, WireLine
 
@@ -50,7 +54,7 @@ class GroupLoad:
 def group_blocks(meter: Meter, group: PollGroup) -> list[Block]:
     """The register reads one poll of `group` takes, planned with the meter's device limits."""
     limits = meter.variant.device
-    spans = [span for point in group.points for span in point.spans()]
+    spans = [span for point in group.points if isinstance(point, Point) for span in point.spans()]
     return plan_blocks(spans, max_registers=limits.max_registers, max_gap=limits.max_gap,
                        unreadable=limits.unreadable)
 
@@ -66,18 +70,17 @@ def bus_utilisation(bus: Bus, meters: Iterable[Meter]) -> tuple[float | None, tu
     `meters` may hold meters of other buses; only those on `bus` count. The share is None when the
     bus has no wire timing."""
     on_bus = [m for m in meters if m.bus == bus.id]
-    switching = len({m.unit for m in on_bus}) > 1
+    switching = len({m.station for m in on_bus}) > 1
     loads: list[GroupLoad] = []
     for meter in on_bus:
-        limits = meter.variant.device
         for index, group in enumerate(meter.poll):
-            blocks = group_blocks(meter, group)
+            requests = request_times(meter, group, bus.wire)
             busy: float | None = None
             if bus.wire is not None:
-                busy = sum(read_time_s(bus.wire, b.count, limits) + bus.pause_s for b in blocks)
-                busy += bus.unit_switch_delay_s if switching and blocks else 0.0
-            loads.append(GroupLoad(meter.id, meter.unit, index, group.interval_s, len(blocks),
-                                   sum(b.count for b in blocks), busy))
+                busy = sum((t or 0.0) + bus.pause_s for _, t in requests)
+                busy += bus.unit_switch_delay_s if switching and requests else 0.0
+            loads.append(GroupLoad(meter.id, meter.unit, index, group.interval_s, len(requests),
+                                   sum(n for n, _ in requests), busy))
     if bus.wire is None:
         return None, tuple(loads)
     return sum(load.utilisation or 0.0 for load in loads), tuple(loads)
@@ -88,9 +91,27 @@ def longest_read_s(wire: WireLine, meters: Iterable[Meter]) -> float:
     longest = 0.0
     for meter in meters:
         for group in meter.poll:
-            for block in group_blocks(meter, group):
-                longest = max(longest, read_time_s(wire, block.count, meter.variant.device))
+            for _, t in request_times(meter, group, wire):
+                longest = max(longest, t or 0.0)
     return longest
+
+
+def request_times(meter: Meter, group: PollGroup,
+                  wire: WireLine | None) -> list[tuple[int, float | None]]:
+    """Per request of one poll of `group`: (registers read, or bytes answered for DL/T 645 /
+    CJ/T 188, and its line time without the pause; None without wire timing). A DL/T 645 or
+    CJ/T 188 meter is asked once per data identifier (drivers.di_planner)."""
+    variant = meter.variant
+    limits = variant.device
+    if isinstance(variant, DiVariant):
+        points = [p for p in group.points if isinstance(p, DiPoint)]
+        return [(r.answer_bytes,
+                 None if wire is None else di_airtime(
+                     variant.protocol, r.answer_bytes, wire.baud, wire.bits_per_char,
+                     turnaround_s=limits.turnaround_ms / 1000, preamble=variant.preamble))
+                for r in plan_requests(points)]
+    return [(b.count, None if wire is None else read_time_s(wire, b.count, limits))
+            for b in group_blocks(meter, group)]
 
 
 def verdict(utilisation: float | None) -> Verdict:

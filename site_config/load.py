@@ -369,7 +369,7 @@ def _compile_bus(i: int, spec: BusSpec, meters: list[Meter], defaults: DefaultsS
         endpoint = RtuOverTcpEndpoint(spec.host, spec.port)
     return Bus(id=spec.id, type=spec.type, endpoint=endpoint, timeout_s=timeout_ms / 1000,
                pause_s=pause_ms / 1000, unit_switch_delay_s=switch_ms / 1000, wire=wire,
-               description=spec.description)
+               description=spec.description, protocol=getattr(spec, "protocol", "modbus"))
 
 
 def _default_timeout_ms(spec: BusSpec, wire: WireLine | None, on_bus: list[Meter]) -> float:

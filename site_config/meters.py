@@ -17,8 +17,9 @@ from core.problems import Findings
 from core.toml_lines import KeyPath
 from core.units import format_duration, parse_poll_interval
 from drivers.codec import parse_order
-from drivers.errors import ProfileError, ProfileNotFound
-from drivers.profiles import MeterVariant, PointOverride, override_points, resolve_variant
+from drivers.di_profiles import DiVariant
+from drivers.profiles import MeterVariant, PointOverride, override_points
+from drivers.readers import AnyVariant
 from site_config.model import Meter, PollGroup
 from site_config.schema import (
     BusSpec,
@@ -28,6 +29,7 @@ from site_config.schema import (
     RtuOverTcpBusSpec,
     SerialBusSpec,
 )
+from site_config.stations import check_station, line_protocol, resolve_message
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,18 +52,22 @@ def compile_meters(
     """Meters from their tables; an item whose shape failed (spec None) still gets its profile, bus
     and building checked from the raw values, so one run shows all of its problems."""
     dirs = list(profile_dirs) if profile_dirs is not None else None
-    cache: dict[str, MeterVariant | str] = {}  # profile spec -> variant, or why it failed
+    # (protocol, profile spec) -> variant, or why it failed
+    cache: dict[tuple[str, str], MeterVariant | DiVariant | str] = {}
 
-    def variant_of(profile: str, here: KeyPath) -> MeterVariant | None:
-        if profile not in cache:
-            cache[profile] = _resolve(_profile_spec(profile, declared.config_dir), dirs)
-        found = cache[profile]
+    def variant_of(profile: str, here: KeyPath,
+                   protocol: str = "modbus") -> MeterVariant | DiVariant | None:
+        key = (protocol, profile)
+        if key not in cache:
+            cache[key] = resolve_message(_profile_spec(profile, declared.config_dir), protocol, dirs)
+        found = cache[key]
         if isinstance(found, str):
             f.error((*here, "profile"), found)
             return None
         return found
 
     units: dict[tuple[str, int], int] = {}  # (bus, unit) -> index of the meter that has it
+    addresses: dict[tuple[str, str], int] = {}  # (bus, DL/T 645 / CJ/T 188 address) -> index
     meters: list[Meter] = []
     for index, raw, spec in items:
         here: KeyPath = ("meters", index)
@@ -71,14 +77,22 @@ def compile_meters(
         ok = _check_ref("bus", spec.bus, here, declared, f)
         ok &= _check_ref("building", spec.building, here, declared, f)
         bus = declared.buses.get(spec.bus)
+        address = None
         if bus is not None:
-            ok &= _check_unit(spec, bus, here, units, index, f)
-        variant = variant_of(spec.profile, here)
+            station_ok, address = check_station(spec, bus, here, addresses, index, f, raw)
+            ok &= station_ok
+            if station_ok and address is None:
+                ok &= _check_unit(spec, bus, here, units, index, f)
+        variant = variant_of(spec.profile, here, line_protocol(bus, spec))
         if variant is None:
             continue
         ok &= _check_electrical(spec, variant, here, f)
         applied: tuple[tuple[str, PointOverride], ...] = ()
-        if spec.overrides is not None:
+        if spec.overrides is not None and isinstance(variant, DiVariant):
+            f.error((*here, "overrides"), f"{variant.key} is a {variant.protocol} profile: its "
+                                          "formats are the standard's; copy the profile to change one")
+            ok = False
+        elif spec.overrides is not None and isinstance(variant, MeterVariant):
             overridden = apply_overrides(spec.overrides, variant, (*here, "overrides"), f)
             ok &= overridden is not None
             if overridden is not None:
@@ -88,11 +102,11 @@ def compile_meters(
         poll = compile_poll(spec.poll, variant, declared.default_interval_s, (*here, "poll"), f)
         if ok and poll is not None:
             meters.append(Meter(
-                id=spec.id, profile=spec.profile, variant=variant, unit=spec.unit, bus=spec.bus,
+                id=spec.id, profile=spec.profile, variant=variant, unit=spec.unit or 0, bus=spec.bus,
                 building=spec.building, subitem=spec.subitem, circuit=spec.circuit,
                 description=spec.description, ct=spec.ct, pt=spec.pt, poll=poll, pair=spec.pair,
                 overrides=applied,
-                role=spec.role,
+                role=spec.role, address=address,
             ))
     return meters
 
@@ -105,26 +119,15 @@ def _profile_spec(profile: str, config_dir: Path) -> str:
     return profile
 
 
-def _resolve(profile: str, dirs: list[Path] | None) -> MeterVariant | str:
-    try:
-        return resolve_variant(profile, dirs)
-    except ProfileNotFound as exc:
-        return f"{exc}; see `metergate scan` to identify a meter"
-    except ProfileError as exc:
-        # each problem as file[:line]: key: message (overlaps already carry file and line)
-        located = [p if p.startswith(f"{exc.path}:") else f"{exc.path}: {p}" for p in exc.problems]
-        return (f"profile {profile!r} cannot be loaded ({len(exc.problems)} problem(s): "
-                f"{'; '.join(located)}); fix the profile file")
-
-
 def _check_raw(raw: dict[str, Any], here: KeyPath, declared: Declared, f: Findings,
-               variant_of: Callable[[str, KeyPath], MeterVariant | None]) -> None:
+               variant_of: Callable[[str, KeyPath, str], AnyVariant | None]) -> None:
     """The checks a meter whose table has shape errors can still get."""
     for key in ("bus", "building"):
         if isinstance(raw.get(key), str):
             _check_ref(key, raw[key], here, declared, f)
     if isinstance(raw.get("profile"), str):
-        variant_of(raw["profile"], here)
+        bus = declared.buses.get(raw["bus"]) if isinstance(raw.get("bus"), str) else None
+        variant_of(raw["profile"], here, line_protocol(bus))
 
 
 def _check_ref(key: str, name: str, here: KeyPath, declared: Declared, f: Findings) -> bool:
@@ -146,6 +149,7 @@ def _check_ref(key: str, name: str, here: KeyPath, declared: Declared, f: Findin
 
 def _check_unit(spec: MeterSpec, bus: BusSpec, here: KeyPath, units: dict[tuple[str, int], int],
                 index: int, f: Findings) -> bool:
+    assert spec.unit is not None  # site_config.stations.check_station said so
     if bus.type != "tcp" and not 1 <= spec.unit <= 247:
         f.error((*here, "unit"), f"unit {spec.unit} cannot be addressed on a serial line; use 1..247 "
                                  "(0 is broadcast, 248..255 are reserved)")
@@ -161,7 +165,7 @@ def _check_unit(spec: MeterSpec, bus: BusSpec, here: KeyPath, units: dict[tuple[
     return True
 
 
-def _check_electrical(spec: MeterSpec, variant: MeterVariant, here: KeyPath, f: Findings) -> bool:
+def _check_electrical(spec: MeterSpec, variant: AnyVariant, here: KeyPath, f: Findings) -> bool:
     ok = True
     if variant.kind == "electricity" and spec.subitem is None:
         f.error((*here, "subitem"), "required for an electricity meter: the sub-item (分项) its energy "
@@ -211,7 +215,7 @@ def apply_overrides(
     return (override_points(variant, compiled), tuple(compiled.items())) if ok else None
 
 
-def _check_line(spec: MeterSpec, variant: MeterVariant, bus: BusSpec, here: KeyPath,
+def _check_line(spec: MeterSpec, variant: AnyVariant, bus: BusSpec, here: KeyPath,
                 f: Findings) -> None:
     """Warn when a meter's factory line settings differ from its bus (stop bits aside: a receiver
     takes one or two stop bits alike)."""
@@ -232,7 +236,7 @@ def _check_line(spec: MeterSpec, variant: MeterVariant, bus: BusSpec, here: KeyP
 
 
 def compile_poll(
-    groups: list[PollGroupSpec] | None, variant: MeterVariant, default_interval_s: float,
+    groups: list[PollGroupSpec] | None, variant: AnyVariant, default_interval_s: float,
     here: KeyPath, f: Findings,
 ) -> tuple[PollGroup, ...] | None:
     """Poll groups with their points; None if a group names a quantity the variant lacks."""
@@ -297,7 +301,7 @@ def compile_poll(
     return tuple(compiled)
 
 
-def _group(interval_s: float, names: Sequence[str], variant: MeterVariant) -> PollGroup:
+def _group(interval_s: float, names: Sequence[str], variant: AnyVariant) -> PollGroup:
     return PollGroup(interval_s, tuple(names), tuple(variant.point(q) for q in names))
 
 

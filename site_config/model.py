@@ -13,6 +13,7 @@ from pathlib import Path
 from core.mqtt_config import TlsFiles
 from core.problems import Problem
 from core.secrets import Secret
+from drivers.di_profiles import DiPoint, DiVariant
 from drivers.profiles import MeterVariant, Point, PointOverride
 from drivers.transport import Endpoint, RtuOverTcpEndpoint, SerialEndpoint
 
@@ -98,6 +99,7 @@ class Bus:
     unit_switch_delay_s: float  # extra idle time before a request to another unit than the last one
     wire: WireLine | None  # None: no wire timing known (Modbus TCP, a converter without baud)
     description: str = ""
+    protocol: str = "modbus"  # "modbus" | "dlt645" | "cjt188": one protocol per bus
 
     @property
     def is_serial_line(self) -> bool:
@@ -111,15 +113,15 @@ class PollGroup:
 
     interval_s: float
     quantities: tuple[str, ...]
-    points: tuple[Point, ...]  # the variant's points for `quantities`, in the same order
+    points: tuple[Point | DiPoint, ...]  # the variant's points for `quantities`, in order
 
 
 @dataclass(frozen=True, slots=True)
 class Meter:
     id: str
     profile: str  # as written: "PROFILE" or "PROFILE:VARIANT"
-    variant: MeterVariant
-    unit: int
+    variant: MeterVariant | DiVariant
+    unit: int  # Modbus unit id; 0 for a DL/T 645 / CJ/T 188 meter (it has `address`)
     bus: str  # Bus.id
     building: str  # Building.id
     subitem: str | None
@@ -132,10 +134,20 @@ class Meter:
     # what the site config decodes differently from the profile (already applied to `variant`)
     overrides: tuple[tuple[str, PointOverride], ...] = ()
     role: str | None = None  # "heat_pump": judged as a heat pump whatever its profile's kind
+    address: str | None = None  # DL/T 645 (12 digits) / CJ/T 188 (14 digits), as on the nameplate
 
     @property
     def kind(self) -> str:
         return self.variant.kind
+
+    @property
+    def protocol(self) -> str:
+        return self.variant.protocol if isinstance(self.variant, DiVariant) else "modbus"
+
+    @property
+    def station(self) -> str:
+        """Where on its bus: "unit 3" or "address 000012345678" (logs, unit-switch pacing)."""
+        return f"address {self.address}" if self.address is not None else f"unit {self.unit}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +201,10 @@ class SiteConfig:
 
     def meters_on(self, bus_id: str) -> tuple[Meter, ...]:
         return tuple(m for m in self.meters if m.bus == bus_id)
+
+    def protocol_of(self, bus_id: str) -> str:
+        """modbus, dlt645 or cjt188: what the bus's meters speak (one protocol per bus)."""
+        return next((b.protocol for b in self.buses if b.id == bus_id), "modbus")
 
 
 __all__ = [

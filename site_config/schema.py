@@ -226,8 +226,13 @@ class _BusSpec(_Strict):
     unit_switch_delay_ms: Millis | None = None
 
 
+LineProtocol = Literal["modbus", "dlt645", "cjt188"]
+PROTOCOL_NAMES = {"modbus": "Modbus RTU", "dlt645": "DL/T 645-2007", "cjt188": "CJ/T 188-2004"}
+
+
 class SerialBusSpec(_BusSpec):
     type: Literal["serial"]
+    protocol: LineProtocol = "modbus"  # one protocol per line
     device: str
     baud: Baud = 9600
     parity: Parity = "N"
@@ -235,8 +240,16 @@ class SerialBusSpec(_BusSpec):
     bytesize: ByteSize = 8
 
 
+def _modbus_only(value: str) -> str:
+    if value != "modbus":
+        raise ValueError(f"{value!r} is not carried by Modbus TCP: for a serial server passing the "
+                         "line's bytes through, use type = \"rtu-over-tcp\" with this protocol")
+    return value
+
+
 class TcpBusSpec(_BusSpec):
     type: Literal["tcp"]
+    protocol: Annotated[str, AfterValidator(_modbus_only)] = "modbus"
     host: str
     port: Port = 502
 
@@ -246,6 +259,7 @@ class RtuOverTcpBusSpec(_BusSpec):
     (configured in the converter) and are used for wire timing only."""
 
     type: Literal["rtu-over-tcp"]
+    protocol: LineProtocol = "modbus"  # a transparent converter passes DL/T 645 / CJ/T 188 too
     host: str
     port: Port
     baud: Baud | None = None
@@ -278,10 +292,18 @@ class PointOverrideSpec(_Strict):
     offset: float | None = None
 
 
+def _unit_id(value: int | None) -> int | None:
+    if value is not None and not 0 <= value <= 255:
+        raise ValueError(f"{value} is not a Modbus unit id: use 1..247 on a serial line (0..255 "
+                         "over Modbus TCP)")
+    return value
+
+
 class MeterSpec(_Strict):
     id: Slug
     profile: str
-    unit: Annotated[int, Field(ge=0, le=255)]
+    unit: Annotated[int | None, AfterValidator(_unit_id)] = None  # Modbus unit id
+    address: str | None = None  # DL/T 645 / CJ/T 188 address as on the nameplate (12 / 14 digits)
     bus: str
     building: str
     subitem: Annotated[str, AfterValidator(_choice(SUBITEMS, "sub-item"))] | None = None

@@ -23,7 +23,7 @@ from core.contract.json_doc import PayloadError, encode, iso_time, software_vers
 from core.contract.topics import Kind, check_segment
 from core.quantities import Kind as QuantityKind
 from core.reading import NULL_QUALITIES, QUALITIES, Quality, ReadingLike
-from drivers.profiles import MeterVariant
+from drivers.readers import AnyVariant
 
 SCHEMA_IDS: dict[Kind, str] = {
     "status": "metergate.status/1",
@@ -302,7 +302,7 @@ def meta_doc(meter: str, *, profile: str, variant: str, manufacturer: str, model
     return doc
 
 
-def meta_from_variant(meter: str, variant: MeterVariant, *, unit_id: int, bus: str, building: str,
+def meta_from_variant(meter: str, variant: AnyVariant, *, unit_id: int, bus: str, building: str,
                       subitem: str | None = None, quantities: Iterable[str] | None = None) -> Doc:
     """meta_doc for a meter read through a profile variant (all its points, or `quantities`)."""
     wanted = None if quantities is None else set(quantities)

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.reading import Quality
-from drivers.reader import MeterReader, Reading
+from drivers.reader import Reading
+from drivers.readers import PollReader, make_reader
 from gateway.metrics import DeviceCounts, GatewayMetrics
 from gateway.scheduler.breaker import Breaker
 from gateway.scheduler.deadlines import Aligner
@@ -49,7 +50,7 @@ class _Device:
     stats: DeviceStats
     link: MeterLink
     breaker: Breaker
-    readers: list[MeterReader] = field(default_factory=list)
+    readers: list[PollReader] = field(default_factory=list)
 
 
 def classify(readings: Sequence[Reading]) -> str:
@@ -98,8 +99,9 @@ class BusWorker:
         dev = _Device(meter, stats, link, Breaker(max(1.0, fastest), random_unit=random_unit))
         ratios = {k: v for k, v in (("ct", meter.ct), ("pt", meter.pt)) if v}
         for index, group in enumerate(meter.poll):
-            reader = MeterReader(link, meter.variant, meter.unit, ratios=ratios,
-                                 quantities=group.quantities, clock=self._clock, keep_raw=False)
+            reader = make_reader(link, meter.variant, unit=meter.unit, address=meter.address,
+                                 ratios=ratios, quantities=group.quantities, clock=self._clock,
+                                 keep_raw=False)
             dev.readers.append(reader)
             self.tasks.append(PollTask(meter, index, group, group.interval_s * stretch,
                                        reader=reader))
@@ -198,8 +200,8 @@ class BusWorker:
                 failures = dev.breaker.failures
                 dev.breaker.success()
             if failures:
-                log.info("meter %s (unit %d on bus %s) answers again after %d poll(s) without "
-                         "an answer", dev.meter.id, dev.meter.unit, self.bus.id, failures)
+                log.info("meter %s (%s on bus %s) answers again after %d poll(s) without "
+                         "an answer", dev.meter.id, dev.meter.station, self.bus.id, failures)
             self._set_availability(dev, "online", None)
         elif outcome.dead:
             with self._lock:
@@ -207,9 +209,9 @@ class BusWorker:
                 failures = dev.breaker.failures
             reason = outcome.last_error or "no answer"
             if failures == 1:
-                log.warning("meter %s (unit %d on bus %s) does not answer: %s; retrying with "
+                log.warning("meter %s (%s on bus %s) does not answer: %s; retrying with "
                             "backoff (next try after %.1f s, then doubling up to %g s)",
-                            dev.meter.id, dev.meter.unit, self.bus.id, reason,
+                            dev.meter.id, dev.meter.station, self.bus.id, reason,
                             retry_at - task.due, dev.breaker.cap_s)
             else:
                 log.debug("meter %s: still no answer (%d polls); next try after %.1f s",

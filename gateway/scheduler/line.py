@@ -1,7 +1,7 @@
 """One bus's connection: opened lazily, re-opened with backoff after a connect error, requests paced
 and counted.
 
-- One Connection (drivers.pymodbus_adapter.ModbusConnection by default) per bus, used by the bus
+- One Connection (per the bus's protocol: drivers.connections) per bus, used by the bus
   thread only. A connect error (port missing or busy, host unreachable, socket dropped) marks the
   bus down; it is opened again after 1, 2, 4 ... 30 s, forever. The log says so once per change of
   reason, not at every retry.
@@ -22,7 +22,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from core.latency import LatencyWindow
 from drivers.errors import (
@@ -43,12 +43,15 @@ RECONNECT_CAP_S = 30.0
 GATEWAY_SILENCE = (10, 11)  # a Modbus TCP gateway saying the device behind it did not answer
 
 LineState = Literal["idle", "up", "down"]
+T = TypeVar("T")
 
 
 class Connection(Protocol):
+    """A Modbus connection (read_registers) or a DL/T 645 / CJ/T 188 one (read_di); the bus line
+    only opens, closes and hands it to one request at a time."""
+
     def open(self) -> None: ...
     def close(self) -> None: ...
-    def read_registers(self, unit: int, function: int, address: int, count: int) -> list[int]: ...
 
 
 class ConnectionFactory(Protocol):
@@ -73,7 +76,7 @@ class BusLine:
         self._monotonic = monotonic
         self._conn: Connection | None = None
         self._last_end: float | None = None
-        self._last_unit: int | None = None
+        self._last_unit: int | str | None = None
         self._reopen_at = 0.0
         self._logged_reason: str | None = None
         self.open_failures = 0  # consecutive failed opens
@@ -166,7 +169,7 @@ class BusLine:
 
     # -- requests --------------------------------------------------------------------------------
 
-    def _pace(self, unit: int) -> None:
+    def _pace(self, unit: int | str) -> None:
         if self._last_end is None:
             return
         gap = self.pause_s + (self.unit_switch_delay_s if unit != self._last_unit else 0.0)
@@ -176,17 +179,24 @@ class BusLine:
 
     def request(self, link: MeterLink, unit: int, function: int, address: int,
                 count: int) -> list[int]:
+        result: list[int] = self.exchange(
+            link, unit, lambda conn: conn.read_registers(unit, function, address, count))
+        return result
+
+    def exchange(self, link: MeterLink, station: int | str, call: Callable[[Any], T]) -> T:
+        """One request to `station` (a Modbus unit id or a DL/T 645 / CJ/T 188 address) through
+        `call(connection)`: paced, timed, counted for `link`'s device."""
         conn = self._conn
         if conn is None:
             raise ConnectError(f"bus {self.bus_id} is not connected: {self.last_error or 'closed'}",
                                kind="closed")
-        self._pace(unit)
+        self._pace(station)
         start = self._monotonic()
         try:
-            values = conn.read_registers(unit, function, address, count)
+            values = call(conn)
         except ModbusError as exc:
             end = self._monotonic()
-            self._finish(start, end, unit)
+            self._finish(start, end, station)
             if self._stop.is_set():
                 # cut short by the stop (close() shut the socket): not a fault of the device or
                 # the bus, so neither the meter's counters nor the bus state record it
@@ -196,14 +206,14 @@ class BusLine:
                 self.drop(str(exc), exc.kind)
             raise
         except BaseException:
-            self._finish(start, self._monotonic(), unit)
+            self._finish(start, self._monotonic(), station)
             raise
         end = self._monotonic()
-        self._finish(start, end, unit)
+        self._finish(start, end, station)
         link.record(end - start, None)
         return values
 
-    def _finish(self, start: float, end: float, unit: int) -> None:
+    def _finish(self, start: float, end: float, unit: int | str) -> None:
         self._last_end = end
         self._last_unit = unit
         self.busy.add(start, end)
@@ -235,6 +245,13 @@ class MeterLink:
 
     def read_registers(self, unit: int, function: int, address: int, count: int) -> list[int]:
         return self.line.request(self, unit, function, address, count)
+
+    def read_di(self, address: str, di: int, meter_type: int | None = None,
+                high_first: bool = False) -> bytes:
+        """A DL/T 645 / CJ/T 188 data identifier (drivers.di_reader.DiSource) through the line."""
+        result: bytes = self.line.exchange(
+            self, address, lambda conn: conn.read_di(address, di, meter_type, high_first))
+        return result
 
     def record(self, rt: float, error: ModbusError | None) -> None:
         """One request done in `rt` seconds (error None: answered with data)."""

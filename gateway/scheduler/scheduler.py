@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from drivers.pymodbus_adapter import ModbusConnection
+from drivers.connections import ProtocolFactory
 from gateway.metrics import DeviceCounts, GatewayMetrics
 from gateway.scheduler.bus_worker import BusWorker, OnAvailability, Sink
 from gateway.scheduler.deadlines import site_aligner
@@ -36,7 +36,7 @@ class Scheduler:
         *,
         metrics: GatewayMetrics,
         on_availability: OnAvailability | None = None,
-        connection_factory: ConnectionFactory = ModbusConnection,
+        connection_factory: ConnectionFactory | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
@@ -57,7 +57,8 @@ class Scheduler:
                 continue
             self._workers.append(BusWorker(
                 bus, meters, load, sink=sink, metrics=metrics, on_availability=on_availability,
-                connection_factory=connection_factory, clock=clock, monotonic=monotonic,
+                connection_factory=connection_factory or ProtocolFactory(config.protocol_of(bus.id)),
+                clock=clock, monotonic=monotonic,
                 align=align, random_unit=rng.random))
         metrics.devices.add(self._device_counts)
 
