@@ -15,6 +15,7 @@ import shlex
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
@@ -23,8 +24,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from cli.commands import frame_tools
 from cli.commands.connection import (
     JsonOpt,
+    ProtocolOpt,
     RtuTcpOpt,
     SerialOpt,
     TcpOpt,
@@ -86,14 +89,26 @@ StopbitsOpt = Annotated[int | None, typer.Option(
 def read(
     address: Annotated[str, typer.Option(
         "--address", metavar="ADDR",
-        help="First register: decimal (8198), hex (0x2006 or 2006h). Wire address unless --base 1.")],
+        help="Modbus: first register, decimal (8198) or hex (0x2006 or 2006h), wire address unless "
+             "--base 1. DL/T 645 / CJ/T 188: the meter address as on its nameplate.")],
     tcp: TcpOpt = None,
     serial: SerialOpt = None,
     rtu_over_tcp: RtuTcpOpt = None,
-    baud: Annotated[int, typer.Option("--baud", help="Serial baud rate.")] = 9600,
-    parity: Annotated[str, typer.Option("--parity", metavar="N|E|O", help="Serial parity.")] = "N",
+    baud: Annotated[int | None, typer.Option(
+        "--baud", help="Serial baud rate (default 9600; 2400 for DL/T 645 and CJ/T 188).")] = None,
+    parity: Annotated[str | None, typer.Option(
+        "--parity", metavar="N|E|O",
+        help="Serial parity (default N; E for DL/T 645 and CJ/T 188).")] = None,
     stopbits: Annotated[int, typer.Option("--stopbits", help="Serial stop bits (1 or 2).")] = 1,
     unit: UnitOpt = 1,
+    protocol: ProtocolOpt = "modbus",
+    di: Annotated[str | None, typer.Option(
+        "--di", metavar="HEX",
+        help="DL/T 645 / CJ/T 188 data identifier as the standard writes it, e.g. 02010100 "
+             "(phase A voltage) or 901F (CJ/T 188 current data).")] = None,
+    meter_type: Annotated[str | None, typer.Option(
+        "--meter-type", metavar="HEX",
+        help="CJ/T 188 meter type byte, e.g. 10 (cold water), 20 (heat); default AA (any).")] = None,
     count: Annotated[int | None, typer.Option(
         "--count", min=1, max=125, help="Registers to read (default: what --type needs, else 1).")
     ] = None,
@@ -117,8 +132,23 @@ def read(
 ) -> None:
     """Read registers once and show them raw (hex) and decoded: one ad-hoc register read.
 
-    Example: metergate read --serial /dev/ttyUSB0 --unit 1 --address 0x2006 --type float32
+    Example: metergate read --serial /dev/ttyUSB0 --unit 1 --address 0x2006 --type float32;
+    metergate read --serial /dev/ttyUSB0 --protocol dlt645 --address 000012345678 --di 02010100
     """
+    protocol = frame_tools.check_protocol(protocol)
+    if protocol != "modbus":
+        endpoint = endpoint_from_options(tcp, serial, rtu_over_tcp,
+                                         *frame_tools.line_defaults(baud, parity, stopbits))
+        if di is None:
+            raise typer.BadParameter(f"{protocol} reads by data identifier: give --di",
+                                     param_hint="--di")
+        mtype = None
+        if meter_type is not None:
+            mtype = _option(lambda t: int(t, 16), meter_type, "--meter-type")
+        frame_tools.read_frames(endpoint, protocol, frame_tools.meter_address(address, protocol),
+                                frame_tools.parse_di(di, protocol), mtype, timeout, json_out)
+        return
+    baud, parity = baud or 9600, (parity or "N")
     wire = _wire_address(address, base)
     if function not in (3, 4):
         raise typer.BadParameter(f"{function}: use 3 (holding) or 4 (input registers)",
@@ -250,6 +280,14 @@ def scan(
         "--stop-at-first",
         help="Stop after the line setting at which the first device answered "
              "(all units are still probed at that setting).")] = False,
+    protocol: ProtocolOpt = "modbus",
+    address: Annotated[list[str] | None, typer.Option(
+        "--address", metavar="DIGITS",
+        help="DL/T 645 / CJ/T 188: a nameplate address to try (repeat for more).")] = None,
+    address_file: Annotated[Path | None, typer.Option(
+        "--address-file", metavar="PATH",
+        help="DL/T 645 / CJ/T 188: a file of nameplate addresses, one per line (# comments).")]
+        = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Find the meters on a bus and identify model and variant from the profiles' fingerprints.
@@ -257,8 +295,25 @@ def scan(
     Serial: every unit id at every baud x parity given (defaults: the common meter settings).
     TCP / RTU over TCP: every unit id. A unit is present if it answers anything, even an exception.
 
+    DL/T 645 / CJ/T 188 (--protocol): without --address, read the address of the one meter on the
+    line (wildcard); with --address / --address-file, ask each address and list who answers.
+
     Example: metergate scan --serial /dev/ttyUSB0 --baud 9600 --parity N --units 1-20
     """
+    protocol = frame_tools.check_protocol(protocol)
+    if protocol != "modbus":
+        if len(baud or []) > 1 or len(parity or []) > 1:
+            raise typer.BadParameter(f"{protocol}: give one --baud and --parity (a frame scan "
+                                     "asks addresses, not line settings)", param_hint="--baud")
+        endpoint = endpoint_from_options(tcp, serial, rtu_over_tcp, *frame_tools.line_defaults(
+            baud[0] if baud else None, parity[0] if parity else None, stopbits))
+        frame_tools.scan_frames(endpoint, protocol,
+                                frame_tools.addresses_from(address, address_file, protocol),
+                                timeout or 1.0, json_out)
+        return
+    if address or address_file:
+        raise typer.BadParameter("addresses are for --protocol dlt645 or cjt188; a Modbus scan "
+                                 "takes --units", param_hint="--address")
     try:
         unit_ids = parse_units(units, low=1 if serial else 0, high=247 if serial else 255)
     except ValueError as exc:
@@ -441,6 +496,11 @@ def probe(
     parity: ParityOpt = None,
     stopbits: StopbitsOpt = None,
     unit: UnitOpt = 1,
+    protocol: ProtocolOpt = "modbus",
+    address: Annotated[str | None, typer.Option(
+        "--address", metavar="DIGITS",
+        help="DL/T 645 (12 digits) / CJ/T 188 (14 digits) meter address as on its nameplate.")]
+        = None,
     guess_: Annotated[bool, typer.Option(
         "--guess", help="Try the four byte/word orders and both register numberings; rank them "
                         "and name the likely winner.")] = False,
@@ -454,8 +514,23 @@ def probe(
     """Read a meter through a profile and judge every decoded value (ok / out of range / invalid).
 
     With --guess, rank every byte/word order and register numbering and say what to change in the
-    profile. Example: metergate probe --tcp 192.168.1.50 --unit 1 --profile eastron-sdm630 --guess
+    profile. Example: metergate probe --tcp 192.168.1.50 --unit 1 --profile eastron-sdm630 --guess;
+    metergate probe --serial /dev/ttyUSB0 --protocol dlt645 --address 000012345678 --profile
+    dlt645-2007 --json
     """
+    protocol = frame_tools.check_protocol(protocol)
+    if protocol != "modbus":
+        if guess_:
+            raise typer.BadParameter(f"{protocol} values have one standard layout: nothing to "
+                                     "guess", param_hint="--guess")
+        if parity is not None:
+            _check_parity(parity)
+        at = frame_tools.meter_address(address, protocol)
+        di_variant = frame_tools.variant_for(profile, protocol)
+        endpoint = endpoint_from_options(tcp, serial, rtu_over_tcp, *frame_tools.line_defaults(
+            baud, parity, stopbits, di_variant))
+        frame_tools.probe_frames(endpoint, protocol, di_variant, at, timeout, json_out)
+        return
     if parity is not None:
         _check_parity(parity)
     name, _, variant_name = profile.partition(":")

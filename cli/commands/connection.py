@@ -26,6 +26,9 @@ StopbitsOpt = Annotated[int, typer.Option("--stopbits", help="Serial stop bits (
 UnitOpt = Annotated[int, typer.Option("--unit", min=0, max=255,
                                       help="Modbus unit id (slave address), 1..247 on a bus.")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.01, help="Seconds to wait for an answer.")]
+ProtocolOpt = Annotated[str, typer.Option(
+    "--protocol", metavar="modbus|dlt645|cjt188",
+    help="What the meter speaks: Modbus RTU/TCP, DL/T 645-2007 or CJ/T 188-2004.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for programs instead of a table.")]
 
 

@@ -18,6 +18,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.commands import simulate_frames
+from cli.commands.connection import ProtocolOpt
+from cli.commands.frame_tools import check_protocol
 from drivers.errors import ProfileError, ProfileNotFound
 from drivers.profiles import SerialSettings
 from drivers.transport import SerialEndpoint, parse_host_port
@@ -71,6 +74,10 @@ def simulate(
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print one JSON line with the meters and transports instead of tables.")]
         = False,
+    protocol: ProtocolOpt = "modbus",
+    preamble_varies: Annotated[bool, typer.Option(
+        "--preamble-varies", help="DL/T 645 / CJ/T 188: 0-4 FE bytes before each answer, varying.")]
+        = False,
 ) -> None:
     """Simulate meters on Modbus TCP, RTU (pseudo-terminal) and RTU over TCP, with faults.
 
@@ -79,6 +86,11 @@ def simulate(
     """
     clock = SimClock(_parse_start(start), speed)
     line = _line(baud, parity, stopbits)
+    protocol = check_protocol(protocol)
+    if protocol != "modbus":
+        _simulate_frames(protocol, meter, rtu, rtu_link, rtu_over_tcp, tcp, seed, fault, clock, line,
+                         wire_timing, preamble_varies, duration, json_out)
+        return
     try:
         specs = [MeterSpec.parse(m) for m in (meter or [DEFAULT_METER])]
         meters = build_meters(specs, seed=seed, clock=clock, line=line)
@@ -116,6 +128,35 @@ def simulate(
         print(json.dumps(facts), flush=True)
     else:
         _print_tables(facts)
+    try:
+        _wait(duration)
+    finally:
+        sim.stop()
+
+
+def _simulate_frames(protocol: str, meter: list[str] | None, rtu: bool, rtu_link: str | None,
+                     rtu_over_tcp: list[str] | None, tcp: list[str] | None, seed: int,
+                     fault: list[str] | None, clock: SimClock, line: SerialSettings | None,
+                     wire_timing: bool, preamble_varies: bool, duration: float | None,
+                     json_out: bool) -> None:
+    if tcp:
+        raise typer.BadParameter(f"{protocol} is not carried by Modbus TCP: use --rtu (a pty) or "
+                                 "--rtu-over-tcp (raw frames over TCP)", param_hint="--tcp")
+    sim = simulate_frames.build(protocol, meter, seed=seed, clock=clock, line=line,
+                                varying_preamble=preamble_varies)
+    faults = simulate_frames.inject(sim, fault)
+    if rtu or rtu_link or not rtu_over_tcp:
+        sim.add_pty(link=rtu_link, wire_timing=wire_timing)
+    for host, port in _addresses(rtu_over_tcp or [], "--rtu-over-tcp"):
+        sim.add_tcp(host, port, wire_timing=wire_timing)
+    try:
+        sim.start()
+    except OSError as exc:
+        raise typer.BadParameter(f"{exc.strerror or exc}: {exc}",
+                                 param_hint="--rtu-over-tcp/--rtu-link") from None
+    facts = sim.describe()
+    facts.update(seed=seed, faults=faults)
+    simulate_frames.print_facts(facts, json_out)
     try:
         _wait(duration)
     finally:
