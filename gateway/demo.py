@@ -1,7 +1,8 @@
 """`metergate demo`: a small simulated campus, the real gateway on it, shown live.
 
-Three buildings, 13 meters: two RS-485 lines emulated on pseudo-terminals at 9600 baud (with wire
-timing, so the bus behaves like a real one) and a Modbus TCP gateway plus a heat pump over TCP.
+Three buildings, 18 meters: two Modbus RTU lines emulated on pseudo-terminals at 9600 baud (with
+wire timing, so the bus behaves like a real one), a Modbus TCP gateway plus a heat pump over TCP, a
+DL/T 645-2007 line of electricity meters and a CJ/T 188 line of water meters, both at 2400 8E1.
 If mosquitto is on PATH, a private broker is started on a free loopback port and the gateway
 publishes to it; otherwise the demo says so and readings stay in the local outbox.
 Everything lives in a temporary folder that is removed at the end (unless --keep-files).
@@ -17,8 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from drivers.di_profiles import resolve_di_variant
 from drivers.profiles import SerialSettings, resolve_variant
 from simulators.bus import Simulator
+from simulators.di_meter import DiMeter, DiMeterOptions
+from simulators.frame_sim import FrameSimulator
 from simulators.meter import MeterOptions, SimulatedMeter
 
 LINE = SerialSettings(9600, "N", 1, 8)
@@ -31,6 +35,7 @@ class DemoMeter:
     unit: int
     building: str
     subitem: str | None = None
+    address: str | None = None  # DL/T 645 / CJ/T 188 meters: the nameplate address (unit unused)
 
 
 # bus id -> meters on it; "line-*" are RS-485 lines on ptys, the others Modbus TCP devices
@@ -59,6 +64,21 @@ CAMPUS: dict[str, list[DemoMeter]] = {
         DemoMeter("library-hp-heat", "kamstrup-multical", 1, "library"),
     ],
 }
+# bus id -> (protocol, meters): lines of meters read by data identifier, on ptys at 2400 8E1
+FRAME_LINES: dict[str, tuple[str, list[DemoMeter]]] = {
+    "line-dorm-dlt645": ("dlt645", [
+        DemoMeter("teaching-floor1", "chint-dtsu666", 0, "teaching", "lighting_sockets",
+                  "000000000101"),
+        DemoMeter("teaching-floor2", "chint-dtsu666:single_phase", 0, "teaching",
+                  "lighting_sockets", "000000000102"),
+        DemoMeter("teaching-hvac", "dlt645-2007", 0, "teaching", "hvac", "000000000103"),
+    ]),
+    "line-water-cjt188": ("cjt188", [
+        DemoMeter("admin-tap-water", "cjt188-water", 0, "admin", None, "00000000000201"),
+        DemoMeter("library-tap-water", "cjt188-water", 0, "library", None, "00000000000202"),
+    ]),
+}
+FRAME_LINE = SerialSettings(2400, "E", 1, 8)
 BUILDINGS = {"admin": ("Administration", "office", 6200, 180),
              "teaching": ("Teaching block", "school", 9800, 1200),
              "library": ("Library", "office", 4300, 90)}
@@ -71,6 +91,7 @@ class DemoCampus:
         self.folder = folder
         self.seed = seed
         self.simulators: dict[str, Simulator] = {}
+        self.frame_simulators: dict[str, FrameSimulator] = {}
         self.broker: subprocess.Popen[bytes] | None = None
         self.broker_port: int | None = None
         self.want_broker = broker
@@ -85,6 +106,15 @@ class DemoCampus:
             else:
                 sim.add_tcp()
             self.simulators[bus] = sim.start()
+        for i, (bus, (protocol, frame_meters)) in enumerate(FRAME_LINES.items()):
+            frame_sim = FrameSimulator(protocol, [
+                DiMeter(resolve_di_variant(m.profile, protocol), m.address or "",
+                        seed=self.seed * 1000 + 100 + i,
+                        options=DiMeterOptions(line=FRAME_LINE, preamble_varies=True))
+                for m in frame_meters])
+            frame_sim.add_pty(wire_timing=True)
+            frame_sim.start()
+            self.frame_simulators[bus] = frame_sim
         if self.want_broker and shutil.which("mosquitto"):
             self.broker_port = free_port()
             self.broker = start_mosquitto(self.folder, self.broker_port)
@@ -95,6 +125,8 @@ class DemoCampus:
     def stop(self) -> None:
         for sim in self.simulators.values():
             sim.stop()
+        for frame_sim in self.frame_simulators.values():
+            frame_sim.stop()
         if self.broker is not None:
             self.broker.terminate()
             self.broker.wait(timeout=10)
@@ -117,6 +149,19 @@ class DemoCampus:
                 out += ['type = "tcp"', f'host = "{ep.host}"',  # type: ignore[union-attr]
                         f'port = {ep.port}']  # type: ignore[union-attr]
             out.append('')
+        for bus, frame_sim in self.frame_simulators.items():
+            out += ['[[buses]]', f'id = "{bus}"', 'type = "serial"',
+                    f'protocol = "{FRAME_LINES[bus][0]}"',
+                    f'device = "{frame_sim.pty_endpoint.device}"',
+                    f'baud = {FRAME_LINE.baud}', f'parity = "{FRAME_LINE.parity}"', '']
+        for bus, (_, frame_meters) in FRAME_LINES.items():
+            for m in frame_meters:
+                out += ['[[meters]]', f'id = "{m.id}"', f'profile = "{m.profile}"',
+                        f'address = "{m.address}"', f'bus = "{bus}"', f'building = "{m.building}"',
+                        'poll = [{ interval = "30s", quantities = "*" }]']
+                if m.subitem:
+                    out.append(f'subitem = "{m.subitem}"')
+                out.append('')
         for bus, meters in CAMPUS.items():
             for m in meters:
                 out += ['[[meters]]', f'id = "{m.id}"', f'profile = "{m.profile}"',

@@ -39,7 +39,8 @@ class Follower:
         self.topics = Topics(self.mqtt.topic_prefix, config.site.id, config.site.gateway_id)
         self._lock = threading.Lock()
         self.meters: dict[str, MeterView] = {
-            m.id: MeterView(m.id, m.variant.key, m.bus, m.unit, m.building) for m in config.meters}
+            m.id: MeterView(m.id, m.variant.key, m.bus, m.address or m.unit, m.building)
+            for m in config.meters}
         self.health: dict[str, Any] = {}
         self.health_at: float | None = None
         self.connected = False

@@ -21,7 +21,7 @@ class MeterView:
     meter: str
     profile: str
     bus: str
-    unit: int
+    unit: int | str  # Modbus unit id, or a DL/T 645 / CJ/T 188 address
     building: str
     readings: dict[str, Reading] = field(default_factory=dict)
     last_ts: float | None = None
@@ -38,7 +38,8 @@ class LiveView:
     def __init__(self, config: SiteConfig) -> None:
         self._lock = threading.Lock()
         self.meters: dict[str, MeterView] = {
-            m.id: MeterView(m.id, m.variant.key, m.bus, m.unit, m.building) for m in config.meters
+            m.id: MeterView(m.id, m.variant.key, m.bus, m.address or m.unit, m.building)
+            for m in config.meters
         }
         self.errors: list[tuple[float, str]] = []
         self._watched = False

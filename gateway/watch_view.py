@@ -160,7 +160,7 @@ def _table(layout: Layout, title: str, meter_ids: Sequence[str] = ()) -> Table:
     table.add_column("meter", no_wrap=True, overflow="ellipsis", min_width=meter_w,
                      max_width=meter_w)
     if not layout.compact:
-        table.add_column("bus/unit", no_wrap=True, overflow="ellipsis", max_width=18)
+        table.add_column("bus/unit", no_wrap=True, overflow="ellipsis", max_width=32)
     table.add_column("state", no_wrap=True)
     table.add_column("age", no_wrap=True, justify="right")
     if not layout.compact:

@@ -15,9 +15,13 @@ def test_demo_runs_the_gateway_on_a_simulated_campus() -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     text = out.stdout
     assert "MQTT broker (mosquitto) on 127.0.0.1:" in text
-    for meter in ("admin-main", "admin-water", "admin-heat", "teaching-main", "library-hp"):
+    for meter in ("admin-main", "admin-water", "admin-heat", "teaching-main", "library-hp",
+                  "000000000101", "00000000000201"):  # DL/T 645 and CJ/T 188 addresses
         assert meter in text
     final = text[text.rfind("metergate demo —"):]  # the last frame of the live table
-    assert final.count("online") >= 13, final
+    # the DL/T 645 and CJ/T 188 lines too (one slow DL/T 645 meter may not have answered yet)
+    assert final.count("online") >= 16, final
+    for meter in ("teaching-floor1", "admin-tap-water", "library-tap-water"):
+        assert meter in final
     assert "mqtt: connected" in final
     assert "Traceback" not in out.stderr
