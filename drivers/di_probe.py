@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from core.reading import Quality
 from drivers.di_profiles import DiPoint, DiVariant
 from drivers.di_reader import DiReader, DiSource
+from drivers.probe import quality_counts, summary_text
 from drivers.reader import Reading
 
 # failure kinds that mean nobody answered (a silent meter, a wrong address or line setting)
@@ -37,11 +38,7 @@ class DiProbeResult:
     failures: dict[str, int]
 
     def counts(self) -> dict[str, int]:
-        out = {q.value: 0 for q in (Quality.OK, Quality.OUT_OF_RANGE, Quality.INVALID,
-                                    Quality.COMM_ERROR)}
-        for p in self.points:
-            out[p.reading.quality.value] = out.get(p.reading.quality.value, 0) + 1
-        return out
+        return quality_counts(p.reading.quality for p in self.points)
 
     @property
     def silent(self) -> bool:
@@ -51,9 +48,7 @@ class DiProbeResult:
             and set(self.failures) <= NO_ANSWER_KINDS
 
     def summary(self) -> str:
-        c = self.counts()
-        return (f"{c['ok']} ok / {c['out_of_range']} out of range / {c['invalid']} invalid / "
-                f"{c['comm_error']} comm errors")
+        return summary_text(self.counts())
 
     def as_dict(self) -> dict[str, object]:
         profile, _, variant = self.variant_key.partition(":")

@@ -55,12 +55,7 @@ class ProbeResult:
     failures: Mapping[str, int]  # failure reason -> count, from the reader's statistics
 
     def counts(self) -> dict[str, int]:
-        """Points per quality, every quality present (zeros included) in a fixed order."""
-        out = {q.value: 0 for q in (Quality.OK, Quality.OUT_OF_RANGE, Quality.INVALID,
-                                    Quality.COMM_ERROR)}
-        for p in self.points:
-            out[p.quality.value] = out.get(p.quality.value, 0) + 1
-        return out
+        return quality_counts(p.quality for p in self.points)
 
     @property
     def silent(self) -> bool:
@@ -69,15 +64,27 @@ class ProbeResult:
             and set(self.failures) <= NO_DEVICE_REASONS
 
     def summary(self) -> str:
-        c = self.counts()
-        return (f"{c['ok']} ok / {c['out_of_range']} out of range / {c['invalid']} invalid / "
-                f"{c['comm_error']} comm errors")
+        return summary_text(self.counts())
 
     def as_dict(self) -> dict[str, object]:
         profile, _, variant = self.variant_key.partition(":")
         return {"profile": profile, "variant": variant, "unit": self.unit,
                 "points": [p.as_dict() for p in self.points], "summary": self.counts(),
                 "requests": self.requests}
+
+
+def quality_counts(qualities: Iterable[Quality]) -> dict[str, int]:
+    """Points per quality, every quality present (zeros included) in a fixed order."""
+    out = {q.value: 0 for q in (Quality.OK, Quality.OUT_OF_RANGE, Quality.INVALID,
+                                Quality.COMM_ERROR)}
+    for q in qualities:
+        out[q.value] = out.get(q.value, 0) + 1
+    return out
+
+
+def summary_text(c: Mapping[str, int]) -> str:
+    return (f"{c['ok']} ok / {c['out_of_range']} out of range / {c['invalid']} invalid / "
+            f"{c['comm_error']} comm errors")
 
 
 def verdict(point: Point, reading: Reading) -> str:
@@ -124,5 +131,5 @@ def probe(
 
 __all__ = [
     "NO_DEVICE_REASONS", "PointResult", "ProbeResult", "is_refused",
-    "point_results", "probe", "verdict",
+    "point_results", "probe", "quality_counts", "summary_text", "verdict",
 ]

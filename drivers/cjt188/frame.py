@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drivers.bcd import format_address, parse_address
+from drivers.frame_scan import frames_in as scan_frames
 
 PREAMBLE = b"\xfe" * 2
 START, END = 0x68, 0x16
@@ -143,22 +144,7 @@ def decode_at(buf: bytes, i: int) -> Frame | None:
 
 def frames_in(buf: bytes) -> tuple[list[Frame], int]:
     """Every complete valid frame in `buf` and the number with a bad checksum; other bytes skipped."""
-    found: list[Frame] = []
-    bad = 0
-    i = 0
-    while (i := buf.find(START, i)) >= 0:
-        try:
-            frame = decode_at(buf, i)
-        except FrameError:
-            bad += 1
-            i += 1
-            continue
-        if frame is None:
-            i += 1
-            continue
-        found.append(frame)
-        i += len(frame.raw)
-    return found, bad
+    return scan_frames(buf, START, decode_at, FrameError)
 
 
 def request_bytes() -> int:
