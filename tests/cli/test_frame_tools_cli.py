@@ -146,7 +146,7 @@ def test_simulate_protocol_serves_meters_a_probe_reads(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "simulate", "--protocol", "dlt645", "--meter",
          f"{A}=chint-dtsu666", "--meter", f"{B}=dlt645-2007", "--rtu-link", str(link),
-         "--preamble-varies", "--json", "--duration", "60"],
+         "--preamble-varies", "--fault", f"{B}:offline", "--json", "--duration", "60"],
         stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -159,6 +159,10 @@ def test_simulate_protocol_serves_meters_a_probe_reads(tmp_path: Path) -> None:
                         "--di", "00010000", "--json")
         assert code == 0, out
         assert json.loads(out)["decoded"][0]["quantity"] == "energy_active_import"
+        assert facts["faults"] == [{"address": B, "fault": facts["faults"][0]["fault"]}]
+        code, out = run("read", "--serial", str(link), "--protocol", "dlt645", "--address", B,
+                        "--di", "00010000", "--timeout", "0.5")
+        assert code == 1 and f"no answer from DL/T 645-2007 address {B}" in out  # offline
     finally:
         proc.terminate()
         proc.wait(10)
