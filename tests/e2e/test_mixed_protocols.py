@@ -76,7 +76,10 @@ def test_dlt645_cjt188_and_modbus_buses_survive_a_broker_outage(  # type: ignore
     mb = modbus_simulator(["1=eastron-sdm120", "2=eastron-sdm120"], tcp=True)
     broker, vm = mosquitto(), victoria()
     recorder = mqtt_recorder(broker, READINGS, client_id="platform")
-    start_ingest(ingest_toml(tmp_path, broker.port, influx_url=vm.url, client_id="ingest-mix"),
+    start_ingest(ingest_toml(tmp_path, broker.port, influx_url=vm.url, client_id="ingest-mix",
+                             # one instance: a plain subscription, which mosquitto 2.0 restores
+                             # after its restart (a shared one it does not; docs/ingest.md)
+                             extra_mqtt='share_group = ""'),
                  services)
     with dlt, cjt:
         site = _site(tmp_path, dlt.pty_endpoint.device, cjt.pty_endpoint.device,
@@ -134,14 +137,21 @@ def test_dlt645_cjt188_and_modbus_buses_survive_a_broker_outage(  # type: ignore
     published = {(round(r.get("ts", d["ts"]) * 1000), r["value"]) for d in d1 for r in d["readings"]
                  if r["quantity"] == "energy_active_import" and r["value"] is not None}
     match_value = '{meter="d1", __name__="energy_active_import_value"}'
-    vm.wait_count(match_value, len(published), timeout=60)
-    stored = {(ts, v) for (name, labels, ts), v in
-              vm.samples(match_value).items()}
-    stored_ts = {ts for ts, _ in stored}
-    for ts, value in published:
-        match = [v for t, v in stored if abs(t - ts) <= 1]  # VictoriaMetrics keeps whole ms
-        assert match and math.isclose(match[0], value), f"d1 energy at {ts}: {match} != {value}"
-    assert len(stored_ts) >= len(published)
+
+    def missing() -> list[tuple[int, float, list[float]]]:
+        stored = {ts: v for (_, _, ts), v in vm.samples(match_value).items()}
+        out = []
+        for ts, value in published:
+            match = [v for t, v in stored.items() if abs(t - ts) <= 1]  # VM keeps whole ms
+            if not (match and math.isclose(match[0], value)):
+                out.append((ts, value, match))
+        return out
+
+    # ingest may still be catching up with the redelivered backlog on a loaded machine
+    deadline = time.monotonic() + 120
+    while (gone := missing()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not gone, f"d1 energy readings not in VictoriaMetrics as published: {gone[:5]}"
 
     # analyze takes the readings as the platform received them: the electricity of the DL/T 645
     # meters and the water of the CJ/T 188 ones count like Modbus readings

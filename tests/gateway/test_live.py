@@ -11,7 +11,7 @@ from gateway.scheduler import PollResult
 
 
 def _view() -> LiveView:
-    meter = SimpleNamespace(id="m1", variant=SimpleNamespace(key="p:v"), bus="b", unit=1,
+    meter = SimpleNamespace(id="m1", variant=SimpleNamespace(key="p:v"), bus="b", unit=1, address=None,
                             building="b1")
     return LiveView(SimpleNamespace(meters=[meter]))  # type: ignore[arg-type]
 
