@@ -15,20 +15,16 @@ value faults change the values.
 
 from __future__ import annotations
 
-import threading
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from core.quantities import Kind
 from drivers.di_profiles import DiPoint, DiVariant
 from drivers.profiles import SerialSettings
-from simulators.clock import Clock, SimClock
-from simulators.derived import complete, fitting_scale, is_single_phase, scaled, single_phase
-from simulators.faults import Decision, Fault, FaultSet
-from simulators.meter import PhysicsLike, make_meter_physics
+from simulators.clock import Clock
+from simulators.faults import Decision, Fault
+from simulators.meter_body import MeterBody, PhysicsLike
 
-DEFAULT_LINE = SerialSettings(2400, "E", 1, 8)
 # the unit code a simulated CJ/T 188 meter names for each canonical unit, and the factor into it
 CODE_FOR = {"kWh": ("kWh", 1.0), "W": ("kW", 1e-3), "m³": ("m³", 1.0), "m³/h": ("m³/h", 1.0)}
 UNIT_SCALE = {"kWh": 1.0, "MWh": 1e-3, "GJ": 3.6e-3, "MJ": 3.6, "Wh": 1e3, "kW": 1e-3, "W": 1.0,
@@ -48,47 +44,25 @@ class DiMeterOptions:
     load_scale: float | None = None
 
 
-class DiMeter:
+class DiMeter(MeterBody):
     """Thread-safe: servers read it from their loop, tests from theirs."""
+
+    DEFAULT_LINE = SerialSettings(2400, "E", 1, 8)
 
     def __init__(self, variant: DiVariant, address: str, physics: PhysicsLike | None = None, *,
                  seed: int = 0, clock: Clock | None = None, options: DiMeterOptions | None = None,
                  monotonic: Callable[[], float] | None = None) -> None:
-        self.variant = variant
+        self.variant: DiVariant = variant
         self.address = address
-        self.options = options or DiMeterOptions()
-        self.clock: Clock = clock or SimClock()
+        self.options: DiMeterOptions = options or DiMeterOptions()
         unit = zlib.crc32(address.encode()) % 247 + 1  # the physics' per-meter seed
-        self.physics = physics or make_meter_physics(variant.kind, seed=seed, unit=unit,
-                                                     start=self.clock())
-        fault_kwargs = {"monotonic": monotonic} if monotonic is not None else {}
-        self.faults = FaultSet(seed=seed * 1000 + unit, **fault_kwargs)
+        super().__init__(variant, unit, physics, seed=seed, clock=clock, options=self.options,
+                         load_scale=self.options.load_scale, monotonic=monotonic)
         self._pinned: dict[str, float | None] = {}
-        self._lock = threading.RLock()
         self._by_di: dict[int, list[DiPoint]] = {}
         for p in variant.points:
             self._by_di.setdefault(p.di, []).append(p)
-        self._counters = frozenset(p.quantity for p in variant.points if p.kind is Kind.COUNTER)
-        self._single = is_single_phase(variant.kind, (p.quantity for p in variant.points))
-        scale = self.options.load_scale
-        if scale is None:
-            ranges = {p.quantity: p.range for p in variant.points if p.range is not None}
-            scale = fitting_scale(getattr(self.physics, "peak_w", None), ranges, self._single)
-        self._scale = scale
         self._answers = 0
-
-    @property
-    def kind(self) -> str:
-        return self.variant.kind
-
-    @property
-    def line(self) -> SerialSettings:
-        return self.options.line or self.variant.device.serial or DEFAULT_LINE
-
-    @property
-    def turnaround_s(self) -> float:
-        ms = self.options.turnaround_ms
-        return (self.variant.device.turnaround_ms if ms is None else ms) / 1000.0
 
     @property
     def meter_type(self) -> int | None:
@@ -123,15 +97,8 @@ class DiMeter:
     def values(self, touched: frozenset[str] | None = None) -> dict[str, float | None]:
         """Every quantity's canonical value now, faults applied."""
         with self._lock:
-            self.physics.advance(self.clock())
-            for leak in self.faults.start_leaks():
-                self.physics.add_leak(leak.flow)
-            raw = self.physics.values()
-            if self._single:
-                raw = single_phase(raw)
-            values: dict[str, float | None] = dict(complete(scaled(raw, self._scale),
-                                                            (p.quantity for p in self.variant.points),
-                                                            {}))
+            values: dict[str, float | None] = dict(
+                self._physical((p.quantity for p in self.variant.points), {}))
             values.update(self._pinned)
             return self.faults.apply(values, self._counters, touched)
 
@@ -186,16 +153,7 @@ class DiMeter:
             return b"\xff" * p.fmt.width
 
     def inject(self, fault: Fault | str) -> Fault:
-        fault = Fault.parse(fault) if isinstance(fault, str) else fault
-        names = {p.quantity for p in self.variant.points}
-        if fault.quantity is not None and fault.quantity not in names:
-            raise ValueError(f"{self.address} ({self.variant.key}) has no quantity "
-                             f"{fault.quantity!r}; it maps {', '.join(sorted(names))}")
-        self.faults.add(fault)
-        return fault
-
-    def clear(self, kind: str | None = None) -> None:
-        self.faults.clear(kind)
+        return self._add_fault(fault, self.address)
 
 
 def meters_by_address(meters: Mapping[str, DiMeter] | list[DiMeter]) -> dict[str, DiMeter]:

@@ -12,8 +12,6 @@ pty, as for the Modbus simulators). Two meters answering one wildcard request co
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -24,7 +22,7 @@ from simulators import cjt188_responder, dlt645_responder
 from simulators.di_meter import DiMeter, meters_by_address
 from simulators.frame_reply import Answer, collide
 from simulators.line import answer_due, hears, silence
-from simulators.rtu_server import PtyPort
+from simulators.pty_port import PtyLineServer
 from simulators.tcp_server import StreamServer
 
 Send = Callable[[bytes], None]
@@ -96,34 +94,16 @@ class FrameBus:
         return silence(client) if client is not None else 0.02
 
 
-class FramePtyServer:
+class FramePtyServer(PtyLineServer):
     """Serves a FrameBus on a new pseudo-terminal; `path` is what a client opens."""
 
     def __init__(self, bus: FrameBus, *, link: str | None = None, line: SerialSettings | None = None,
                  check_line: bool = True) -> None:
+        super().__init__(bus, link=link, line=line, check_line=check_line)
         self.bus = bus
-        self.line = line or bus.default_line()
-        self.port = PtyPort(self.line, link)
-        self.check_line = check_line
 
-    @property
-    def path(self) -> str:
-        return self.port.path
-
-    async def start(self) -> None:
-        asyncio.get_running_loop().add_reader(self.port.master, self._readable)
-
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            asyncio.get_running_loop().remove_reader(self.port.master)
-        self.port.close()
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.port.master, 4096)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
+    def _received(self, data: bytes) -> None:
+        if not data:
             return
         loop = asyncio.get_running_loop()
         self.bus.feed(data, loop.time(), self.port.write, self.port.client_line(), self.check_line)
@@ -136,19 +116,7 @@ class FrameTcpServer(StreamServer):
         super().__init__(host, port)
         self.bus = bus
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
+    async def _session(self, reader: asyncio.StreamReader, send: Callable[[bytes], None]) -> None:
         loop = asyncio.get_running_loop()
-
-        def send(data: bytes) -> None:
-            if not writer.is_closing():
-                writer.write(data)
-
-        try:
-            while data := await reader.read(4096):
-                self.bus.feed(data, loop.time(), send, None, check_line=False)
-        except ConnectionError:
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.close()
+        while data := await reader.read(4096):
+            self.bus.feed(data, loop.time(), send, None, check_line=False)

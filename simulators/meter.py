@@ -17,40 +17,20 @@ Device behaviour (see docs/simulator.md):
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Protocol
 
 from core.quantities import Kind
 from drivers.codec import Order
 from drivers.errors import ModbusExceptionResponse
 from drivers.profiles import MeterVariant, Point, SerialSettings, Unreadable
-from simulators.clock import Clock, SimClock
-from simulators.derived import (
-    complete,
-    fitting_scale,
-    is_single_phase,
-    scaled,
-    single_phase,
-)
-from simulators.faults import Fault, FaultSet
+from simulators.clock import Clock
+from simulators.faults import Fault
 from simulators.image import encode_point, merge, served_points
+from simulators.meter_body import MeterBody, PhysicsLike
 
 MAX_READ = 125  # registers per FC3/FC4 request (a 253-byte PDU)
 MAX_WRITE = 123  # registers per FC16 request
-DEFAULT_LINE = SerialSettings(9600, "N", 1, 8)
-
-
-class PhysicsLike(Protocol):
-    """What a meter needs from simulators.physics.MeterPhysics."""
-
-    kind: str
-
-    def advance(self, t: float) -> None: ...
-    def values(self) -> dict[str, float]: ...
-    def add_leak(self, flow_m3h: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,23 +48,7 @@ class MeterOptions:
     load_scale: float | None = None  # power, current, energy × this; default: fit the rating
 
 
-def physics_anchor(t: float, tz_offset_h: float = 8.0) -> float:
-    """Local midnight before `t`: the physics starts there, so two runs with one seed agree on the
-    values at the same times wherever in the day they were started (and start up fast)."""
-    tz = timezone(timedelta(hours=tz_offset_h))
-    day = datetime.fromtimestamp(t, tz).replace(hour=0, minute=0, second=0, microsecond=0)
-    return day.timestamp()
-
-
-def make_meter_physics(kind: str, *, seed: int, unit: int, start: float,
-                       tz_offset_h: float = 8.0) -> PhysicsLike:
-    from simulators.physics import make_physics  # imported late: the package stays import-free
-
-    return make_physics(kind, seed=seed, unit=unit, start=physics_anchor(start, tz_offset_h),
-                        tz_offset_h=tz_offset_h)
-
-
-class SimulatedMeter:
+class SimulatedMeter(MeterBody):
     """One device on a bus. Thread-safe: servers read it from their thread, tests from theirs."""
 
     def __init__(
@@ -100,47 +64,19 @@ class SimulatedMeter:
     ) -> None:
         if not 1 <= unit <= 247:
             raise ValueError(f"unit id {unit}: a device on a bus has 1..247")
-        self.variant = variant
+        self.variant: MeterVariant = variant
         self.unit = unit
-        self.options = options or MeterOptions()
-        self.clock: Clock = clock or SimClock()
+        self.options: MeterOptions = options or MeterOptions()
         self.seed = seed
-        self.physics = physics or make_meter_physics(variant.kind, seed=seed, unit=unit,
-                                                     start=self.clock())
-        fault_kwargs = {"monotonic": monotonic} if monotonic is not None else {}
-        self.faults = FaultSet(seed=seed * 1000 + unit, **fault_kwargs)
+        super().__init__(variant, unit, physics, seed=seed, clock=clock, options=self.options,
+                         load_scale=self.options.load_scale, monotonic=monotonic)
         shift = self.options.address_shift
         self.points = served_points(variant.points, self.options.order, shift)
         self.unreadable = tuple(Unreadable(u.start + shift, u.end + shift, u.function)
                                 for u in variant.device.unreadable)
-        self._counters = frozenset(p.quantity for p in variant.points if p.kind is Kind.COUNTER)
         self._state = {"ct_ratio": self.options.ct_ratio, "pt_ratio": self.options.pt_ratio}
         self._written: dict[tuple[int, int], int] = {}  # (table, address) -> register written
-        self._lock = threading.RLock()
         self._spans = [(p, _owned(p)) for p in self.points]
-        self._single_phase = is_single_phase(variant.kind, (p.quantity for p in variant.points))
-        scale = self.options.load_scale
-        if scale is None:  # the physics' building peak (electricity) against the meter's rating
-            ranges = {p.quantity: p.range for p in variant.points if p.range is not None}
-            scale = fitting_scale(getattr(self.physics, "peak_w", None), ranges,
-                                  self._single_phase)
-        self._load_scale = scale
-
-    # -- description ------------------------------------------------------------------------------
-
-    @property
-    def kind(self) -> str:
-        return self.variant.kind
-
-    @property
-    def line(self) -> SerialSettings:
-        """The serial settings the device answers at."""
-        return self.options.line or self.variant.device.serial or DEFAULT_LINE
-
-    @property
-    def turnaround_s(self) -> float:
-        ms = self.options.turnaround_ms
-        return (self.variant.device.turnaround_ms if ms is None else ms) / 1000.0
 
     def __repr__(self) -> str:
         return f"SimulatedMeter({self.variant.key!r}, unit={self.unit})"
@@ -149,15 +85,7 @@ class SimulatedMeter:
 
     def physical_values(self) -> dict[str, float]:
         """The physics' values now, completed for every mapped quantity (no faults, no quantizing)."""
-        with self._lock:
-            self.physics.advance(self.clock())
-            for leak in self.faults.start_leaks():
-                self.physics.add_leak(leak.flow)
-            values = self.physics.values()
-        if self._single_phase:
-            values = single_phase(values)
-        values = scaled(values, self._load_scale)
-        return complete(values, (p.quantity for p in self.points), self._state)
+        return self._physical((p.quantity for p in self.points), self._state)
 
     def _served(self, touched: frozenset[str] | None) -> tuple[dict[int, dict[int, int]],
                                                                dict[str, float | None]]:
@@ -196,16 +124,7 @@ class SimulatedMeter:
         fault = Fault.parse(fault) if isinstance(fault, str) else fault
         if fault.kind == "leak" and self.kind != "water":
             raise ValueError(f"unit {self.unit} is a {self.kind} meter; a leak needs a water meter")
-        names = {p.quantity for p in self.points}
-        if fault.quantity is not None and fault.quantity not in names:
-            raise ValueError(f"unit {self.unit} ({self.variant.key}) has no quantity "
-                             f"{fault.quantity!r}; it maps {', '.join(sorted(names))}")
-        self.faults.add(fault)
-        return fault
-
-    def clear(self, kind: str | None = None) -> None:
-        """Remove faults (of one kind, or all). A leak already flowing stays in the physics."""
-        self.faults.clear(kind)
+        return self._add_fault(fault, f"unit {self.unit}")
 
     # -- registers --------------------------------------------------------------------------------
 

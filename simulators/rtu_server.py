@@ -5,25 +5,19 @@ One RtuBus is one RS-485 line: every meter on it sees every frame, only the addr
 broadcasts (unit 0) are executed silently, unknown unit ids get silence. Answers are timed as the
 real line would deliver them (simulators.line); on a pty a meter answers only when the client's
 termios settings match its own line settings.
-
-The pty: the simulator opens both ends and keeps the client end (the "slave") open too, so a client
-closing the port never makes the simulator's end fail with EIO; it is put in raw mode at the meters'
-line settings, and an optional stable symlink points at it.
+The pty itself: simulators.pty_port.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import termios
-import tty
 from collections.abc import Callable, Mapping
 
 from drivers.profiles import SerialSettings
-from simulators.line import answer_due, hears, read_termios, silence
+from simulators.line import answer_due, hears, silence
 from simulators.meter import SimulatedMeter
 from simulators.pdu import rtu_frame
+from simulators.pty_port import PtyLineServer
 from simulators.responder import respond
 from simulators.rtu_framer import Frame, RtuFramer
 from simulators.tcp_server import StreamServer
@@ -82,76 +76,17 @@ class RtuBus:
             loop.call_at(due, send, data)
 
 
-class PtyPort:
-    """A pseudo-terminal pair; `path` is what a client opens."""
-
-    def __init__(self, line: SerialSettings, link: str | None = None) -> None:
-        self.master, self.slave = os.openpty()
-        self.device = os.ttyname(self.slave)
-        tty.setraw(self.slave)
-        _set_line(self.slave, line)
-        os.set_blocking(self.master, False)
-        self.link = link
-        if link:
-            tmp = f"{link}.tmp{os.getpid()}"
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            os.symlink(self.device, tmp)
-            os.replace(tmp, link)  # atomic: a client never sees the link missing
-
-    @property
-    def path(self) -> str:
-        return self.link or self.device
-
-    def client_line(self) -> SerialSettings | None:
-        return read_termios(self.slave)
-
-    def write(self, data: bytes) -> None:
-        # A full buffer means nobody reads the port: the answer is lost, as on a real line.
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self.master, data)
-
-    def close(self) -> None:
-        if self.link:
-            with contextlib.suppress(OSError):
-                if os.path.islink(self.link) and os.readlink(self.link) == self.device:
-                    os.unlink(self.link)
-        for fd in (self.master, self.slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
-class PtyServer:
+class PtyServer(PtyLineServer):
     """Serves an RtuBus on a PtyPort from the asyncio loop."""
 
     def __init__(self, bus: RtuBus, *, link: str | None = None, line: SerialSettings | None = None,
                  check_line: bool = True) -> None:
+        super().__init__(bus, link=link, line=line, check_line=check_line)
         self.bus = bus
-        self.line = line or bus.default_line()
-        self.port = PtyPort(self.line, link)
-        self.check_line = check_line
         self._framer = RtuFramer(bus.gap(None))
         self._expiry: asyncio.TimerHandle | None = None
 
-    @property
-    def path(self) -> str:
-        return self.port.path
-
-    async def start(self) -> None:
-        asyncio.get_running_loop().add_reader(self.port.master, self._readable)
-
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            asyncio.get_running_loop().remove_reader(self.port.master)
-        self.port.close()
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.port.master, 4096)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
+    def _received(self, data: bytes) -> None:
         self._feed(data)
 
     def _feed(self, data: bytes) -> None:
@@ -175,42 +110,17 @@ class RtuOverTcpServer(StreamServer):
         super().__init__(host, port)
         self.bus = bus
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
+    async def _session(self, reader: asyncio.StreamReader, send: Callable[[bytes], None]) -> None:
         loop = asyncio.get_running_loop()
         framer = RtuFramer(self.bus.gap(None))
+        while True:
+            try:
+                timeout = framer.gap_s * 1.1 if framer.pending else None
+                data = await asyncio.wait_for(reader.read(4096), timeout)
+            except TimeoutError:
+                data = None  # silence: ends whatever is buffered
+            if data == b"":
+                break
+            for frame in framer.feed(data or b"", loop.time()):
+                self.bus.handle(frame, send, None, check_line=False)
 
-        def send(data: bytes) -> None:
-            if not writer.is_closing():
-                writer.write(data)
-
-        try:
-            while True:
-                try:
-                    timeout = framer.gap_s * 1.1 if framer.pending else None
-                    data = await asyncio.wait_for(reader.read(4096), timeout)
-                except TimeoutError:
-                    data = None  # silence: ends whatever is buffered
-                if data == b"":
-                    break
-                for frame in framer.feed(data or b"", loop.time()):
-                    self.bus.handle(frame, send, None, check_line=False)
-        except ConnectionError:
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-
-
-def _set_line(fd: int, line: SerialSettings) -> None:
-    """Give the pty the meters' speed and stop bits, so a client that sets none still matches."""
-    attrs = termios.tcgetattr(fd)
-    speed = getattr(termios, f"B{line.baud}", None)
-    cflag = attrs[2] & ~(termios.PARENB | termios.PARODD | termios.CSTOPB | termios.CSIZE)
-    cflag |= termios.CS8  # a pty carries neither parity nor other data sizes (simulators.line)
-    if line.stopbits == 2:
-        cflag |= termios.CSTOPB
-    attrs[2] = cflag
-    if speed is not None:
-        attrs[4] = attrs[5] = speed
-    termios.tcsetattr(fd, termios.TCSANOW, attrs)

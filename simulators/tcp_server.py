@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 from simulators.meter import SimulatedMeter
@@ -37,7 +37,8 @@ def garble(pdu: bytes) -> bytes:
 
 class StreamServer:
     """A loopback TCP listener that tracks its connections so close() can end them; subclasses
-    implement _serve for their framing (MBAP here, RTU frames in rtu_server)."""
+    implement _session for their framing (MBAP here, RTU frames in rtu_server, DL/T 645 and
+    CJ/T 188 frames in frame_bus), sending with `send`, which drops what a closing peer cannot take."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host = host
@@ -46,6 +47,21 @@ class StreamServer:
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+
+        def send(data: bytes) -> None:
+            if not writer.is_closing():
+                writer.write(data)
+
+        try:
+            await self._session(reader, send)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client went away: as a device, wait for the next one
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _session(self, reader: asyncio.StreamReader, send: Callable[[bytes], None]) -> None:
         raise NotImplementedError
 
     async def start(self) -> None:
@@ -68,31 +84,24 @@ class TcpServer(StreamServer):
         self.meters = meters
         self.unknown_unit = unknown_unit
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
+    async def _session(self, reader: asyncio.StreamReader, send: Callable[[bytes], None]) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            while True:
-                header = await reader.readexactly(7)
-                tid, protocol, length, unit = struct.unpack(">HHHB", header)
-                if length < 2 or length > 254:
-                    break  # not Modbus: a real device drops the connection
-                body = await reader.readexactly(length - 1)
-                if protocol != 0:
-                    continue
-                answer = self._answer(unit, body)
-                if answer is None:
-                    continue
-                frame, delay = mbap(tid, unit, answer[0]), answer[1]
-                if delay > 0:
-                    loop.call_later(delay, _write, writer, frame)
-                else:
-                    _write(writer, frame)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.close()
+        while True:
+            header = await reader.readexactly(7)
+            tid, protocol, length, unit = struct.unpack(">HHHB", header)
+            if length < 2 or length > 254:
+                break  # not Modbus: a real device drops the connection
+            body = await reader.readexactly(length - 1)
+            if protocol != 0:
+                continue
+            answer = self._answer(unit, body)
+            if answer is None:
+                continue
+            frame, delay = mbap(tid, unit, answer[0]), answer[1]
+            if delay > 0:
+                loop.call_later(delay, send, frame)
+            else:
+                send(frame)
 
     def _answer(self, unit: int, request: bytes) -> tuple[bytes, float] | None:
         reply = respond(self.meters, unit, request)
@@ -103,8 +112,3 @@ class TcpServer(StreamServer):
         if reply.pdu is None:
             return None
         return (garble(reply.pdu) if reply.corrupt else reply.pdu), reply.delay
-
-
-def _write(writer: asyncio.StreamWriter, data: bytes) -> None:
-    if not writer.is_closing():
-        writer.write(data)

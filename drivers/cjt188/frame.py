@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drivers.bcd import format_address, parse_address
+from drivers import frame_parts
+from drivers.bcd import parse_address
 from drivers.frame_scan import frames_in as scan_frames
 
 PREAMBLE = b"\xfe" * 2
-START, END = 0x68, 0x16
+START, END = frame_parts.START, frame_parts.END
+FrameError = frame_parts.FrameError  # a complete frame whose checksum is wrong
+checksum = frame_parts.checksum
 ADDRESS_BYTES = 7
 ADDRESS_DIGITS = 14
 WILDCARD_ADDRESS = b"\xaa" * ADDRESS_BYTES
@@ -31,7 +34,6 @@ READ_ADDRESS = 0x03
 WRITE = 0x04
 WRITE_ADDRESS = 0x15
 READ_ONLY = frozenset({READ, READ_ADDRESS})
-DIRECTION_BIT, ERROR_BIT = 0x80, 0x40
 
 DI_CURRENT = 0x901F  # current metering data
 DI_ADDRESS = 0x810A  # read address
@@ -45,12 +47,8 @@ METER_TYPES = {0x10: "cold water", 0x11: "domestic hot water", 0x12: "drinking w
 CONFIRMED_TYPES = frozenset({0x10, 0x11, 0x12, 0x13})
 
 
-class FrameError(ValueError):
-    """Bytes that look like a frame but are not a valid one (a bad checksum)."""
-
-
 @dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(frame_parts.ControlBits):
     meter_type: int | None
     address: bytes  # wire order (low byte first)
     control: int
@@ -61,17 +59,6 @@ class Frame:
     def function(self) -> int:
         return self.control & 0x3F
 
-    @property
-    def from_meter(self) -> bool:
-        return bool(self.control & DIRECTION_BIT)
-
-    @property
-    def is_error(self) -> bool:
-        return bool(self.control & ERROR_BIT)
-
-    @property
-    def address_text(self) -> str:
-        return format_address(self.address)
 
 
 def address_bytes(text: str) -> bytes:
@@ -94,18 +81,11 @@ def di_echoes(di: int) -> tuple[bytes, bytes]:
 
 
 def parse_di(text: str) -> int:
-    t = text.strip().lower().removeprefix("0x")
-    if len(t) != 4 or any(c not in "0123456789abcdef" for c in t):
-        raise ValueError(f"DI {text!r}: write the 4 hex digits as the standard does, e.g. 901F")
-    return int(t, 16)
+    return frame_parts.parse_hex_di(text, 4, "901F")
 
 
 def format_di(di: int) -> str:
     return f"{di:04X}"
-
-
-def checksum(data: bytes) -> int:
-    return sum(data) & 0xFF
 
 
 def encode(meter_type: int, address: bytes, control: int, data: bytes = b"", *,
@@ -134,11 +114,8 @@ def decode_at(buf: bytes, i: int) -> Frame | None:
         return None
     length = buf[i + 10]
     end = i + OVERHEAD + length
-    if len(buf) < end or buf[end - 1] != END:
+    if (body := frame_parts.checked_body(buf, i, end)) is None:
         return None
-    body = buf[i : end - 2]
-    if checksum(body) != buf[end - 2]:
-        raise FrameError(f"checksum 0x{buf[end - 2]:02X}, expected 0x{checksum(body):02X}")
     return Frame(body[1], bytes(body[2:9]), body[9], bytes(body[HEADER:]), bytes(buf[i:end]))
 
 

@@ -14,11 +14,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drivers.bcd import format_address, parse_address
+from drivers.bcd import parse_address
+from drivers.frame_parts import (
+    END,
+    START,
+    ControlBits,
+    FrameError,
+    checked_body,
+    checksum,
+    parse_hex_di,
+)
 from drivers.frame_scan import frames_in as scan_frames
 
 PREAMBLE = b"\xfe" * 4  # masters send four FE to wake the meters' receivers
-START, END = 0x68, 0x16
 SCRAMBLE = 0x33
 ADDRESS_BYTES = 6
 ADDRESS_DIGITS = 12
@@ -40,7 +48,7 @@ FUNCTIONS = {BROADCAST_TIME: "broadcast time", READ: "read data", READ_FOLLOW_UP
              FREEZE: "freeze", CHANGE_BAUD: "change baud rate"}
 READ_ONLY = frozenset({READ, READ_FOLLOW_UP, READ_ADDRESS})
 
-DIRECTION_BIT, ERROR_BIT, MORE_BIT = 0x80, 0x40, 0x20
+MORE_BIT = 0x20
 
 # the error byte of an error reply (DL/T 645-2007 table: 错误信息字 ERR), bit -> meaning
 ERROR_BITS = {0: "other error", 1: "no requested data", 2: "password error or not authorised",
@@ -49,12 +57,8 @@ ERROR_BITS = {0: "other error", 1: "no requested data", 2: "password error or no
 NO_DATA_BIT = 1
 
 
-class FrameError(ValueError):
-    """Bytes that look like a frame but are not a valid one (e.g. a bad checksum)."""
-
-
 @dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(ControlBits):
     address: bytes  # wire order (low byte first)
     control: int
     data: bytes  # without the 0x33
@@ -65,20 +69,8 @@ class Frame:
         return self.control & 0x1F
 
     @property
-    def from_meter(self) -> bool:
-        return bool(self.control & DIRECTION_BIT)
-
-    @property
-    def is_error(self) -> bool:
-        return bool(self.control & ERROR_BIT)
-
-    @property
     def more_follows(self) -> bool:
         return bool(self.control & MORE_BIT)
-
-    @property
-    def address_text(self) -> str:
-        return format_address(self.address)
 
     @property
     def meter_type(self) -> int | None:
@@ -101,18 +93,11 @@ def di_bytes(di: int) -> bytes:
 
 def parse_di(text: str) -> int:
     """'02010100' (as the standard writes it, DI3 first) -> 0x02010100."""
-    t = text.strip().lower().removeprefix("0x")
-    if len(t) != 8 or any(c not in "0123456789abcdef" for c in t):
-        raise ValueError(f"DI {text!r}: write the 8 hex digits as the standard does, e.g. 02010100")
-    return int(t, 16)
+    return parse_hex_di(text, 8, "02010100")
 
 
 def format_di(di: int) -> str:
     return f"{di:08X}"
-
-
-def checksum(data: bytes) -> int:
-    return sum(data) & 0xFF
 
 
 def encode(address: bytes, control: int, data: bytes = b"", *, preamble: bytes = PREAMBLE) -> bytes:
@@ -145,11 +130,8 @@ def decode_at(buf: bytes, i: int) -> Frame | None:
         return None
     length = buf[i + 9]
     end = i + OVERHEAD + length
-    if len(buf) < end or buf[end - 1] != END:
+    if (body := checked_body(buf, i, end)) is None:
         return None
-    body = buf[i : end - 2]
-    if checksum(body) != buf[end - 2]:
-        raise FrameError(f"checksum 0x{buf[end - 2]:02X}, expected 0x{checksum(body):02X}")
     data = bytes((b - SCRAMBLE) & 0xFF for b in body[HEADER:])
     return Frame(bytes(body[1:7]), body[8], data, bytes(buf[i:end]))
 
