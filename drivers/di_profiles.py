@@ -11,17 +11,16 @@ canonical unit. Errors name the file, the key and the fix.
 
 from __future__ import annotations
 
-import difflib
 import os
-import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from core.quantities import QUANTITIES, Kind, accepted_units, unit_factor
+from core.quantities import QUANTITIES, Kind, unit_factor
+from drivers import profile_files as pf
 from drivers.cjt188.units import UNITS
 from drivers.di_formats import DiFormat, parse_format
 from drivers.di_profile_schema import DiDeviceSpec, DiPointSpec, DiProfileSpec, DiVariantSpec
@@ -66,7 +65,7 @@ class DiPoint:
 
 
 @dataclass(frozen=True)
-class DiVariant:
+class DiVariant(pf.PointsByQuantity[DiPoint]):
     profile_id: str
     name: str
     description: str
@@ -81,38 +80,12 @@ class DiVariant:
     di_high_first: bool = False  # CJ/T 188: ask 901F as 90 1F
     fingerprint: tuple[str, ...] = ()
 
-    @property
-    def key(self) -> str:
-        return f"{self.profile_id}:{self.name}"
-
-    def point(self, quantity: str) -> DiPoint:
-        for p in self.points:
-            if p.quantity == quantity:
-                return p
-        raise KeyError(f"{self.key} has no point for quantity {quantity!r}")
-
 
 @dataclass(frozen=True)
-class DiProfile:
-    id: str
-    protocol: str
-    manufacturer: str
-    model: str
-    kind: str
-    description: str
-    sources: tuple[str, ...]
-    modelled: str
-    default_variant: str
-    variants: dict[str, DiVariant]
-    path: Path = field(compare=False)
+class DiProfile(pf.ProfileFile[DiVariant]):
+    """A DL/T 645 or CJ/T 188 profile file compiled (config/profiles/<protocol>/*.toml)."""
 
-    def variant(self, name: str | None = None) -> DiVariant:
-        name = name or self.default_variant
-        try:
-            return self.variants[name]
-        except KeyError:
-            raise ProfileNotFound(f"profile {self.id!r} has no variant {name!r}; variants: "
-                                  f"{', '.join(self.variants)}") from None
+    protocol: str = "dlt645"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -138,15 +111,9 @@ def find_di_profile(name: str, protocol: str, dirs: Iterable[Path] | None = None
             raise ProfileNotFound(f"{name} is a {PROTOCOLS[profile.protocol]} profile, not "
                                   f"{PROTOCOLS.get(protocol, protocol)}")
         return profile
-    files = di_profile_files(protocol, dirs)
-    if name not in files:
-        close = difflib.get_close_matches(name, files, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ProfileNotFound(
-            f"no {PROTOCOLS.get(protocol, protocol)} profile named {name!r}{hint} (known: "
-            f"{', '.join(sorted(files)) or 'none'}; folders searched: "
-            f"{', '.join(str(d / protocol) for d in (profile_dirs() if dirs is None else dirs))})")
-    return load_di_profile(files[name])
+    return pf.find_named(name, di_profile_files(protocol, dirs), load_di_profile,
+                      f"{PROTOCOLS.get(protocol, protocol)} profile",
+                      [d / protocol for d in (profile_dirs() if dirs is None else dirs)])
 
 
 def resolve_di_variant(spec: str, protocol: str, dirs: Iterable[Path] | None = None) -> DiVariant:
@@ -156,16 +123,7 @@ def resolve_di_variant(spec: str, protocol: str, dirs: Iterable[Path] | None = N
 
 
 def load_all_di(protocol: str, dirs: Iterable[Path] | None = None) -> dict[str, DiProfile]:
-    profiles: dict[str, DiProfile] = {}
-    broken: list[str] = []
-    for pid, path in di_profile_files(protocol, dirs).items():
-        try:
-            profiles[pid] = load_di_profile(path)
-        except ProfileError as exc:
-            broken += [f"{exc.path}: {p}" for p in exc.problems]
-    if broken:
-        raise ProfileError("profiles", broken)
-    return profiles
+    return pf.load_each(di_profile_files(protocol, dirs), load_di_profile)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -174,18 +132,11 @@ def load_all_di(protocol: str, dirs: Iterable[Path] | None = None) -> dict[str, 
 
 def load_di_profile(path: str | Path) -> DiProfile:
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ProfileError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
-    except UnicodeDecodeError as exc:
-        raise ProfileError(str(path), [f"not UTF-8 text: {exc.reason}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(str(path), [f"not valid TOML: {exc}"]) from None
+    _text, raw = pf.read_profile_toml(path)
     try:
         spec = DiProfileSpec.model_validate(raw)
     except ValidationError as exc:
-        raise ProfileError(str(path), [_describe(e, raw) for e in exc.errors()]) from None
+        raise ProfileError(str(path), [pf.describe_shape_error(e, raw) for e in exc.errors()]) from None
     problems: list[str] = []
     profile = _compile(spec, path, problems)
     if problems:
@@ -202,24 +153,19 @@ def _compile(spec: DiProfileSpec, path: Path, problems: list[str]) -> DiProfile:
     variants: dict[str, DiVariant] = {}
     for vname, vspec in spec.variants.items():
         variants[vname] = _variant(path.stem, vname, vspec, spec, problems)
-    return DiProfile(path.stem, spec.protocol, spec.manufacturer, spec.model, spec.kind,
-                     spec.description, tuple(spec.sources), spec.modelled, spec.default_variant,
-                     variants, path)
+    return DiProfile(id=path.stem, manufacturer=spec.manufacturer, model=spec.model,
+                     kind=spec.kind, description=spec.description, sources=tuple(spec.sources),
+                     modelled=spec.modelled, default_variant=spec.default_variant,
+                     variants=variants, path=path, protocol=spec.protocol)
 
 
 def _variant(pid: str, vname: str, vspec: DiVariantSpec, spec: DiProfileSpec,
              problems: list[str]) -> DiVariant:
     vkey = f"variants.{vname}"
-    merged: dict[str, tuple[DiPointSpec, str]] = {}
-    if vspec.inherit_points:
-        merged = {p.quantity: (p, f"points[{i}]") for i, p in enumerate(spec.points)}
-    for name in vspec.remove:
-        if merged.pop(name, None) is None:
-            problems.append(f"{vkey}.remove: {name!r} is not a point of the base map")
-    for i, p in enumerate(vspec.points):
-        merged[p.quantity] = (p, f"{vkey}.points[{i}]")
-    _duplicates(spec.points, "points", problems)
-    _duplicates(vspec.points, f"{vkey}.points", problems)
+    merged = pf.merged_points(spec.points, vspec.inherit_points, vspec.remove, vspec.points, vkey,
+                           problems)
+    pf.check_duplicate_quantities(spec.points, "points", problems)
+    pf.check_duplicate_quantities(vspec.points, f"{vkey}.points", problems)
     unit_first = spec.unit_first if vspec.unit_first is None else vspec.unit_first
     points = [pt for p, where in merged.values()
               if (pt := _point(p, spec.protocol, where, problems, unit_first)) is not None]
@@ -278,12 +224,8 @@ def _point(p: DiPointSpec, protocol: str, where: str, problems: list[str],
            unit_first: bool = False) -> DiPoint | None:
     where = f"{where} (quantity {p.quantity!r})"
     before = len(problems)
-    quantity = QUANTITIES.get(p.quantity)
+    quantity = pf.known_quantity(p.quantity, where, problems)
     if quantity is None:
-        close = difflib.get_close_matches(p.quantity, QUANTITIES, n=3)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        problems.append(f"{where}: quantity: {p.quantity!r} is not in the vocabulary; {hint}see "
-                        "docs/quantities.md")
         return None
     digits = DI_DIGITS[protocol]
     di = None
@@ -307,20 +249,8 @@ def _point(p: DiPointSpec, protocol: str, where: str, problems: list[str],
         if p.unit is not None:
             problems.append(f"{where}: unit: the unit code in the answer names the unit; remove `unit`")
     else:
-        unit = quantity.unit if p.unit is None else p.unit
-        factor = unit_factor(quantity, unit)
-        if factor is None:
-            problems.append(f"{where}: unit: {unit!r} cannot be converted to {quantity.name}'s unit "
-                            f"{quantity.unit!r}; use one of "
-                            f"{', '.join(map(repr, accepted_units(quantity)))}")
-    if quantity.kind is not Kind.STATE and p.range is None:
-        problems.append(f"{where}: range: missing; give the plausible [min, max] in "
-                        f"{quantity.unit or 'the quantity unit'} so implausible values are flagged")
-    if p.range is not None and p.range[0] > p.range[1]:
-        problems.append(f"{where}: range: min {p.range[0]} is above max {p.range[1]}")
-    if quantity.kind is Kind.COUNTER and p.max_rate is None:
-        problems.append(f"{where}: max_rate: missing for a counter; give the largest physical rise "
-                        f"in {quantity.unit} per hour")
+        factor = pf.unit_into_canonical(quantity, p.unit, where, problems)
+    pf.check_plausibility(quantity, p.range, p.max_rate, where, problems)
     if p.scale == 0:
         problems.append(f"{where}: scale: 0 would turn every reading into 0")
     if len(problems) > before or di is None or fmt is None or factor is None:
@@ -342,35 +272,6 @@ def _overlaps(points: list[DiPoint], wheres: dict[str, str], problems: list[str]
                 problems.append(f"{wheres[q.quantity]} (quantity {q.quantity!r}): offset {q.offset} "
                                 f"overlaps {wheres[p.quantity]} (quantity {p.quantity!r}, bytes "
                                 f"{p.offset}..{p.offset + p.fmt.width - 1}); check both offsets")
-
-
-def _duplicates(points: list[DiPointSpec], where: str, problems: list[str]) -> None:
-    seen: dict[str, int] = {}
-    for i, p in enumerate(points):
-        if p.quantity in seen:
-            problems.append(f"{where}[{i}]: quantity {p.quantity!r} already defined at "
-                            f"{where}[{seen[p.quantity]}]; one point per quantity")
-        seen.setdefault(p.quantity, i)
-
-
-def _describe(err: Any, raw: dict[str, Any]) -> str:
-    parts: list[str] = []
-    node: Any = raw
-    for part in err["loc"]:
-        if isinstance(part, int):
-            parts[-1] = f"{parts[-1]}[{part}]" if parts else f"[{part}]"
-            node = node[part] if isinstance(node, list) and part < len(node) else None
-            if isinstance(node, dict) and "quantity" in node:
-                parts[-1] += f" (quantity {node['quantity']!r})"
-        else:
-            parts.append(str(part))
-            node = node.get(part) if isinstance(node, dict) else None
-    where = ".".join(parts) or "(top level)"
-    if err["type"] == "extra_forbidden":
-        return f"{where}: unknown key"
-    if err["type"] == "missing":
-        return f"{where}: required key is missing"
-    return f"{where}: {err['msg']} (got {err.get('input')!r})"
 
 
 __all__ = [

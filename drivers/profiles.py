@@ -7,11 +7,9 @@ codec, so the poll loop only executes. Errors name the file, the key and the fix
 
 from __future__ import annotations
 
-import difflib
 import os
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,23 @@ from metergate_data import bundled
 from pydantic import ValidationError
 
 from core.model_paths import model_of
-from core.quantities import QUANTITIES, Kind, accepted_units, unit_factor
+from core.quantities import Kind
 from core.toml_lines import KeyPath, key_lines, line_of
 from drivers.codec import FLOAT_TYPES, DataType, FieldCodec, Order, parse_order, parse_type
-from drivers.errors import ProfileError, ProfileNotFound
+from drivers.errors import ProfileError
+from drivers.profile_files import (
+    PointsByQuantity,
+    ProfileFile,
+    check_duplicate_quantities,
+    check_plausibility,
+    describe_shape_error,
+    find_named,
+    known_quantity,
+    load_each,
+    merged_points,
+    read_profile_toml,
+    unit_into_canonical,
+)
 from drivers.profile_schema import (
     DeviceSpec,
     FingerprintCheck,
@@ -108,7 +119,7 @@ FingerprintItem = str | FingerprintRegister
 
 
 @dataclass(frozen=True)
-class MeterVariant:
+class MeterVariant(PointsByQuantity[Point]):
     profile_id: str
     name: str
     description: str
@@ -119,38 +130,9 @@ class MeterVariant:
     device: DeviceLimits
     fingerprint: tuple[FingerprintItem, ...]
 
-    @property
-    def key(self) -> str:
-        return f"{self.profile_id}:{self.name}"
 
-    def point(self, quantity: str) -> Point:
-        for p in self.points:
-            if p.quantity == quantity:
-                return p
-        raise KeyError(f"{self.key} has no point for quantity {quantity!r}")
-
-
-@dataclass(frozen=True)
-class MeterProfile:
-    id: str
-    manufacturer: str
-    model: str
-    kind: str
-    description: str
-    sources: tuple[str, ...]
-    modelled: str
-    default_variant: str
-    variants: dict[str, MeterVariant]
-    path: Path = field(compare=False)
-
-    def variant(self, name: str | None = None) -> MeterVariant:
-        name = name or self.default_variant
-        try:
-            return self.variants[name]
-        except KeyError:
-            raise ProfileNotFound(
-                f"profile {self.id!r} has no variant {name!r}; variants: {', '.join(self.variants)}"
-            ) from None
+class MeterProfile(ProfileFile[MeterVariant]):
+    """A Modbus profile file compiled (config/profiles/*.toml)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,19 +187,11 @@ def _overridden(p: Point, o: PointOverride) -> Point:
 def load_profile(path: str | Path) -> MeterProfile:
     """Load and compile one profile file; raise ProfileError listing every problem in it."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = tomllib.loads(text)
-    except OSError as exc:
-        raise ProfileError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
-    except UnicodeDecodeError as exc:
-        raise ProfileError(str(path), [f"not UTF-8 text: {exc.reason}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(str(path), [f"not valid TOML: {exc}"]) from None
+    text, raw = read_profile_toml(path)
     try:
         spec = ProfileSpec.model_validate(raw)
     except ValidationError as exc:
-        shape = [_describe(err, raw) for err in exc.errors()]
+        shape = [describe_shape_error(err, raw, _allowed_keys) for err in exc.errors()]
         raise ProfileError(str(path), shape + _point_meaning_problems(raw)) from None
     problems: list[str] = []
     wheres: dict[str, dict[str, str]] = {}
@@ -250,31 +224,15 @@ def profile_files(dirs: Iterable[Path] | None = None) -> dict[str, Path]:
 
 def load_all(dirs: Iterable[Path] | None = None) -> dict[str, MeterProfile]:
     """Every profile found; raise ProfileError naming all broken files at once."""
-    profiles: dict[str, MeterProfile] = {}
-    broken: list[str] = []
-    for pid, path in profile_files(dirs).items():
-        try:
-            profiles[pid] = load_profile(path)
-        except ProfileError as exc:
-            broken += [f"{exc.path}: {p}" for p in exc.problems]
-    if broken:
-        raise ProfileError("profiles", broken)
-    return profiles
+    return load_each(profile_files(dirs), load_profile)
 
 
 def find_profile(name: str, dirs: Iterable[Path] | None = None) -> MeterProfile:
     """A profile by id (file stem) or by path to a .toml file."""
     if name.endswith(".toml") or os.sep in name:
         return load_profile(name)
-    files = profile_files(dirs)
-    if name not in files:
-        close = difflib.get_close_matches(name, files, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ProfileNotFound(
-            f"no profile named {name!r}{hint} (known: {', '.join(sorted(files)) or 'none'}; "
-            f"folders searched: {', '.join(str(d) for d in profile_dirs())})"
-        )
-    return load_profile(files[name])
+    return find_named(name, profile_files(dirs), load_profile, "profile",
+                      profile_dirs() if dirs is None else dirs)
 
 
 def resolve_variant(spec: str, dirs: Iterable[Path] | None = None) -> MeterVariant:
@@ -302,11 +260,10 @@ def _compile_profile(spec: ProfileSpec, path: Path, problems: list[str],
             f"default_variant = {spec.default_variant!r} names no variant; "
             f"variants are {', '.join(spec.variants)}"
         )
-    base_where = {q.quantity: f"points[{i}]" for i, q in enumerate(spec.points)}
-    _check_duplicates(spec.points, "points", problems)
+    check_duplicate_quantities(spec.points, "points", problems)
     variants: dict[str, MeterVariant] = {}
     for vname, vspec in spec.variants.items():
-        variant = _compile_variant(pid, vname, vspec, spec, base_where, problems, wheres)
+        variant = _compile_variant(pid, vname, vspec, spec, problems, wheres)
         if variant is not None:
             variants[vname] = variant
     return MeterProfile(
@@ -317,24 +274,17 @@ def _compile_profile(spec: ProfileSpec, path: Path, problems: list[str],
 
 
 def _compile_variant(
-    pid: str, vname: str, vspec: VariantSpec, spec: ProfileSpec,
-    base_where: dict[str, str], problems: list[str],
+    pid: str, vname: str, vspec: VariantSpec, spec: ProfileSpec, problems: list[str],
     wheres: dict[str, dict[str, str]] | None = None,
 ) -> MeterVariant | None:
     vkey = f"variants.{vname}"
     defaults = _merge_model(spec.defaults, vspec.defaults)
     device = _merge_model(spec.device, vspec.device)
-    _check_duplicates(vspec.points, f"{vkey}.points", problems)
+    check_duplicate_quantities(vspec.points, f"{vkey}.points", problems)
 
     # merge: base points (unless replaced) then the variant's points, replacing by quantity
-    merged: dict[str, tuple[PointSpec, str]] = {}
-    if vspec.inherit_points:
-        merged = {p.quantity: (p, base_where[p.quantity]) for p in spec.points}
-    for name in vspec.remove:
-        if merged.pop(name, None) is None:
-            problems.append(f"{vkey}.remove: {name!r} is not a point of the base map")
-    for i, p in enumerate(vspec.points):
-        merged[p.quantity] = (p, f"{vkey}.points[{i}]")
+    merged = merged_points(spec.points, vspec.inherit_points, vspec.remove, vspec.points, vkey,
+                           problems)
 
     limits = _compile_device(device, vkey, problems)
     points: list[Point] = []
@@ -395,34 +345,20 @@ def _compile_point(
 ) -> Point | None:
     where = f"{where} (quantity {p.quantity!r})"
     before = len(problems)
-    quantity = QUANTITIES.get(p.quantity)
+    quantity = known_quantity(p.quantity, where, problems)
     if quantity is None:
-        close = difflib.get_close_matches(p.quantity, QUANTITIES, n=3)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        problems.append(f"{where}: quantity: {p.quantity!r} is not in the vocabulary; {hint}"
-                        "see docs/quantities.md")
         return None
     dtype = _parse(parse_type, p.type or defaults.type, f"{where}: type", problems, p.type is None)
     order = _parse(parse_order, p.order or defaults.order, f"{where}: order", problems,
                    p.order is None)
-    unit = quantity.unit if p.unit is None else p.unit
-    factor = unit_factor(quantity, unit)
-    if factor is None:
-        problems.append(f"{where}: unit: {unit!r} cannot be converted to {quantity.name}'s unit "
-                        f"{quantity.unit!r}; use one of {', '.join(map(repr, accepted_units(quantity)))}")
+    factor = unit_into_canonical(quantity, p.unit, where, problems)
     base = defaults.address_base if p.address_base is None else p.address_base
     wire = p.address - base
     if wire < 0:
         problems.append(f"{where}: address: {p.address} with address_base = 1 is wire address -1; "
                         "1-based register numbers start at 1")
-    if quantity.kind is not Kind.STATE and p.range is None:
-        problems.append(f"{where}: range: missing; give the plausible [min, max] in "
-                        f"{quantity.unit or 'the quantity unit'} so implausible values are flagged")
-    if p.range is not None and p.range[0] > p.range[1]:
-        problems.append(f"{where}: range: min {p.range[0]} is above max {p.range[1]}")
-    if quantity.kind is Kind.COUNTER and p.max_rate is None:
-        problems.append(f"{where}: max_rate: missing for a counter; give the largest physical rise "
-                        f"in {quantity.unit} per hour (e.g. rated power for an energy counter)")
+    check_plausibility(quantity, p.range, p.max_rate, where, problems,
+                       " (e.g. rated power for an energy counter)")
     if p.scale == 0:
         problems.append(f"{where}: scale: 0 would turn every reading into the offset")
     if dtype is not None and p.bits is not None:
@@ -570,15 +506,6 @@ def _check_readable(point: Point, limits: DeviceLimits, where: str, problems: li
                                 f"device's unreadable range {u.start}..{u.end}")
 
 
-def _check_duplicates(points: Sequence[PointSpec], where: str, problems: list[str]) -> None:
-    seen: dict[str, int] = {}
-    for i, p in enumerate(points):
-        if p.quantity in seen:
-            problems.append(f"{where}[{i}]: quantity {p.quantity!r} already defined at "
-                            f"{where}[{seen[p.quantity]}]; one point per quantity")
-        seen.setdefault(p.quantity, i)
-
-
 def _count(dtype: DataType) -> int:
     return FieldCodec(dtype).count
 
@@ -591,32 +518,6 @@ def _parse(fn: Any, text: str, where: str, problems: list[str], quiet: bool = Fa
         if not quiet:
             problems.append(f"{where}: {exc}")
         return None
-
-
-def _describe(err: Any, raw: dict[str, Any]) -> str:
-    """One pydantic error as 'points[3] (quantity 'x'): key: what is wrong and what to do'."""
-    loc = [part for part in err["loc"] if not (isinstance(part, str) and "[" in part)]
-    parts: list[str] = []
-    node: Any = raw
-    for part in loc:
-        if isinstance(part, int):
-            parts[-1] = f"{parts[-1]}[{part}]" if parts else f"[{part}]"
-            node = node[part] if isinstance(node, list) and part < len(node) else None
-            if isinstance(node, dict) and "quantity" in node:
-                parts[-1] += f" (quantity {node['quantity']!r})"
-        else:
-            parts.append(str(part))
-            node = node.get(part) if isinstance(node, dict) else None
-    where = ".".join(parts) or "(top level)"
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc)
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1) if allowed else []
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"{where}: unknown key{hint}"
-    if kind == "missing":
-        return f"{where}: required key is missing"
-    return f"{where}: {err['msg']} (got {err.get('input')!r})"
 
 
 def _allowed_keys(loc: Sequence[Any]) -> list[str]:
