@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core.quantities import QUANTITIES, Kind, unit_factor
+from core.quantities import QUANTITIES, unit_factor
 from drivers import profile_files as pf
 from drivers.cjt188.units import UNITS
 from drivers.di_formats import DiFormat, parse_format
@@ -34,12 +34,9 @@ DEFAULT_PREAMBLE = {"dlt645": 4, "cjt188": 2}
 
 
 @dataclass(frozen=True, slots=True)
-class DiPoint:
+class DiPoint(pf.MappedQuantity):
     """One value of a meter read by data identifier, compiled."""
 
-    quantity: str
-    unit: str  # canonical unit of the quantity
-    kind: Kind
     di: int
     offset: int  # byte offset of the value in the answer (after the DI echo)
     fmt: DiFormat

@@ -25,6 +25,15 @@ class _HasQuantity(Protocol):
     def quantity(self) -> str: ...
 
 
+@dataclass(frozen=True, slots=True)
+class MappedQuantity:
+    """What every compiled point starts with, whatever protocol reads it."""
+
+    quantity: str
+    unit: str  # canonical unit of the quantity
+    kind: Kind
+
+
 @dataclass(frozen=True)
 class ProfileFile(Generic[V]):
     """One profile file compiled: who made the meter, where the facts come from, its variants."""
@@ -199,6 +208,7 @@ def find_named(name: str, files: Mapping[str, Path], load: Callable[[Path], V], 
 
 
 __all__ = [
+    "MappedQuantity",
     "PointsByQuantity",
     "ProfileFile",
     "check_duplicate_quantities",

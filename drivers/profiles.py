@@ -17,11 +17,11 @@ from metergate_data import bundled
 from pydantic import ValidationError
 
 from core.model_paths import model_of
-from core.quantities import Kind
 from core.toml_lines import KeyPath, key_lines, line_of
 from drivers.codec import FLOAT_TYPES, DataType, FieldCodec, Order, parse_order, parse_type
 from drivers.errors import ProfileError
 from drivers.profile_files import (
+    MappedQuantity,
     PointsByQuantity,
     ProfileFile,
     check_duplicate_quantities,
@@ -82,12 +82,9 @@ class DeviceLimits:
 
 
 @dataclass(frozen=True, slots=True)
-class Point:
+class Point(MappedQuantity):
     """One value of a meter, compiled: where it lives and how it decodes to its canonical unit."""
 
-    quantity: str
-    unit: str  # canonical unit of the quantity
-    kind: Kind
     function: int
     address: int  # wire (0-based PDU) address
     codec: FieldCodec

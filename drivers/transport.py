@@ -4,26 +4,18 @@ converter (RTU over TCP). Plain frozen values that check themselves; no I/O here
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from drivers.wiretime import bits_per_char
 
 PARITIES = ("N", "E", "O")
 
 
-@dataclass(frozen=True, slots=True)
-class TcpEndpoint:
-    host: str
-    port: int = 502
+class _HostPort:
+    """A TCP endpoint's port check and its URL-like text."""
 
-    def __post_init__(self) -> None:
-        _check_port(self.port)
-
-    def __str__(self) -> str:
-        return f"tcp://{self.host}:{self.port}"
-
-
-@dataclass(frozen=True, slots=True)
-class RtuOverTcpEndpoint:
+    __slots__ = ()
+    scheme: ClassVar[str]
     host: str
     port: int
 
@@ -31,7 +23,21 @@ class RtuOverTcpEndpoint:
         _check_port(self.port)
 
     def __str__(self) -> str:
-        return f"rtu-over-tcp://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class TcpEndpoint(_HostPort):
+    scheme: ClassVar[str] = "tcp"
+    host: str
+    port: int = 502
+
+
+@dataclass(frozen=True, slots=True)
+class RtuOverTcpEndpoint(_HostPort):
+    scheme: ClassVar[str] = "rtu-over-tcp"
+    host: str
+    port: int
 
 
 @dataclass(frozen=True, slots=True)
