@@ -91,19 +91,22 @@ def _command(name: str, fn: Any) -> None:
     app.command(name, help=fn.__doc__, cls=PlainHelpCommand)(fn)
 
 
-_command("read", commissioning.read)
-_command("scan", commissioning.scan)
-_command("probe", commissioning.probe)
-_command("simulate", simulate.simulate)
-_command("validate", validate.validate)
-_command("run", run.run)
-_command("watch", watch.watch)
-_command("demo", demo.demo)
-_command("analyze", analyze.analyze)
-_command("alerts", alerts.alerts)
-_command("analytics", analytics_service.analytics)
-_command("ingest", ingest.ingest)
-_command("doctor", doctor.doctor)
+for _name, _fn in (
+    ("read", commissioning.read),
+    ("scan", commissioning.scan),
+    ("probe", commissioning.probe),
+    ("simulate", simulate.simulate),
+    ("validate", validate.validate),
+    ("run", run.run),
+    ("watch", watch.watch),
+    ("demo", demo.demo),
+    ("analyze", analyze.analyze),
+    ("alerts", alerts.alerts),
+    ("analytics", analytics_service.analytics),
+    ("ingest", ingest.ingest),
+    ("doctor", doctor.doctor),
+):
+    _command(_name, _fn)
 
 
 def main() -> None:

@@ -6,13 +6,12 @@ Ctrl-C. `--check` only loads and checks the config: exit 0 when usable, 2 with e
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cli.commands.run import LogLevelOpt, setup_logging
+from cli.commands.run import LogLevelOpt, config_or_exit, setup_logging, stop_on_signals
 
 ConfigArg = Annotated[Path, typer.Argument(metavar="CONFIG", help="Analytics config (TOML).")]
 CheckOpt = Annotated[bool, typer.Option("--check", help="Only check the config, then exit.")]
@@ -30,11 +29,8 @@ def analytics(config: ConfigArg, check: CheckOpt = False, log_level: LogLevelOpt
     from services.analytics.config import AnalyticsConfigError, load_analytics_config
 
     setup_logging(log_level)
-    try:
-        cfg = load_analytics_config(config, require_secrets=not check)
-    except AnalyticsConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    cfg = config_or_exit(lambda: load_analytics_config(config, require_secrets=not check),
+                         AnalyticsConfigError)
     if check:
         typer.echo(f"{config}: ok: site(s) {', '.join(s.site.id for s in cfg.sites)}; MQTT "
                    f"{cfg.mqtt.host}, share group {cfg.mqtt.share_group!r}; store {cfg.store_path}; "
@@ -43,8 +39,7 @@ def analytics(config: ConfigArg, check: CheckOpt = False, log_level: LogLevelOpt
     from services.analytics.service import AnalyticsService
 
     service = AnalyticsService(cfg)
-    signal.signal(signal.SIGTERM, lambda *_: service.stop())
-    signal.signal(signal.SIGINT, lambda *_: service.stop())
+    stop_on_signals(service.stop)
     service.run()
     if service.failed is not None:  # a store error: exit non-zero so systemd restarts us
         typer.echo(f"analytics stopped: {service.failed}", err=True)

@@ -6,13 +6,12 @@ Ctrl-C. `--check` only loads and checks the config: exit 0 when usable, 2 with e
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cli.commands.run import LogLevelOpt, setup_logging
+from cli.commands.run import LogLevelOpt, config_or_exit, setup_logging, stop_on_signals
 
 ConfigArg = Annotated[Path, typer.Argument(metavar="CONFIG", help="Ingest config (TOML).")]
 CheckOpt = Annotated[bool, typer.Option("--check", help="Only check the config, then exit.")]
@@ -29,11 +28,8 @@ def ingest(config: ConfigArg, check: CheckOpt = False, log_level: LogLevelOpt = 
     from services.ingest.config import IngestConfigError, load_ingest_config
 
     setup_logging(log_level)
-    try:
-        cfg = load_ingest_config(config, require_env_secrets=not check)
-    except IngestConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    cfg = config_or_exit(lambda: load_ingest_config(config, require_env_secrets=not check),
+                         IngestConfigError)
     for warning in cfg.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if check:
@@ -45,8 +41,7 @@ def ingest(config: ConfigArg, check: CheckOpt = False, log_level: LogLevelOpt = 
 
     try:
         service = IngestService(cfg)
-        signal.signal(signal.SIGTERM, lambda *_: service.stop())
-        signal.signal(signal.SIGINT, lambda *_: service.stop())
+        stop_on_signals(service.stop)
         service.start()
     except StartError as exc:
         typer.echo(f"error: {exc}", err=True)

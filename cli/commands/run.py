@@ -6,13 +6,16 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
 from core.errors import MetergateError
-from site_config import ConfigError, load_site_config
+from site_config import ConfigError, SiteConfig, load_site_config
+
+T = TypeVar("T")
 
 ConfigArg = Annotated[Path, typer.Argument(metavar="CONFIG", help="Site config (TOML).")]
 LogLevelOpt = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
@@ -25,12 +28,23 @@ def setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr)
 
 
-def load_or_exit(config: Path):  # type: ignore[no-untyped-def]
+def config_or_exit(load: Callable[[], T], errors: type[Exception]) -> T:
+    """load(), or its error printed (each problem with file:line: key) and exit code 2."""
     try:
-        return load_site_config(config)
-    except ConfigError as exc:
+        return load()
+    except errors as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+
+
+def load_or_exit(config: Path) -> SiteConfig:
+    return config_or_exit(lambda: load_site_config(config), ConfigError)
+
+
+def stop_on_signals(stop: Callable[[], object]) -> None:
+    """SIGTERM (systemd) and Ctrl-C both stop the service cleanly."""
+    signal.signal(signal.SIGTERM, lambda *_: stop())
+    signal.signal(signal.SIGINT, lambda *_: stop())
 
 
 def run(config: ConfigArg, log_level: LogLevelOpt = "info") -> None:
@@ -45,7 +59,6 @@ def run(config: ConfigArg, log_level: LogLevelOpt = "info") -> None:
     except MetergateError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    signal.signal(signal.SIGTERM, lambda *_: gateway.request_stop())
-    signal.signal(signal.SIGINT, lambda *_: gateway.request_stop())
+    stop_on_signals(gateway.request_stop)
     gateway.start()
     gateway.run_forever()
