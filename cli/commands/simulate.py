@@ -28,6 +28,7 @@ from simulators.bus import Simulator
 from simulators.clock import SimClock
 from simulators.faults import KINDS, FaultSpecError, parse_fault_spec
 from simulators.meter_spec import MeterSpec, MeterSpecError, build_meters
+from simulators.serving import ServingThread
 
 DEFAULT_METER = "1=chint-dtsu666"
 DEFAULT_TCP = "127.0.0.1:5020"
@@ -114,12 +115,7 @@ def simulate(
         sim.add_rtu(link=rtu_link, wire_timing=wire_timing)
     for host, port in _addresses(rtu_over_tcp or [], "--rtu-over-tcp"):
         sim.add_rtu_over_tcp(host, port, wire_timing=wire_timing)
-    try:
-        sim.start()
-    except OSError as exc:
-        hint = "--tcp/--rtu-over-tcp" if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL) \
-            else "--rtu-link"
-        raise typer.BadParameter(f"{exc.strerror or exc}: {exc}", param_hint=hint) from None
+    _start(sim, "--tcp/--rtu-over-tcp")
     facts = sim.describe()
     site_tz = timezone(timedelta(hours=SITE_TZ_H))
     facts.update(seed=seed, speed=speed, faults=faults,
@@ -128,10 +124,7 @@ def simulate(
         print(json.dumps(facts), flush=True)
     else:
         _print_tables(facts)
-    try:
-        _wait(duration)
-    finally:
-        sim.stop()
+    _serve(sim, duration)
 
 
 def _simulate_frames(protocol: str, meter: list[str] | None, rtu: bool, rtu_link: str | None,
@@ -149,14 +142,23 @@ def _simulate_frames(protocol: str, meter: list[str] | None, rtu: bool, rtu_link
         sim.add_pty(link=rtu_link, wire_timing=wire_timing)
     for host, port in _addresses(rtu_over_tcp or [], "--rtu-over-tcp"):
         sim.add_tcp(host, port, wire_timing=wire_timing)
-    try:
-        sim.start()
-    except OSError as exc:
-        raise typer.BadParameter(f"{exc.strerror or exc}: {exc}",
-                                 param_hint="--rtu-over-tcp/--rtu-link") from None
+    _start(sim, "--rtu-over-tcp")
     facts = sim.describe()
     facts.update(seed=seed, faults=faults)
     simulate_frames.print_facts(facts, json_out)
+    _serve(sim, duration)
+
+
+def _start(sim: ServingThread, tcp_hint: str) -> None:
+    """Start the servers; a port in use names the TCP options, anything else the pty link."""
+    try:
+        sim.start()
+    except OSError as exc:
+        hint = tcp_hint if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL) else "--rtu-link"
+        raise typer.BadParameter(f"{exc.strerror or exc}: {exc}", param_hint=hint) from None
+
+
+def _serve(sim: ServingThread, duration: float | None) -> None:
     try:
         _wait(duration)
     finally:
