@@ -52,6 +52,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.processes import end_process
 from drivers.planner import Block, plan_blocks
 from drivers.profiles import MeterVariant, resolve_variant
 from drivers.pymodbus_adapter import ModbusConnection
@@ -193,14 +194,7 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], what: str, timeout:
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+    end_process(proc, signal.SIGTERM, timeout)
 
 
 @dataclass

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.processes import end_process
+
 
 class ServerProcess:
     """`proc` (None when stopped) and `log_file` are set by the subclass; `stop_timeout` is
@@ -58,12 +60,7 @@ class ServerProcess:
         if proc is None or proc.poll() is not None:
             return
         self._before_signal(proc)
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        end_process(proc, sig, timeout)
 
     @property
     def running(self) -> bool:
