@@ -52,7 +52,9 @@ class SecretLike(Protocol):
 PasswordSource = str | Callable[[], str] | SecretLike | None
 
 
-def resolve_password(source: PasswordSource) -> str | None:
+def password_now(source: PasswordSource) -> str | None:
+    """The password as it is now (a secret file or variable is read at each connect, so a rotated
+    password is picked up on the next reconnect)."""
     if source is None or isinstance(source, str):
         return source
     reveal = getattr(source, "reveal", None)
@@ -385,7 +387,7 @@ class Link:
             client.tls_insecure_set(s.tls.insecure)
         if s.username is not None or s.password is not None:
             try:
-                password = resolve_password(s.password)
+                password = password_now(s.password)
             except Exception as exc:  # the secret's own message names its file or variable
                 raise PasswordUnavailable(f"cannot read the MQTT password: {exc}") from None
             client.username_pw_set(s.username, password)

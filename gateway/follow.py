@@ -20,7 +20,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from core.contract.topics import Topics
-from core.mqtt_client import resolve_password, tls_context
+from core.mqtt_client import password_now, tls_context
 from core.mqtt_config import TlsFiles
 from core.reading import Quality
 from drivers.reader import Reading
@@ -62,7 +62,7 @@ class Follower:
                                                         insecure=m.tls.insecure)))
             client.tls_insecure_set(m.tls.insecure)
         if m.username is not None or m.password is not None:
-            client.username_pw_set(m.username, resolve_password(m.password))
+            client.username_pw_set(m.username, password_now(m.password))
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

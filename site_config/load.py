@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from core.mqtt_config import relative_to, resolve_password, resolve_tls
+from core.mqtt_config import refuse_inline_secrets, relative_to, resolve_password, resolve_tls
 from core.problems import ConfigError, Findings, Problem
 from core.toml_file import by_line, check_model, read_toml, unknown_key
 from core.toml_lines import KeyPath
@@ -388,12 +388,8 @@ def _mqtt(raw: dict[str, Any], gateway_id: str, config_dir: Path, require_env: b
           f: Findings) -> Mqtt | None:
     data = raw.get("mqtt")
     if isinstance(data, dict) and ("password" in data or "qos" in data):
+        data = refuse_inline_secrets(data, "mqtt", f)
         data = dict(data)
-        if data.pop("password", None) is not None:
-            f.error(("mqtt", "password"), "never write the password into the config: put it in a "
-                                          "file readable only by the gateway (password_file = "
-                                          "\"/etc/metergate/mqtt-password\") or in an environment "
-                                          "variable (password_env = \"METERGATE_MQTT_PASSWORD\")")
         if data.pop("qos", 1) != 1:
             f.error(("mqtt", "qos"), "readings are always published with QoS 1 (the outbox keeps "
                                      "them until the broker acknowledges); remove the key")

@@ -23,7 +23,7 @@ from core.mqtt_client import (
     TlsFiles,
     describe_failure,
     describe_refusal,
-    resolve_password,
+    password_now,
     tls_context,
 )
 from tests.support.mosquitto import Pki, free_port
@@ -60,12 +60,12 @@ def test_passwords_come_from_strings_callables_and_secrets() -> None:
         def reveal(self) -> str:
             return "from-secret"
 
-    assert resolve_password(None) is None
-    assert resolve_password("plain") == "plain"
-    assert resolve_password(lambda: "from-callable") == "from-callable"
-    assert resolve_password(Secret()) == "from-secret"
+    assert password_now(None) is None
+    assert password_now("plain") == "plain"
+    assert password_now(lambda: "from-callable") == "from-callable"
+    assert password_now(Secret()) == "from-secret"
     with pytest.raises(TypeError):
-        resolve_password(42)  # type: ignore[arg-type]
+        password_now(42)  # type: ignore[arg-type]
     settings = LinkSettings("h", password="hunter2")
     assert "hunter2" not in repr(settings) and "hunter2" not in settings.describe()
 
