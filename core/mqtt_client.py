@@ -53,8 +53,7 @@ PasswordSource = str | Callable[[], str] | SecretLike | None
 
 
 def password_now(source: PasswordSource) -> str | None:
-    """The password as it is now (a secret file or variable is read at each connect, so a rotated
-    password is picked up on the next reconnect)."""
+    """The password as its source gives it now (a secret file or variable is read at this call)."""
     if source is None or isinstance(source, str):
         return source
     reveal = getattr(source, "reveal", None)
