@@ -62,13 +62,7 @@ class DiPoint(pf.MappedQuantity):
 
 
 @dataclass(frozen=True)
-class DiVariant(pf.PointsByQuantity[DiPoint]):
-    profile_id: str
-    name: str
-    description: str
-    manufacturer: str
-    model: str
-    kind: str
+class DiVariant(pf.VariantHeader, pf.PointsByQuantity[DiPoint]):
     protocol: str
     points: tuple[DiPoint, ...]
     device: DeviceLimits

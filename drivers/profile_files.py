@@ -59,6 +59,18 @@ class ProfileFile(Generic[V]):
             ) from None
 
 
+@dataclass(frozen=True)
+class VariantHeader:
+    """What every compiled variant starts with: whose it is and what meter it describes."""
+
+    profile_id: str
+    name: str
+    description: str
+    manufacturer: str
+    model: str
+    kind: str
+
+
 class PointsByQuantity(Generic[P]):
     """A compiled variant's key and its points looked up by quantity."""
 
@@ -211,6 +223,7 @@ __all__ = [
     "MappedQuantity",
     "PointsByQuantity",
     "ProfileFile",
+    "VariantHeader",
     "check_duplicate_quantities",
     "check_plausibility",
     "describe_shape_error",

@@ -24,6 +24,7 @@ from drivers.profile_files import (
     MappedQuantity,
     PointsByQuantity,
     ProfileFile,
+    VariantHeader,
     check_duplicate_quantities,
     check_plausibility,
     describe_shape_error,
@@ -116,13 +117,7 @@ FingerprintItem = str | FingerprintRegister
 
 
 @dataclass(frozen=True)
-class MeterVariant(PointsByQuantity[Point]):
-    profile_id: str
-    name: str
-    description: str
-    manufacturer: str
-    model: str
-    kind: str
+class MeterVariant(VariantHeader, PointsByQuantity[Point]):
     points: tuple[Point, ...]
     device: DeviceLimits
     fingerprint: tuple[FingerprintItem, ...]
