@@ -142,6 +142,13 @@ class FactorTable:
                              natural_gas=self.carriers["natural_gas"].value, source=s.source,
                              fuels={f: self.carriers[f].value for f in FUELS if f in self.carriers})
 
+    def grid_factor(self, year: int, series: str = "national") -> CarbonFactors:
+        """The grid factor of `series` for `year`: that year's value, else the latest earlier year's,
+        else (every year of the series is later) its latest year's. The result's `year` is the one
+        used. The one rule for a period's grid factor: `metergate analyze` and the analytics service."""
+        years = self.series[series].values
+        return self.carbon_series(series, max([y for y in years if y <= year] or years))
+
     def series_names(self) -> list[str]:
         return [f"{s.name}-{y}" for s in self.series.values() for y in sorted(s.values)]
 

@@ -381,31 +381,24 @@ def _building_reasons(series: BuildingSeries, p: int, label: str, has: dict[str,
 def _group_ratio(num: F64, den: F64 | None, labels: Sequence[str], keys: Sequence[str]) -> F64:
     """Per group: sum(num) / sum(den) over the members whose num is known (den None: the sum itself).
     NaN when no member has num, or the denominator is not positive."""
-    pos = {k: i for i, k in enumerate(keys)}
-    g = np.fromiter((pos[x] for x in labels), np.intp, len(labels))
-    known = ~np.isnan(num)
-    top = np.zeros(len(keys))
-    n = np.zeros(len(keys))
-    np.add.at(top, g, np.where(known, num, 0.0))
-    np.add.at(n, g, known)
+    top, n = _known_sums(num, labels, keys)
     top[n == 0] = np.nan
     if den is None:
         return top
-    bottom = np.zeros(len(keys))
-    np.add.at(bottom, g, np.where(known, den, 0.0))
-    return ratio(top, bottom)
+    return ratio(top, _regroup(np.where(np.isnan(num), 0.0, den), labels, keys))
 
 
 def _group_nanmean(x: F64, labels: Sequence[str], keys: Sequence[str]) -> F64:
-    pos = {k: i for i, k in enumerate(keys)}
-    g = np.fromiter((pos[v] for v in labels), np.intp, len(labels))
-    known = ~np.isnan(x)
-    top = np.zeros(len(keys))
-    n = np.zeros(len(keys))
-    np.add.at(top, g, np.where(known, x, 0.0))
-    np.add.at(n, g, known)
+    top, n = _known_sums(x, labels, keys)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.asarray(top / n, dtype=np.float64)
+
+
+def _known_sums(x: F64, labels: Sequence[str], keys: Sequence[str]) -> tuple[F64, F64]:
+    """Per group of `keys` (`labels`: each member's group): the sum of its members' known (not NaN)
+    values of `x`, and how many are known."""
+    known = ~np.isnan(x)
+    return _regroup(np.where(known, x, 0.0), labels, keys), _regroup(known.astype(np.float64), labels, keys)
 
 
 def _per_row(x: F64, ndim: int) -> F64:

@@ -156,6 +156,17 @@ def _run_gaps(cl: _Clean, max_gap_s: float | None, gap_ns: int) -> npt.NDArray[n
     return np.fmax(GAP_CADENCE_FACTOR * typical, DEFAULT_MAX_GAP_S * 1e9)
 
 
+def _readings_and_window(meter: npt.ArrayLike, ts_ns: npt.ArrayLike, value: npt.ArrayLike, start_ns: int,
+                         end_ns: int, interval_s: float, max_gap_s: float | None, *, counter: bool
+                         ) -> tuple[_Clean, npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The checked and cleaned readings, the interval edges and each run's gap limit (ns)."""
+    m, t, v = _as_arrays(meter, ts_ns, value)
+    edges = _window(start_ns, end_ns, interval_s)
+    gap_ns = _gap_ns(max_gap_s)
+    cl = _prepare(m, t, v, gap_ns, counter=counter)
+    return cl, edges, _run_gaps(cl, max_gap_s, gap_ns)
+
+
 def _prepare(m: np.ndarray, t: npt.NDArray[np.int64], v: npt.NDArray[np.float64], gap_ns: int,
              counter: bool) -> _Clean:
     empty = np.zeros(0, np.int64)
@@ -294,11 +305,8 @@ def interval_consumption(
         (default None: adaptive per meter, ``max(900 s, 4 × the meter's typical step)``; ``math.inf``
         disables). See docs/analytics.md for every rule.
     """
-    m, t, v = _as_arrays(meter, ts_ns, value)
-    edges = _window(start_ns, end_ns, interval_s)
-    gap_ns = _gap_ns(max_gap_s)
-    cl = _prepare(m, t, v, gap_ns, counter=True)
-    run_gap = _run_gaps(cl, max_gap_s, gap_ns)
+    cl, edges, run_gap = _readings_and_window(meter, ts_ns, value, start_ns, end_ns, interval_s, max_gap_s,
+                                              counter=True)
     roll = _per_meter("rollover", rollover, cl.meters, cl.run_rows)
     rate = _per_meter("max_rate", max_rate, cl.meters, cl.run_rows)
     ts, val = cl.ts, cl.value
@@ -355,11 +363,8 @@ def interval_mean(
     :func:`interval_consumption`) are not covered. The mean of a constant signal is exactly that
     constant. NaN where coverage is 0.
     """
-    m, t, v = _as_arrays(meter, ts_ns, value)
-    edges = _window(start_ns, end_ns, interval_s)
-    gap_ns = _gap_ns(max_gap_s)
-    cl = _prepare(m, t, v, gap_ns, counter=False)
-    run_gap = _run_gaps(cl, max_gap_s, gap_ns)
+    cl, edges, run_gap = _readings_and_window(meter, ts_ns, value, start_ns, end_ns, interval_s, max_gap_s,
+                                              counter=False)
     c = cl.cand
     run_c = np.searchsorted(cl.starts, c, "right") - 1
     gap_idx = c[(cl.ts[c] - cl.ts[c - 1]) > run_gap[run_c]]

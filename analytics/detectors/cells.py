@@ -14,7 +14,7 @@ engine as NaN (its INVALID flag), never as 0.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
@@ -28,11 +28,11 @@ F64 = npt.NDArray[np.float64]
 NO_TS = np.iinfo(np.int64).min
 
 
-@dataclass(frozen=True)
-class Cells:
-    """(n_meters, n_intervals) arrays in the order of the roles; `temp` is (n_intervals,)."""
+@dataclass(frozen=True, kw_only=True)
+class PerMeter:
+    """What is known of each meter in an interval, in the order of the roles: (n_meters, n_intervals)
+    arrays in Cells, (n_meters,) in one interval's Column."""
 
-    edges_ns: I64
     value: F64
     coverage: F64
     flags: npt.NDArray[np.uint16]
@@ -42,6 +42,16 @@ class Cells:
     vmax: F64
     vlast: F64
     last_ts: I64
+
+
+_PER_METER = tuple(f.name for f in fields(PerMeter))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cells(PerMeter):
+    """Every interval between `edges_ns`; `temp` is (n_intervals,)."""
+
+    edges_ns: I64
     temp: F64
 
     @property
@@ -49,26 +59,16 @@ class Cells:
         return len(self.edges_ns) - 1
 
     def column(self, k: int) -> Column:
-        return Column(int(self.edges_ns[k]), int(self.edges_ns[k + 1]), self.value[:, k], self.coverage[:, k],
-                      self.flags[:, k], self.n_valid[:, k], self.n_bad[:, k], self.vmin[:, k],
-                      self.vmax[:, k], self.vlast[:, k], self.last_ts[:, k], float(self.temp[k]))
+        return Column(start_ns=int(self.edges_ns[k]), end_ns=int(self.edges_ns[k + 1]),
+                      temp=float(self.temp[k]), **{name: getattr(self, name)[:, k] for name in _PER_METER})
 
 
-@dataclass(frozen=True)
-class Column:
+@dataclass(frozen=True, kw_only=True)
+class Column(PerMeter):
     """One interval of every meter."""
 
     start_ns: int
     end_ns: int
-    value: F64
-    coverage: F64
-    flags: npt.NDArray[np.uint16]
-    n_valid: I64
-    n_bad: I64
-    vmin: F64
-    vmax: F64
-    vlast: F64
-    last_ts: I64
     temp: float
 
 
@@ -124,8 +124,8 @@ def compute_cells(readings: Mapping[str, Columns], roles: Sequence[MeterRole], e
             value[rr] = res.values[:, :n_k]
             coverage[rr] = res.coverage[:, :n_k]
             flags[rr] = res.flags[:, :n_k]
-    return Cells(edges, value, coverage, flags, n_valid, n_bad, vmin, vmax, vlast, last_ts,
-                 _temp_cells(temp, edges, step))
+    return Cells(edges_ns=edges, value=value, coverage=coverage, flags=flags, n_valid=n_valid, n_bad=n_bad,
+                 vmin=vmin, vmax=vmax, vlast=vlast, last_ts=last_ts, temp=_temp_cells(temp, edges, step))
 
 
 def select_window(c: Columns, lo: int, hi: int | None) -> Columns:

@@ -1,9 +1,10 @@
 """`metergate analyze READINGS --config SITE`: energy indicators from readings and a site config.
 
-Thin: read the readings (analytics.readings_io), the site config (site_config), the factors
-(analytics.factors) and optional virtual meters; roll up (analytics.rollup) and compute
-(analytics.indicators); print a rich table or JSON. Any problem: a message naming the file, row,
-column or key, and exit code 2.
+Thin: check the options; read the readings (analytics.readings_io), the site config (site_config),
+the factors (analytics.factors), optional virtual meters, basis and records; hand them to
+analytics.indicator_run (the window, the grid factor by year, the rollup and the indicators); print a
+rich table or JSON. Any problem: a message naming the file, row, column or key, and exit code 2; a
+window without readings: exit code 1.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from __future__ import annotations
 import json
 import math
 import sys
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 from metergate_data import bundled
@@ -24,14 +24,11 @@ from rich.table import Table
 from site_config import ConfigError, load_site_config
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from analytics.basis import Basis, YearBasis
+    from analytics.basis import Basis
     from analytics.factors import CarbonFactors, FactorSet, FactorTable
     from analytics.indicators import IndicatorRow
-    from analytics.readings_io import Columns
-    from analytics.records import Records, RecordUsage
-    from analytics.rollup import BuildingInfo, BuildingSeries
+    from analytics.records import Records
+    from analytics.rollup import BuildingInfo
 
 # analytics (and numpy) load only when analyze runs: `metergate run` stays lean
 FACTORS_DIR = bundled("factors")
@@ -103,17 +100,11 @@ def _run(readings_path: Path | None, config: Path, date_from: str | None, date_t
          period: str, factor_set: str, carbon_series: str | None, virtual_path: Path | None,
          factors_dir: Path, interval: int, basis_path: Path | None = None,
          records_path: Path | None = None) -> tuple[list[IndicatorRow], list[str]]:
-    import numpy as np
-
-    from analytics.factors import FactorError, load_factors
-    from analytics.indicators import PERIODS, indicator_rows, with_year_on_year
+    """Check the options, read the files and hand them to analytics.indicator_run."""
+    from analytics.indicator_run import IndicatorRunError, NoReadingsInWindow, Window, run_indicators
+    from analytics.indicators import PERIODS
     from analytics.readings_io import ReadingsError
-    from analytics.rollup import (
-        CARRIER_QUANTITIES,
-        RollupError,
-        load_virtual_meters,
-        series_from_readings,
-    )
+    from analytics.rollup import RollupError, load_virtual_meters
     from cli.commands.readings_input import read_readings
     from site_config.analytics_records import rollup_meta
 
@@ -125,14 +116,7 @@ def _run(readings_path: Path | None, config: Path, date_from: str | None, date_t
         site = load_site_config(config, require_env_secrets=False)
     except ConfigError as exc:
         raise _Fail("\n".join(str(p) for p in exc.problems) or str(exc)) from None
-    try:
-        table = load_factors(factors_dir)
-        coal = table.factor_set(factor_set)
-        fixed = table.carbon_series(carbon_series) if carbon_series else None
-    except FactorError as exc:
-        raise _Fail(str(exc)) from None
-    except KeyError as exc:
-        raise _Fail(str(exc.args[0])) from None
+    table, coal, fixed = _factors(factors_dir, factor_set, carbon_series)
     if readings_path is None and records_path is None:
         raise _Fail("give READINGS, --records FILE, or both")
     if records_path is not None and period == "day":
@@ -141,72 +125,34 @@ def _run(readings_path: Path | None, config: Path, date_from: str | None, date_t
     basis_data, buildings = _basis(basis_path, buildings)
     try:
         virtual = load_virtual_meters(virtual_path, meters, buildings) if virtual_path else ()
-        data = read_readings(readings_path) if readings_path is not None else {}
+        data = read_readings(readings_path) if readings_path is not None else None
     except (RollupError, ReadingsError) as exc:
         raise _Fail(str(exc)) from None
     recs = _records(records_path, buildings, basis_data, table, coal)
-    known = {m.id for m in meters}
-    for quantity, cols in data.items():
-        unknown = sorted(set(np.unique(cols.meter).tolist()) - known)
-        if unknown:
-            raise _Fail(f"{readings_path}: {quantity} readings of meter(s) not in {config}: "
-                        f"{', '.join(unknown[:10])}")
-    counters = {q: c for q, c in data.items() if q in CARRIER_QUANTITIES and len(c)}
-    if not counters and readings_path is not None:
-        raise _Fail(f"{readings_path}: no counter readings ({', '.join(CARRIER_QUANTITIES)})")
-    tz = ZoneInfo(site.site.timezone)
-    first, last = _span(counters, recs, tz)
-    # a reading at local midnight closes the day before
-    end_day = _day(date_to, "--to") if date_to else _local_day(last - 1, tz)
-    if date_from:
-        start_day = _day(date_from, "--from")
-    elif period == "ytd":
-        start_day = date(end_day.year, 1, 1)
-    else:
-        start_day = _local_day(first, tz)
-    if start_day > end_day:
-        raise _Fail(f"--from {start_day} is after --to {end_day}")
-    start_ns, end_ns = _midnight(start_day, tz), _midnight(end_day + timedelta(days=1), tz)
+    last_day = _day(date_to, "--to") if date_to else None
+    window = Window(period, _day(date_from, "--from") if date_from else None, last_day, interval)
     try:
-        if counters:
-            series, coverage = series_from_readings(counters, buildings, meters, start_ns, end_ns,
-                                                    interval, virtual)
-        else:
-            series, coverage = _empty_series(buildings, start_ns, end_ns, interval), None
-    except (RollupError, ValueError) as exc:
-        raise _Fail(str(exc)) from None
-    if coverage is not None and not np.nanmax(np.nan_to_num(coverage), initial=0.0) > 0:
-        raise _Fail(f"no readings in {start_day} … {end_day}: the readings of {readings_path} cover "
-                    f"{_local_day(first, tz)} … {_local_day(last, tz)}", code=1)
-    notes: list[str] = [f"factor set {coal.name}: {coal.label}"]
+        run = run_indicators(buildings, meters, site.site.timezone, data, window, table, coal,
+                             carbon=fixed, virtual=virtual, basis=basis_data, records=recs,
+                             readings_name=str(readings_path), site_name=str(config))
+    except IndicatorRunError as exc:
+        raise _Fail(str(exc), code=1 if isinstance(exc, NoReadingsInWindow) else 2) from None
+    return run.rows, run.notes
 
-    def carbon(year: int) -> CarbonFactors:
-        if fixed is not None:
-            return fixed
-        years = sorted(table.series["national"].values)
-        use = year if year in years else max([y for y in years if y <= year] or years)
-        if use != year:
-            note = f"no national grid factor for {year}: used national-{use}"
-            if note not in notes:
-                notes.append(note)
-        return table.carbon_series("national", use)
 
-    adjust = None
-    if basis_data is not None or recs is not None:
-        adjust = _adjust(basis_data, recs, buildings, series, site.site.timezone, start_day, end_day,
-                         coal, carbon, notes)
-        adjust.metered = bool(counters)
+def _factors(directory: Path, factor_set: str, carbon_series: str | None
+             ) -> tuple[FactorTable, FactorSet, CarbonFactors | None]:
+    """The factor table, the standard-coal set and the fixed grid factor (--carbon-series) if any."""
+    from analytics.factors import FactorError, load_factors
+
     try:
-        rows = with_year_on_year(indicator_rows(series, buildings, site.site.timezone, period, coal,
-                                                carbon, coverage, adjust))
-    except ValueError as exc:
+        table = load_factors(directory)
+        return table, table.factor_set(factor_set), (
+            table.carbon_series(carbon_series) if carbon_series else None)
+    except FactorError as exc:
         raise _Fail(str(exc)) from None
-    if recs is not None and adjust is not None and adjust.extra is not None:
-        rows = _with_sources(rows, adjust.extra, metered=bool(counters))  # type: ignore[arg-type]
-    if not counters:
-        rows = [r for r in rows if r.level != "building"]
-        notes.append("no readings: only the records, per institution (no building rows)")
-    return rows, notes
+    except KeyError as exc:
+        raise _Fail(str(exc.args[0])) from None
 
 
 def _basis(path: Path | None, buildings: tuple[BuildingInfo, ...]
@@ -241,110 +187,11 @@ def _records(path: Path | None, buildings: tuple[BuildingInfo, ...], basis: Basi
     return recs
 
 
-def _span(counters: dict[str, Columns], recs: Records | None, tz: ZoneInfo) -> tuple[int, int]:
-    """First and last instant (ns) of the readings and of the records' months."""
-    starts = [int(c.ts_ns.min()) for c in counters.values()]
-    ends = [int(c.ts_ns.max()) for c in counters.values()]
-    if recs is not None:
-        months = recs.months()
-        y, m = map(int, months[0].split("-"))
-        starts.append(_midnight(date(y, m, 1), tz))
-        y, m = map(int, months[-1].split("-"))
-        ends.append(_midnight(date(y + m // 12, m % 12 + 1, 1), tz))
-    return min(starts), max(ends)
-
-
-def _empty_series(buildings: tuple[BuildingInfo, ...], start_ns: int, end_ns: int,
-                  interval: int) -> BuildingSeries:
-    """No readings (records only): a series of the window's intervals with nothing metered."""
-    import numpy as np
-
-    from analytics.rollup import BuildingSeries, RollUp
-
-    n = -(-(end_ns - start_ns) // (interval * 10**9))
-    edges = start_ns + np.arange(n + 1, dtype=np.int64) * interval * 10**9
-    zeros = {c: np.zeros((len(buildings), n)) for c in ("electricity", "heat", "natural_gas", "water")}
-    return BuildingSeries(tuple(b.id for b in buildings), edges, zeros, np.zeros((len(buildings), n)),
-                          RollUp((), np.zeros((0, n))))
-
-
-def _adjust(basis: Basis | None, recs: Records | None, buildings: tuple[BuildingInfo, ...],
-            series: BuildingSeries, timezone: str, start_day: date, end_day: date, coal: FactorSet,
-            carbon: Callable[[int], CarbonFactors], notes: list[str]) -> YearBasis:
-    """indicator_rows' hook: each year's basis, and the records of the months inside the window."""
-    from analytics.basis import YearBasis
-    from analytics.records import RecordsError, RecordUsage, check_overlap
-
-    yb = YearBasis(basis, buildings, notes)
-    if recs is None:
-        return yb
-    inside = {m for m in recs.months() if _month_days(m)[0] >= start_day and _month_days(m)[1] <= end_day}
-    cut = [m for m in recs.months() if m not in inside
-           and _month_days(m)[1] >= start_day and _month_days(m)[0] <= end_day]
-    if cut:
-        notes.append(f"records of {', '.join(cut)} left out: --from/--to cut those months")
-    try:
-        check_overlap(recs, _metered_months(series, buildings, timezone))
-    except RecordsError as exc:
-        raise _Fail(str(exc)) from None
-    yb.extra = RecordUsage(recs, inside, coal, carbon, yb.key)
-    return yb
-
-
-def _month_days(month: str) -> tuple[date, date]:
-    y, m = map(int, month.split("-"))
-    return date(y, m, 1), date(y + m // 12, m % 12 + 1, 1) - timedelta(days=1)
-
-
-def _metered_months(series: BuildingSeries, buildings: tuple[BuildingInfo, ...],
-                    timezone: str) -> dict[tuple[str, str], set[str]]:
-    """(institution, carrier) -> the months in which its buildings' meters measured some use."""
-    import numpy as np
-
-    from analytics.indicators import period_index, sum_periods
-
-    labels, idx = period_index(series.edges_ns, timezone, "month")
-    out: dict[tuple[str, str], set[str]] = {}
-    for carrier, values in series.carriers.items():
-        per = sum_periods(values, idx, len(labels))
-        for i, b in enumerate(buildings):
-            for p in np.flatnonzero(np.nan_to_num(per[i])):  # NaN (no data) is not use
-                out.setdefault((b.institution, carrier), set()).add(labels[p])
-    return out
-
-
-def _with_sources(rows: list[IndicatorRow], used: RecordUsage, *, metered: bool) -> list[IndicatorRow]:
-    """Mark what came from records: each carrier's recorded quantity and the kgce from records."""
-    from dataclasses import replace
-
-    from analytics.records import CARRIERS
-
-    out = []
-    for r in rows:
-        key = (r.level, r.id, r.period.removesuffix(" YTD"))
-        recorded = used.sources.get(key, {}) if r.level != "building" else {}
-        kgce = used.kgce.get(key, 0.0) if r.level != "building" else 0.0
-        total = r.values.get("energy_kgce")
-        out.append(replace(r, sources={
-            "records": {f"{c}_{CARRIERS[c]}": q for c, q in recorded.items()},
-            "records_kgce": kgce,
-            "metered_kgce": None if total is None or not metered else total - kgce}))
-    return out
-
-
 def _day(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
         raise _Fail(f"{option} {text!r}: expected a date YYYY-MM-DD") from None
-
-
-def _local_day(ns: int, tz: ZoneInfo) -> date:
-    return datetime.fromtimestamp(ns // 10**9, tz).date()
-
-
-def _midnight(day: date, tz: ZoneInfo) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()) * 10**9
 
 
 def _as_dict(r: IndicatorRow) -> dict[str, object]:

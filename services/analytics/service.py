@@ -387,8 +387,7 @@ class AnalyticsService:
         if not 0 <= k < usage.n_days:
             return []
         coal = self.factors.factor_set("calorific")
-        years = sorted(self.factors.series["national"].values)
-        grid = self.factors.carbon_series("national", max([y for y in years if y <= day.year] or years))
+        grid = self.factors.grid_factor(day.year)
         b = site.ctx.buildings
         # a carrier a building has no meter for is unknown (NaN: its indicators are left out), not 0
         kinds = [{m.kind for m in site.ctx.meters if m.building == name} for name in usage.buildings]

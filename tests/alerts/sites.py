@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -16,18 +15,11 @@ import numpy as np
 from core.reading import Quality
 from gateway.mqtt.payloads import readings_payload
 from gateway.outbox.codec import StoredReading
+from gateway.outbox.store import OutboxMessage
 
 TZ = ZoneInfo("Asia/Shanghai")
 SITE = "alerts-site"  # the [site] id of site_toml()
 UNITS = {"energy_active_import": "kWh", "water_volume": "m³"}
-
-
-@dataclass(frozen=True)
-class _Msg:
-    seq: int
-    meter: str
-    ts: float
-    readings: tuple[StoredReading, ...]
 
 
 def site_message(seq: int, meter: str, ts: float, quantity: str, value: float | None,
@@ -36,7 +28,7 @@ def site_message(seq: int, meter: str, ts: float, quantity: str, value: float | 
     `ts` in seconds."""
     reading = StoredReading(quantity, value, UNITS[quantity], quality, ts, "")
     return (f"metergate/v1/{SITE}/gw/meters/{meter}/readings",
-            readings_payload(SITE, "gw", _Msg(seq, meter, ts, (reading,))))
+            readings_payload(SITE, "gw", OutboxMessage(seq, meter, ts, (reading,))))
 
 
 def site_toml(folder: Path, *, mqtt_port: int | None = None, name: str = "site.toml") -> Path:

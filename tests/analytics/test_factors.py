@@ -44,6 +44,17 @@ def test_carbon_series_by_name_year_and_region() -> None:
     assert "south-china-2023" in t.series_names()
 
 
+def test_the_grid_factor_of_a_year_falls_back_to_the_latest_earlier_year_else_the_latest() -> None:
+    t = load_factors()
+    assert sorted(t.series["national"].values) == [2021, 2022, 2023]
+    assert t.grid_factor(2022).series == "national-2022" and t.grid_factor(2022).electricity == 0.5366
+    assert t.grid_factor(2025).year == 2023  # after the last year: the latest earlier one
+    assert t.grid_factor(2019).year == 2023  # before every year: the latest, not the earliest
+    assert t.grid_factor(2024, "north-china").series == "north-china-2023"  # any series by name
+    with pytest.raises(KeyError):
+        t.grid_factor(2022, "mars")
+
+
 def test_targets() -> None:
     tg = load_factors().target("national-14th-fyp")
     assert tg.change == {"kgce_per_m2": -0.05, "kgce_per_person": -0.06, "water_m3_per_person": -0.06,
