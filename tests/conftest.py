@@ -14,11 +14,15 @@ pytest_plugins = ["simulators.pytest_plugin", "tests.support.mosquitto", "tests.
 # fixtures that start a process or a server
 SERVICE_FIXTURES = frozenset({"mosquitto", "mqtt_recorder", "victoria", "influxdb1", "services",
                               "simulated_meter", "modbus_simulator"})
-# modules that start processes directly (a metergate command, mbpoll, socat) rather than through
-# a fixture: found by their use of subprocess
+# modules that start processes (a metergate command, mbpoll, socat) or serve simulated meters
+# (on a pty or a TCP port) directly rather than through a fixture: found by what they use
+_STARTS = ("subprocess", "Popen", "FrameSimulator", "simulators.bus import Simulator", "PtyServer",
+           "ModbusTcpServer", "FramePtyServer", "FrameTcpServer")
+
+
 def _starts_processes(path: Path) -> bool:
     text = path.read_text(encoding="utf-8")
-    return "subprocess" in text or "Popen" in text
+    return any(word in text for word in _STARTS)
 
 
 # modules whose tests compute weeks of readings or replay long runs: seconds each, not services,
