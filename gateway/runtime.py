@@ -22,7 +22,7 @@ from gateway import __version__
 from gateway.live import LiveView
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt import payloads
-from gateway.mqtt.publisher import MqttOptions, Publisher
+from gateway.mqtt.publisher import ACK_DELAY_S, MqttOptions, Publisher
 from gateway.outbox import CommittedMessage, Outbox, OutboxError, OutboxStats
 from gateway.outbox_lock import OutboxLock
 from gateway.outbox_writer import OutboxWriter
@@ -64,11 +64,16 @@ class Gateway:
             raise
         self.publisher: Publisher | None = None
         if config.mqtt is not None and self.options.publish:
+            # acknowledged messages are handed to the outbox once per commit interval and deleted
+            # in the next commit's transaction (Outbox.ack_with_next_commit)
             self.publisher = Publisher(mqtt_options(config, self.options.mqtt_client_id),
-                                       self.outbox)
+                                       self.outbox,
+                                       ack_interval_s=max(config.outbox.commit_interval_s,
+                                                          ACK_DELAY_S))
             self.metrics.mqtt.source = self.publisher.counts
         self.writer = OutboxWriter(self.outbox, on_committed=self._committed,
-                                   on_error=self._store_failed)
+                                   on_error=self._store_failed,
+                                   commit_interval_s=config.outbox.commit_interval_s)
         kwargs: dict[str, Any] = {}
         if self.options.connection_factory is not None:
             kwargs["connection_factory"] = self.options.connection_factory

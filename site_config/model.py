@@ -171,6 +171,7 @@ class Outbox:
     path: Path
     max_bytes: int
     synchronous: str = "NORMAL"
+    commit_interval_s: float = 1.0  # polls committed together; 0: each as soon as it arrives
 
 
 @dataclass(frozen=True, slots=True)

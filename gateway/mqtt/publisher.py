@@ -118,6 +118,7 @@ class OutboxLike(Protocol):
 
     def pending(self, after_seq: int = 0, limit: int = 100) -> Sequence[payloads.MessageLike]: ...
     def ack(self, seqs: Iterable[int]) -> int: ...
+    def ack_with_next_commit(self, seqs: Iterable[int]) -> None: ...
     def depth(self) -> int: ...
 
 
@@ -153,7 +154,9 @@ FRESH_MAX = 2000  # offered messages held for the pump at most; beyond, it reads
 # Acknowledged messages are deleted from the outbox in batches: this many, or after this long, or
 # before the outbox is read. Every delete is a commit that writes whole pages to the WAL; deleting a
 # message a moment later only means it would be sent again after a crash (receivers de-duplicate).
-ACK_BATCH = 200
+# acknowledged messages are deleted together: after ACK_DELAY_S (or the gateway's commit interval),
+# or once ACK_BATCH have gathered, whichever comes first
+ACK_BATCH = 5_000
 ACK_DELAY_S = 0.1
 
 
@@ -161,8 +164,9 @@ class Publisher:
     """Publishes the outbox to the broker from a thread of its own; see the module docstring."""
 
     def __init__(self, options: MqttOptions, outbox: OutboxLike, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, ack_interval_s: float | None = None) -> None:
         self.options = options
+        self._ack_interval = ACK_DELAY_S if ack_interval_s is None else ack_interval_s
         self.outbox = outbox
         self.clock = clock
         self.topics = options.topics
@@ -345,14 +349,19 @@ class Publisher:
         now = time.monotonic()
         if self._ack_since is None:
             self._ack_since = now
-        if flush or len(self._to_ack) >= ACK_BATCH or now - self._ack_since >= ACK_DELAY_S:
-            self._delete_acked()
+        if flush or len(self._to_ack) >= ACK_BATCH or now - self._ack_since >= self._ack_interval:
+            self._delete_acked(now=flush)
 
-    def _delete_acked(self) -> None:
-        if self._to_ack:
+    def _delete_acked(self, *, now: bool = True) -> None:
+        """Hand the acknowledged seqs to the outbox: deleted with its next commit (steady state), or
+        at once with every one still waiting there (`now`: before reading the outbox, at a stop)."""
+        if self._to_ack or now:
             seqs, self._to_ack = self._to_ack, []
             try:
-                self.outbox.ack(seqs)
+                if now:
+                    self.outbox.ack(seqs)
+                else:
+                    self.outbox.ack_with_next_commit(seqs)
             except Exception as exc:  # kept and retried: the messages stay sent, not yet deleted
                 self._to_ack = seqs + self._to_ack
                 self._problem("outbox-ack", f"MQTT publisher: cannot delete acknowledged messages from "

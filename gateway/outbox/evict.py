@@ -22,6 +22,7 @@ class Txn:
 
     layouts: dict[tuple[str, Keys], int] = field(default_factory=dict)
     added: int = 0
+    acked: int = 0  # acknowledged messages deleted with this transaction
     evicted: int = 0
     evicted_range: tuple[int, int] | None = None
     why: str = ""  # why messages were evicted, for the warning
@@ -46,7 +47,7 @@ def make_room(db: sqlite3.Connection, budget: Budget, path: Path, depth: int, in
         return limit
     target = limit * LOW_WATER - incoming
     while live > target:
-        left = depth + txn.added - txn.evicted
+        left = depth + txn.added - txn.acked - txn.evicted
         count = math.ceil((live - target) * left / max(live, 1)) + 1
         if not evict(db, count, protect_from, txn):
             break  # nothing older left: this append alone is about the size of the budget

@@ -95,6 +95,7 @@ class Outbox:
         self._layout_by_id: dict[int, tuple[str, Keys]] = {}
         self._keys: dict[Keys, Keys] = {}  # one copy of equal layouts' keys (meters of one model)
         self._hints: dict[str, list[int]] = {}  # meter -> value kinds to try first (codec.encode)
+        self._acked_waiting: list[int] = []  # acknowledged, deleted with the next commit
         self._full_errors = 0
         self._full_since: float | None = None  # set while appends fail for lack of space
         self._full_errors_before = 0
@@ -169,11 +170,13 @@ class Outbox:
                             for seq, layout, ts, body in rows) if m is not None]
 
     def ack(self, seqs: Iterable[int]) -> int:
-        """Delete acknowledged messages, in any order; unknown seqs are ignored. Returns how many went."""
-        params = [(int(s),) for s in seqs]
-        if not params:
-            return 0
+        """Delete acknowledged messages now, in any order, with those waiting for the next commit
+        (ack_with_next_commit); unknown seqs are ignored. Returns how many went."""
+        given = [int(s) for s in seqs]
         with self._locked() as db:
+            params = [(s,) for s in self._acked_waiting + given]
+            if not params:
+                return 0
             try:
                 before = db.total_changes
                 db.execute("BEGIN IMMEDIATE")
@@ -183,12 +186,23 @@ class Outbox:
                 self._rollback(db)
                 raise self._wrap(exc, "acknowledge") from exc
             gone = db.total_changes - before
+            self._acked_waiting = []
             self._depth -= gone
             return gone
 
-    def depth(self) -> int:
+    def ack_with_next_commit(self, seqs: Iterable[int]) -> None:
+        """Delete acknowledged messages in the next append's transaction instead of one of their
+        own: every commit writes whole pages (the header, the table's root), so folding the deletes
+        into the appends halves the commits (docs/outbox.md, "Writes to the storage"). Until then
+        they are not counted in depth(); `ack` or `close` deletes them at once. A crash before
+        that commit only means they are published once more (receivers de-duplicate by seq)."""
         with self._lock:
-            return self._depth
+            self._acked_waiting.extend(int(s) for s in seqs)
+
+    def depth(self) -> int:
+        """Messages stored and not yet acknowledged."""
+        with self._lock:
+            return max(self._depth - len(self._acked_waiting), 0)
 
     def oldest_ts(self) -> float | None:
         with self._locked() as db:
@@ -199,7 +213,8 @@ class Outbox:
         with self._locked() as db:
             oldest = db.execute("SELECT seq, ts FROM messages ORDER BY seq LIMIT 1").fetchone()
             return OutboxStats(
-                depth=self._depth, bytes_on_disk=self.bytes_on_disk(), max_bytes=self.max_bytes,
+                depth=max(self._depth - len(self._acked_waiting), 0),
+                bytes_on_disk=self.bytes_on_disk(), max_bytes=self.max_bytes,
                 evicted_total=self._evicted_total, last_evicted=self._last_evicted,
                 full_errors=self._full_errors, oldest_seq=None if oldest is None else oldest[0],
                 oldest_ts=None if oldest is None else oldest[1], newest_seq=self._last_seq)
@@ -214,6 +229,10 @@ class Outbox:
             if db is None:
                 return
             try:
+                if self._acked_waiting:
+                    db.executemany("DELETE FROM messages WHERE seq = ?",
+                                   [(s,) for s in self._acked_waiting])
+                    self._acked_waiting = []
                 schema.end_session(db)
             except sqlite3.Error as exc:  # a full disk must not turn shutdown into a crash
                 log.warning("outbox %s: could not checkpoint on close (%s); the WAL is replayed "
@@ -267,6 +286,11 @@ class Outbox:
         self._reserve(db, len(rows))
         try:
             db.execute("BEGIN IMMEDIATE")
+            acked = list(self._acked_waiting)
+            if acked:  # first: acknowledged messages are never counted as evicted
+                before = db.total_changes
+                db.executemany("DELETE FROM messages WHERE seq = ?", [(s,) for s in acked])
+                txn.acked = db.total_changes - before
             # before: the rows must fit under the hard cap; after: in case the estimate was short
             limit = evict.make_room(db, self._budget, self.path, self._depth, incoming, None, txn)
             seqs = []
@@ -282,6 +306,7 @@ class Outbox:
             self._rollback(db)
             raise
         self._last_seq = seqs[-1]
+        self._acked_waiting = []  # (taken under the lock: none can have come in between)
         self._apply(txn)
         return seqs
 
@@ -345,7 +370,7 @@ class Outbox:
     def _apply(self, txn: Txn) -> None:
         """After COMMIT: update the in-memory state and say what was evicted."""
         self._layouts.update(txn.layouts)
-        self._depth += txn.added - txn.evicted
+        self._depth += txn.added - txn.acked - txn.evicted
         if txn.evicted and txn.evicted_range:
             self._evicted_total += txn.evicted
             self._last_evicted = txn.evicted_range

@@ -382,6 +382,18 @@ def test_relative_outbox_path_and_sizes(tmp_path: Path) -> None:
     assert config.health.prometheus_listen is None
 
 
+def test_outbox_commit_interval(tmp_path: Path) -> None:
+    assert load(tmp_path, BASE).outbox.commit_interval_s == 1.0  # the flash-friendly default
+    for text, seconds in (('"500ms"', 0.5), ('"2s"', 2.0), ('"0"', 0.0), ('"0s"', 0.0)):
+        config = load(tmp_path, BASE + f"\n[outbox]\ncommit_interval = {text}\n")
+        assert config.outbox.commit_interval_s == seconds
+    for text, words in (('"20s"', "longer than 10 s"), ('"soon"', "not a duration"),
+                        ("1", "not a duration")):
+        p = only(problems(tmp_path, BASE + f"\n[outbox]\ncommit_interval = {text}\n"),
+                 "outbox.commit_interval")
+        assert words in p.message
+
+
 def test_points_in_no_group_are_warned_about(tmp_path: Path) -> None:
     text = BASE + 'poll = [{ interval = "1s", quantities = ["power_active"] }]\n'
     config = load(tmp_path, text)

@@ -379,6 +379,9 @@ class FlakyOutbox:
     def ack(self, seqs: Any) -> int:
         return self.inner.ack(seqs)
 
+    def ack_with_next_commit(self, seqs: Any) -> None:
+        self.inner.ack_with_next_commit(seqs)
+
     def depth(self) -> int:
         return self.inner.depth()
 
@@ -444,6 +447,10 @@ class CountingOutbox:
     def ack(self, seqs: Any) -> int:
         self.ack_calls += 1
         return self.box.ack(seqs)
+
+    def ack_with_next_commit(self, seqs: Any) -> None:
+        self.ack_calls += 1
+        self.box.ack_with_next_commit(seqs)
 
     def depth(self) -> int:
         return self.box.depth()

@@ -3,6 +3,7 @@ what it committed on."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from drivers.reader import Reading
@@ -41,4 +42,67 @@ def test_commits_everything_in_order_and_isolates_a_bad_poll(tmp_path: Path) -> 
         return [(r.quantity, r.value, r.unit, r.quality, r.ts, r.error)
                 for r in m.readings]  # type: ignore[attr-defined]
     assert [fields(m) for m in handed] == [fields(m) for m in stored]
+    outbox.close()
+
+
+class _CountingOutbox(Outbox):
+    """An outbox that records the size of every transaction the writer commits."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.batches: list[int] = []
+
+    def append_messages(self, items):  # type: ignore[no-untyped-def]
+        self.batches.append(len(items))
+        return super().append_messages(items)
+
+
+def test_polls_of_one_commit_interval_go_in_one_transaction(tmp_path: Path) -> None:
+    outbox = _CountingOutbox(tmp_path / "outbox.sqlite")
+    handed: list[CommittedMessage] = []
+    writer = OutboxWriter(outbox, on_committed=handed.extend, on_error=lambda n, e: None,
+                          commit_interval_s=0.6)
+    writer.start()
+    first = time.monotonic()
+    for i in range(20):  # one poll every 10 ms: all inside one interval
+        writer.submit(_poll(f"m{i}", i))
+        time.sleep(0.01)
+    assert not handed  # nothing is committed, so nothing offered, before the interval is over
+    deadline = time.monotonic() + 5
+    while not handed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    waited = time.monotonic() - first
+    assert outbox.batches == [20] and len(handed) == 20
+    assert 0.55 <= waited < 2.0  # committed when the interval of the first poll ended
+    writer.stop()
+    outbox.close()
+
+
+def test_a_stop_commits_what_waits_at_once(tmp_path: Path) -> None:
+    outbox = _CountingOutbox(tmp_path / "outbox.sqlite")
+    writer = OutboxWriter(outbox, on_committed=lambda m: None, on_error=lambda n, e: None,
+                          commit_interval_s=30.0)
+    writer.start()
+    for i in range(5):
+        writer.submit(_poll("m", i))
+    started = time.monotonic()
+    writer.stop()
+    assert time.monotonic() - started < 2.0  # not the 30 s of the interval
+    assert outbox.batches == [5] and outbox.depth() == 5
+    outbox.close()
+
+
+def test_an_interval_of_zero_commits_each_poll_as_it_arrives(tmp_path: Path) -> None:
+    outbox = _CountingOutbox(tmp_path / "outbox.sqlite")
+    handed: list[CommittedMessage] = []
+    writer = OutboxWriter(outbox, on_committed=handed.extend, on_error=lambda n, e: None,
+                          commit_interval_s=0.0)
+    writer.start()
+    for i in range(3):
+        writer.submit(_poll("m", i))
+        deadline = time.monotonic() + 5
+        while len(handed) <= i and time.monotonic() < deadline:
+            time.sleep(0.005)
+    assert outbox.batches == [1, 1, 1]
+    writer.stop()
     outbox.close()
