@@ -229,9 +229,11 @@ class Outbox:
             if db is None:
                 return
             try:
-                if self._acked_waiting:
+                if self._acked_waiting:  # acknowledged, waiting for a commit: one more
+                    db.execute("BEGIN IMMEDIATE")
                     db.executemany("DELETE FROM messages WHERE seq = ?",
                                    [(s,) for s in self._acked_waiting])
+                    db.execute("COMMIT")
                     self._acked_waiting = []
                 schema.end_session(db)
             except sqlite3.Error as exc:  # a full disk must not turn shutdown into a crash

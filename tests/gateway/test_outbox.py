@@ -204,6 +204,28 @@ def test_acks_out_of_order_and_unknown_seqs(outbox: Outbox) -> None:
     assert outbox.oldest_ts() == T0 + 3
 
 
+def test_acks_with_the_next_commit(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    ob = Outbox(path)
+    seqs = ob.append_many([("m", T0 + i, poll(i)) for i in range(10)])
+    ob.ack_with_next_commit(seqs[:4])
+    assert ob.depth() == ob.stats().depth == 6  # acknowledged: not waiting any more
+
+    def rows() -> int:
+        with sqlite3.connect(path) as db:
+            return int(db.execute("SELECT count(*) FROM messages").fetchone()[0])
+
+    assert rows() == 10  # still in the file until the next commit
+    ob.append("m", T0 + 10, poll(10))
+    assert rows() == 7 and ob.depth() == 7 and ob.stats().evicted_total == 0
+    ob.ack_with_next_commit(seqs[4:6])
+    assert ob.ack([seqs[6]]) == 3  # an ack now takes the waiting ones with it
+    assert rows() == 4 and all_pending(ob) == seqs[7:] + [seqs[-1] + 1]
+    ob.ack_with_next_commit(seqs[7:])
+    ob.close()  # a clean stop deletes what waits
+    assert rows() == 1
+
+
 def test_stats_and_closed_outbox(tmp_path: Path) -> None:
     ob = Outbox(tmp_path / "o.db")
     seqs = ob.append_many([("m", T0, poll(0)), ("m", T0 + 60, poll(1))])
@@ -269,6 +291,58 @@ def test_sigkill_mid_stream_loses_nothing_returned(tmp_path: Path, synchronous: 
         message = ob.pending(after_seq=returned[-1] - 1, limit=1)[0]
         assert message.readings[3].value is not None and message.readings[0].unit == "kWh"
         assert ob.append("m1", T0, poll(0)) == max(present) + 1  # same boot: no gap after a crash
+
+
+SNAPSHOT_CHILD = """
+import sys, time
+from core.reading import Quality
+from drivers.reader import Reading
+from gateway.outbox import Outbox
+
+ob = Outbox(sys.argv[1])
+i = 0
+while True:
+    t = 1.79e9 + i
+    rs = [Reading(f"q{j}", i + j * 0.25, "kWh", Quality.OK, t) for j in range(20)]
+    seqs = ob.append_many([(f"m{k}", t, rs) for k in range(20)])  # a second's polls, one commit
+    ob.ack_with_next_commit(seqs[::2])  # half acknowledged: deleted with the next commit
+    print("kept", " ".join(map(str, seqs[1::2])), flush=True)
+    i += 1
+    time.sleep(0.002)
+"""
+
+
+def test_a_copy_taken_mid_write_is_a_healthy_outbox_with_everything_committed(tmp_path: Path) -> None:
+    """The files as they are at an arbitrary instant of writing (the writer frozen mid-commit and
+    the database, WAL and index copied, as a power cut with the page cache written would leave
+    them): the copy opens as a healthy outbox and holds every poll whose commit had returned and
+    was not acknowledged."""
+    path = tmp_path / "outbox.db"
+    child = subprocess.Popen([sys.executable, "-c", SNAPSHOT_CHILD, str(path)],
+                             stdout=subprocess.PIPE, text=True, cwd=REPO)
+    assert child.stdout is not None
+    kept: list[int] = []
+    rng = random.Random(7)
+    try:
+        for n in range(5):
+            while len(kept) < 150 * (n + 1):
+                line = child.stdout.readline()
+                assert line, "the child stopped early"
+                kept += map(int, line.split()[1:])
+            time.sleep(rng.uniform(0, 0.01))  # somewhere inside a commit or between two
+            os.kill(child.pid, signal.SIGSTOP)
+            copy = tmp_path / f"copy{n}.db"
+            for suffix in ("", "-wal", "-shm"):
+                if Path(f"{path}{suffix}").exists():
+                    shutil.copyfile(f"{path}{suffix}", f"{copy}{suffix}")
+            os.kill(child.pid, signal.SIGCONT)
+            with Outbox(copy) as ob:  # opening runs the integrity check
+                present = set(all_pending(ob))
+                assert set(kept) <= present, sorted(set(kept) - present)[:5]
+                assert ob.append("m1", T0, poll(0)) > max(present)
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_power_loss_after_reboot_skips_seqs_so_none_is_reused(tmp_path: Path,
