@@ -220,7 +220,7 @@ def test_acks_with_the_next_commit(tmp_path: Path) -> None:
     assert rows() == 7 and ob.depth() == 7 and ob.stats().evicted_total == 0
     ob.ack_with_next_commit(seqs[4:6])
     assert ob.ack([seqs[6]]) == 3  # an ack now takes the waiting ones with it
-    assert rows() == 4 and all_pending(ob) == seqs[7:] + [seqs[-1] + 1]
+    assert rows() == 4 and all_pending(ob) == [*seqs[7:], seqs[-1] + 1]
     ob.ack_with_next_commit(seqs[7:])
     ob.close()  # a clean stop deletes what waits
     assert rows() == 1
