@@ -1,10 +1,15 @@
 """The `metergate` command. Thin: parse arguments, call into the packages, print.
 
-Each sub-command lives in cli/commands/<name>.py; this module only assembles them.
+Each sub-command lives in cli/commands/<name>.py; this module only assembles them. `metergate CMD`
+imports only CMD's module: a gateway (`metergate run`) does not carry the commissioning tools, the
+simulators or the analytics in memory (issue 17). `app` (all commands, for --help and the tests)
+is built when first asked for.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
 
@@ -12,28 +17,22 @@ import typer
 from rich.markup import escape
 from typer.core import TyperCommand
 
-from cli.commands import (
-    alerts,
-    analytics_service,
-    analyze,
-    commissioning,
-    demo,
-    doctor,
-    ingest,
-    run,
-    simulate,
-    validate,
-    watch,
-)
-
-app = typer.Typer(
-    name="metergate",
-    help="Sub-metering gateway: find and read Modbus meters, simulate them, publish their readings.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
+# command -> (module in cli/commands, function)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "read": ("commissioning", "read"),
+    "scan": ("commissioning", "scan"),
+    "probe": ("commissioning", "probe"),
+    "simulate": ("simulate", "simulate"),
+    "validate": ("validate", "validate"),
+    "run": ("run", "run"),
+    "watch": ("watch", "watch"),
+    "demo": ("demo", "demo"),
+    "analyze": ("analyze", "analyze"),
+    "alerts": ("alerts", "alerts"),
+    "analytics": ("analytics_service", "analytics"),
+    "ingest": ("ingest", "ingest"),
+    "doctor": ("doctor", "doctor"),
+}
 
 
 class PlainHelpCommand(TyperCommand):
@@ -79,7 +78,6 @@ def _version(value: bool) -> None:
     raise typer.Exit()
 
 
-@app.callback()
 def _main(version_: Annotated[bool, typer.Option(
         "--version", is_eager=True, callback=_version,
         help="Print the version and the data folders in use (profiles, factors, quotas), "
@@ -87,30 +85,42 @@ def _main(version_: Annotated[bool, typer.Option(
     """Sub-metering gateway: find and read Modbus meters, simulate them, publish their readings."""
 
 
-def _command(name: str, fn: Any) -> None:
-    app.command(name, help=fn.__doc__, cls=PlainHelpCommand)(fn)
+def build_app(names: list[str] | None = None) -> typer.Typer:
+    """The command with the sub-commands `names` (default: all). The callback keeps even a single
+    sub-command a sub-command: `metergate run CONFIG`, not `metergate CONFIG`."""
+    built = typer.Typer(
+        name="metergate",
+        help="Sub-metering gateway: find and read Modbus meters, simulate them, publish their "
+             "readings.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    built.callback()(_main)
+    for name in COMMANDS if names is None else names:
+        module, function = COMMANDS[name]
+        fn = getattr(importlib.import_module(f"cli.commands.{module}"), function)
+        built.command(name, help=fn.__doc__, cls=PlainHelpCommand)(fn)
+    return built
 
 
-for _name, _fn in (
-    ("read", commissioning.read),
-    ("scan", commissioning.scan),
-    ("probe", commissioning.probe),
-    ("simulate", simulate.simulate),
-    ("validate", validate.validate),
-    ("run", run.run),
-    ("watch", watch.watch),
-    ("demo", demo.demo),
-    ("analyze", analyze.analyze),
-    ("alerts", alerts.alerts),
-    ("analytics", analytics_service.analytics),
-    ("ingest", ingest.ingest),
-    ("doctor", doctor.doctor),
-):
-    _command(_name, _fn)
+def __getattr__(name: str) -> Any:
+    if name == "app":  # every command, built once when first asked for (tests, --help)
+        built = globals()["app"] = build_app()
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _command_asked(args: list[str]) -> str | None:
+    """The sub-command on the command line, if it is one we have (else all are built, so that
+    --help lists them and a typo gets click's "No such command" with the list)."""
+    first = next((a for a in args if not a.startswith("-")), None)
+    return first if first in COMMANDS else None
 
 
 def main() -> None:
-    app()
+    asked = _command_asked(sys.argv[1:])
+    build_app(None if asked is None else [asked])()
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from core.backoff import Backoff, RetryPolicy
-from core.mqtt_config import TlsFiles
+from core.tls_files import TlsFiles
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,6 @@ at the config file's folder). No paho here: a config can be checked without load
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -14,16 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.problems import Findings
 from core.secrets import Secret, SecretUnavailable, readable_by_others
+from core.tls_files import TlsFiles
 
 Port = Annotated[int, Field(ge=1, le=65535)]
-
-
-@dataclass(frozen=True, slots=True)
-class TlsFiles:
-    ca_file: str | Path | None = None  # None: the system's CA store
-    cert_file: str | Path | None = None  # client certificate (PEM), with key_file
-    key_file: str | Path | None = None  # None with a cert_file: the key is in the certificate file
-    insecure: bool = False  # do not check the broker's host name (the chain is still verified)
 
 
 class TlsSpec(BaseModel):

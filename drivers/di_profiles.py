@@ -15,17 +15,17 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from core.quantities import QUANTITIES, unit_factor
 from drivers import profile_files as pf
 from drivers.cjt188.units import UNITS
 from drivers.di_formats import DiFormat, parse_format
-from drivers.di_profile_schema import DiDeviceSpec, DiPointSpec, DiProfileSpec, DiVariantSpec
 from drivers.errors import ProfileError, ProfileNotFound
 from drivers.profiles import DeviceLimits, SerialSettings, profile_dirs
+
+if TYPE_CHECKING:  # the schema (pydantic) only to load a file, as in drivers.profiles
+    from drivers.di_profile_schema import DiDeviceSpec, DiPointSpec, DiProfileSpec, DiVariantSpec
 
 PROTOCOLS = {"dlt645": "DL/T 645-2007", "cjt188": "CJ/T 188-2004"}
 DI_DIGITS = {"dlt645": 8, "cjt188": 4}
@@ -122,6 +122,10 @@ def load_all_di(protocol: str, dirs: Iterable[Path] | None = None) -> dict[str, 
 
 
 def load_di_profile(path: str | Path) -> DiProfile:
+    from pydantic import ValidationError
+
+    from drivers.di_profile_schema import DiProfileSpec
+
     path = Path(path)
     _text, raw = pf.read_profile_toml(path)
     try:

@@ -11,12 +11,10 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from metergate_data import bundled
-from pydantic import ValidationError
 
-from core.model_paths import model_of
 from core.toml_lines import KeyPath, key_lines, line_of
 from drivers.codec import FLOAT_TYPES, DataType, FieldCodec, Order, parse_order, parse_type
 from drivers.errors import ProfileError
@@ -35,14 +33,17 @@ from drivers.profile_files import (
     read_profile_toml,
     unit_into_canonical,
 )
-from drivers.profile_schema import (
-    DeviceSpec,
-    FingerprintCheck,
-    PointDefaults,
-    PointSpec,
-    ProfileSpec,
-    VariantSpec,
-)
+
+if TYPE_CHECKING:  # the schema (pydantic) is imported only to load a file: a running gateway
+    # holds compiled profiles, unpickled from the loading child (core.forked_load), without it
+    from drivers.profile_schema import (
+        DeviceSpec,
+        FingerprintCheck,
+        PointDefaults,
+        PointSpec,
+        ProfileSpec,
+        VariantSpec,
+    )
 
 BUNDLED_PROFILES = bundled("profiles")
 DEFAULT_MAX_REGISTERS = 125  # Modbus limit for one read of holding/input registers (253-byte PDU)
@@ -178,6 +179,10 @@ def _overridden(p: Point, o: PointOverride) -> Point:
 
 def load_profile(path: str | Path) -> MeterProfile:
     """Load and compile one profile file; raise ProfileError listing every problem in it."""
+    from pydantic import ValidationError
+
+    from drivers.profile_schema import ProfileSpec
+
     path = Path(path)
     text, raw = read_profile_toml(path)
     try:
@@ -388,6 +393,10 @@ def _compile_point(
 def _point_meaning_problems(raw: dict[str, Any]) -> list[str]:
     """Meaning checks of the points that are well-formed, so a file with a shape error still gets
     every other error reported in the same run."""
+    from pydantic import ValidationError
+
+    from drivers.profile_schema import PointDefaults, PointSpec
+
     problems: list[str] = []
     try:
         defaults = PointDefaults.model_validate(raw.get("defaults", {}))
@@ -514,6 +523,9 @@ def _parse(fn: Any, text: str, where: str, problems: list[str], quiet: bool = Fa
 
 def _allowed_keys(loc: Sequence[Any]) -> list[str]:
     """Field names valid at the place of an unknown key, for a 'did you mean' hint."""
+    from core.model_paths import model_of
+    from drivers.profile_schema import ProfileSpec
+
     model: Any = ProfileSpec
     for part in loc[:-1]:
         if isinstance(part, int) or model is None:

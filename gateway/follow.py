@@ -21,8 +21,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from core.contract.topics import Topics
 from core.mqtt_client import password_now, tls_context
-from core.mqtt_config import TlsFiles
 from core.reading import Quality
+from core.tls_files import TlsFiles
 from drivers.reader import Reading
 from gateway.live import MeterView
 from site_config import SiteConfig

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from core.mqtt_config import TlsFiles
 from core.sdnotify import notify, watchdog_interval
+from core.tls_files import TlsFiles
 from gateway import __version__
 from gateway.live import LiveView
 from gateway.metrics import GatewayMetrics

@@ -22,6 +22,7 @@ from core.categories import CATEGORIES
 from core.mqtt_config import ClientSpec, Port
 from core.units import parse_duration_ms, parse_poll_interval, parse_size
 from drivers.codec import parse_order
+from site_config.model import DEFAULT_OUTBOX_BYTES
 
 CLIMATE_ZONES: dict[str, str] = {
     "severe_cold": "严寒 severe cold",
@@ -47,9 +48,6 @@ HEATING_TYPES: dict[str, str] = {
 }
 BUS_TYPES = ("serial", "tcp", "rtu-over-tcp")
 DEFAULT_OUTBOX = "/var/lib/metergate/outbox.sqlite"
-# 30 days of 100 meters x 20 points every minute take 0.56 GB (benchmarks/outbox_budget.py measures
-# ~130 bytes per message on simulator readings); 1 GiB holds about 55 days, a 1.8x margin.
-DEFAULT_OUTBOX_BYTES = 1 << 30
 
 # upper case is common in building registers (E01, B-3); case is preserved. fullmatch: no trailing "\n"
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")

@@ -13,7 +13,8 @@ from typing import Annotated, TypeVar
 import typer
 
 from core.errors import MetergateError
-from site_config import ConfigError, SiteConfig, load_site_config
+from core.forked_load import load_in_child
+from site_config import ConfigError, SiteConfig
 
 T = TypeVar("T")
 
@@ -38,7 +39,15 @@ def config_or_exit(load: Callable[[], T], errors: type[Exception]) -> T:
 
 
 def load_or_exit(config: Path) -> SiteConfig:
-    return config_or_exit(lambda: load_site_config(config), ConfigError)
+    """The site config for a long-running gateway, loaded in a child process so that the
+    loading's peak memory is not kept (core.forked_load)."""
+    return config_or_exit(lambda: load_in_child(lambda: _load(config)), ConfigError)
+
+
+def _load(config: Path) -> SiteConfig:
+    from site_config import load_site_config  # in the child only: the loader stays out of memory
+
+    return load_site_config(config)
 
 
 def stop_on_signals(stop: Callable[[], object]) -> None:

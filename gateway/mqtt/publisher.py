@@ -47,7 +47,7 @@ from core.mqtt_client import (
     ProtocolVersion,
     Will,
 )
-from core.mqtt_config import TlsFiles
+from core.tls_files import TlsFiles
 from gateway.metrics import MqttCounts
 from gateway.mqtt import discovery as ha_discovery
 from gateway.mqtt import payloads

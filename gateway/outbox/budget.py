@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from site_config.schema import DEFAULT_OUTBOX_BYTES
+from site_config.model import DEFAULT_OUTBOX_BYTES
 
 DEFAULT_MAX_BYTES = DEFAULT_OUTBOX_BYTES  # the site config's default (one number, reasoned there)
 MIN_MAX_BYTES = 256 * 1024

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.contract.topics import readings_filter, shared_readings_filter
-from core.mqtt_config import TlsFiles
 from core.secrets import Secret
+from core.tls_files import TlsFiles
 
 STALL_AFTER = 120.0  # [health] stall_after: the oldest unacknowledged message held this long is logged
 
