@@ -14,7 +14,6 @@ import pytest
 
 from core.forked_load import load_in_child
 from site_config import ConfigError, load_site_config
-
 from tests.e2e.site import site_toml
 
 REPO = Path(__file__).resolve().parents[1]
