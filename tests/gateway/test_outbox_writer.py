@@ -57,12 +57,19 @@ class _CountingOutbox(Outbox):
         return super().append_messages(items)
 
 
-def test_polls_of_one_commit_interval_go_in_one_transaction(tmp_path: Path) -> None:
+def _started(tmp_path: Path, interval_s: float
+             ) -> tuple[_CountingOutbox, OutboxWriter, list[CommittedMessage]]:
+    """A counting outbox, a running writer with `interval_s`, and what it has handed on."""
     outbox = _CountingOutbox(tmp_path / "outbox.sqlite")
     handed: list[CommittedMessage] = []
     writer = OutboxWriter(outbox, on_committed=handed.extend, on_error=lambda n, e: None,
-                          commit_interval_s=0.6)
+                          commit_interval_s=interval_s)
     writer.start()
+    return outbox, writer, handed
+
+
+def test_polls_of_one_commit_interval_go_in_one_transaction(tmp_path: Path) -> None:
+    outbox, writer, handed = _started(tmp_path, 0.6)
     first = time.monotonic()
     for i in range(20):  # one poll every 10 ms: all inside one interval
         writer.submit(_poll(f"m{i}", i))
@@ -79,10 +86,7 @@ def test_polls_of_one_commit_interval_go_in_one_transaction(tmp_path: Path) -> N
 
 
 def test_a_stop_commits_what_waits_at_once(tmp_path: Path) -> None:
-    outbox = _CountingOutbox(tmp_path / "outbox.sqlite")
-    writer = OutboxWriter(outbox, on_committed=lambda m: None, on_error=lambda n, e: None,
-                          commit_interval_s=30.0)
-    writer.start()
+    outbox, writer, _ = _started(tmp_path, 30.0)
     for i in range(5):
         writer.submit(_poll("m", i))
     started = time.monotonic()
@@ -93,11 +97,7 @@ def test_a_stop_commits_what_waits_at_once(tmp_path: Path) -> None:
 
 
 def test_an_interval_of_zero_commits_each_poll_as_it_arrives(tmp_path: Path) -> None:
-    outbox = _CountingOutbox(tmp_path / "outbox.sqlite")
-    handed: list[CommittedMessage] = []
-    writer = OutboxWriter(outbox, on_committed=handed.extend, on_error=lambda n, e: None,
-                          commit_interval_s=0.0)
-    writer.start()
+    outbox, writer, handed = _started(tmp_path, 0.0)
     for i in range(3):
         writer.submit(_poll("m", i))
         deadline = time.monotonic() + 5
