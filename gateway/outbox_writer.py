@@ -46,6 +46,7 @@ class OutboxWriter:
         self._on_error = on_error
         self._queue: queue.Queue[PollResult | None] = queue.Queue(MAX_QUEUED)
         self._thread = threading.Thread(target=self._run, name="outbox-writer", daemon=True)
+        self._stopping = threading.Event()  # ends the wait for the interval at once
 
     def start(self) -> None:
         self._thread.start()
@@ -61,6 +62,7 @@ class OutboxWriter:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Commit everything queued, then stop."""
+        self._stopping.set()
         self._queue.put(None)
         self._thread.join(timeout)
 
@@ -75,13 +77,16 @@ class OutboxWriter:
             self._commit(batch)
 
     def _gather(self, first: PollResult, deadline: float) -> tuple[list[PollResult], bool]:
-        """`first` and what arrives until `deadline` (at least what is queued already); True when
-        the stop came, which ends the wait at once."""
+        """`first` and what has arrived by `deadline`; True when the stop came, which ends the wait
+        at once. The writer sleeps through the interval and then takes the queue in one go: waiting
+        on the queue itself would wake it (and hand it the interpreter lock) for every poll."""
+        wait = deadline - time.monotonic()
+        if wait > 0:
+            self._stopping.wait(wait)
         batch = [first]
         while len(batch) < MAX_BATCH:
             try:
-                wait = deadline - time.monotonic()
-                item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
             if item is None:
