@@ -281,18 +281,10 @@ def _per_meter(name: str, spec: PerMeter, meters: np.ndarray, run_rows: npt.NDAr
 # ------------------------------------------------------------------------------------------------ public
 
 
-def interval_consumption(
-    meter: npt.ArrayLike,
-    ts_ns: npt.ArrayLike,
-    value: npt.ArrayLike,
-    start_ns: int,
-    end_ns: int,
-    interval_s: float = 900,
-    *,
-    rollover: PerMeter = None,
-    max_rate: PerMeter = None,
-    max_gap_s: float | None = None,
-) -> IntervalResult:
+def interval_consumption(meter: npt.ArrayLike, ts_ns: npt.ArrayLike, value: npt.ArrayLike,
+                         start_ns: int, end_ns: int, interval_s: float = 900, *,
+                         rollover: PerMeter = None, max_rate: PerMeter = None,
+                         max_gap_s: float | None = None) -> IntervalResult:
     """Consumption per meter and interval from cumulative counter readings (any order).
 
     The (reset-, rollover- and spike-corrected) counter is interpolated linearly at each interval edge;
@@ -346,16 +338,9 @@ def interval_consumption(
     return _finish(cl, edges, interval_s, ev, kinds, integral=None)
 
 
-def interval_mean(
-    meter: npt.ArrayLike,
-    ts_ns: npt.ArrayLike,
-    value: npt.ArrayLike,
-    start_ns: int,
-    end_ns: int,
-    interval_s: float = 900,
-    *,
-    max_gap_s: float | None = None,
-) -> IntervalResult:
+def interval_mean(meter: npt.ArrayLike, ts_ns: npt.ArrayLike, value: npt.ArrayLike, start_ns: int,
+                  end_ns: int, interval_s: float = 900, *,
+                  max_gap_s: float | None = None) -> IntervalResult:
     """Time-weighted mean of an instantaneous quantity (power, flow, temperature) per meter and interval.
 
     The signal is linear between consecutive readings (trapezoid rule) and is averaged over the covered
