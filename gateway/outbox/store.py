@@ -205,13 +205,24 @@ class Outbox:
             return max(self._depth - len(self._acked_waiting), 0)
 
     def oldest_ts(self) -> float | None:
+        """Request time of the oldest message waiting (None when none is)."""
         with self._locked() as db:
-            row = db.execute("SELECT ts FROM messages ORDER BY seq LIMIT 1").fetchone()
-            return None if row is None else float(row[0])
+            oldest = self._oldest(db)
+            return None if oldest is None else oldest[1]
+
+    def _oldest(self, db: sqlite3.Connection) -> tuple[int, float] | None:
+        """(seq, ts) of the oldest message not acknowledged: acknowledged ones waiting for the next
+        commit are mostly the oldest rows, so skip as many as wait."""
+        waiting = set(self._acked_waiting)
+        for seq, ts in db.execute("SELECT seq, ts FROM messages ORDER BY seq LIMIT ?",
+                                  (len(waiting) + 1,)):
+            if seq not in waiting:
+                return int(seq), float(ts)
+        return None
 
     def stats(self) -> OutboxStats:
         with self._locked() as db:
-            oldest = db.execute("SELECT seq, ts FROM messages ORDER BY seq LIMIT 1").fetchone()
+            oldest = self._oldest(db)
             return OutboxStats(
                 depth=max(self._depth - len(self._acked_waiting), 0),
                 bytes_on_disk=self.bytes_on_disk(), max_bytes=self.max_bytes,

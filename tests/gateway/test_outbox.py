@@ -210,6 +210,7 @@ def test_acks_with_the_next_commit(tmp_path: Path) -> None:
     seqs = ob.append_many([("m", T0 + i, poll(i)) for i in range(10)])
     ob.ack_with_next_commit(seqs[:4])
     assert ob.depth() == ob.stats().depth == 6  # acknowledged: not waiting any more
+    assert ob.stats().oldest_seq == seqs[4] and ob.oldest_ts() == T0 + 4  # the backlog's age
 
     def rows() -> int:
         with sqlite3.connect(path) as db:
