@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -27,6 +27,7 @@ import numpy as np
 from analytics.basis import Basis, YearBasis
 from analytics.factors import CarbonFactors, FactorSet, FactorTable
 from analytics.indicators import IndicatorRow, indicator_rows, period_index, sum_periods, with_year_on_year
+from analytics.local_days import local_day, midnight_ns
 from analytics.readings_io import Columns
 from analytics.records import CARRIERS, Records, RecordsError, RecordUsage, check_overlap
 from analytics.rollup import (
@@ -85,7 +86,7 @@ def run_indicators(buildings: tuple[BuildingInfo, ...], meters: Sequence[MeterIn
     tz = ZoneInfo(timezone)
     first, last = _span(counters, records, tz)
     start_day, end_day = _days(window, first, last, tz)
-    start_ns, end_ns = _midnight(start_day, tz), _midnight(end_day + timedelta(days=1), tz)
+    start_ns, end_ns = midnight_ns(start_day, tz), midnight_ns(end_day + timedelta(days=1), tz)
     try:
         if counters:
             series, coverage = series_from_readings(counters, buildings, meters, start_ns, end_ns,
@@ -96,7 +97,7 @@ def run_indicators(buildings: tuple[BuildingInfo, ...], meters: Sequence[MeterIn
         raise IndicatorRunError(str(exc)) from exc
     if coverage is not None and not np.nanmax(np.nan_to_num(coverage), initial=0.0) > 0:
         raise NoReadingsInWindow(f"no readings in {start_day} … {end_day}: the readings of "
-                                 f"{readings_name} cover {_local_day(first, tz)} … {_local_day(last, tz)}")
+                                 f"{readings_name} cover {local_day(first, tz)} … {local_day(last, tz)}")
     notes: list[str] = [f"factor set {coal.name}: {coal.label}"]
     grid = _grid_by_year(table, carbon, notes)
     adjust = None
@@ -130,13 +131,13 @@ def _check_meters(data: Mapping[str, Columns], meters: Sequence[MeterInfo], read
 def _days(window: Window, first: int, last: int, tz: ZoneInfo) -> tuple[date, date]:
     """The window's first and last day (inclusive) from the options and the span [first, last] (ns)."""
     # a reading at local midnight closes the day before
-    end_day = window.last_day if window.last_day is not None else _local_day(last - 1, tz)
+    end_day = window.last_day if window.last_day is not None else local_day(last - 1, tz)
     if window.first_day is not None:
         start_day = window.first_day
     elif window.period == "ytd":
         start_day = date(end_day.year, 1, 1)
     else:
-        start_day = _local_day(first, tz)
+        start_day = local_day(first, tz)
     if start_day > end_day:
         raise IndicatorRunError(f"--from {start_day} is after --to {end_day}")
     return start_day, end_day
@@ -164,8 +165,8 @@ def _span(counters: Mapping[str, Columns], recs: Records | None, tz: ZoneInfo) -
     ends = [int(c.ts_ns.max()) for c in counters.values()]
     if recs is not None:
         months = recs.months()
-        starts.append(_midnight(_month_days(months[0])[0], tz))
-        ends.append(_midnight(_month_days(months[-1])[1] + timedelta(days=1), tz))
+        starts.append(midnight_ns(_month_days(months[0])[0], tz))
+        ends.append(midnight_ns(_month_days(months[-1])[1] + timedelta(days=1), tz))
     return min(starts), max(ends)
 
 
@@ -231,14 +232,6 @@ def _with_sources(rows: list[IndicatorRow], used: RecordUsage, *, metered: bool)
             "records_kgce": kgce,
             "metered_kgce": None if total is None or not metered else total - kgce}))
     return out
-
-
-def _local_day(ns: int, tz: ZoneInfo) -> date:
-    return datetime.fromtimestamp(ns // 10**9, tz).date()
-
-
-def _midnight(day: date, tz: ZoneInfo) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()) * 10**9
 
 
 __all__ = ["IndicatorRun", "IndicatorRunError", "NoReadingsInWindow", "Window", "run_indicators"]

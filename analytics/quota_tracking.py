@@ -17,7 +17,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from analytics.events import AlertKind, Detection, Severity
 from analytics.factors import FactorSet, FactorTable
 from analytics.indicators import period_index, sum_periods
+from analytics.local_days import local_day, midnight_ns
 from analytics.quotas import INDICATORS, IndicatorDef, QuotaSubject, QuotaTable, lower_confidence
 from analytics.rollup import BuildingInfo, IntervalLike, MeterInfo, building_series
 
@@ -434,9 +435,9 @@ def _episodes(kind: AlertKind, subject: str,
     def close() -> None:
         first, last_row = run[0], run[-1]
         end_i = last_row[0] + 1
-        end = None if end_i >= n else _midnight(days[end_i] + timedelta(days=1), tz)
+        end = None if end_i >= n else midnight_ns(days[end_i] + timedelta(days=1), tz)
         _, sev, value, threshold, unit, message, details = last_row
-        out.append(Detection(kind, subject, _midnight(days[first[0]] + timedelta(days=1), tz), end, sev,
+        out.append(Detection(kind, subject, midnight_ns(days[first[0]] + timedelta(days=1), tz), end, sev,
                              value, threshold, unit, message, details))
 
     for r in rows:
@@ -447,14 +448,6 @@ def _episodes(kind: AlertKind, subject: str,
     if run:
         close()
     return out
-
-
-def _midnight(day: date, tz: ZoneInfo) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()) * 10**9
-
-
-def local_day(ns: int, tz: ZoneInfo) -> date:
-    return datetime.fromtimestamp(ns // 10**9, UTC).astimezone(tz).date()
 
 
 __all__ = ["DailyUsage", "QuotaResult", "QuotaSettings", "QuotaStatus", "cumulative_share", "daily_usage",
