@@ -151,11 +151,10 @@ class _Retained:
 
 _Inflight = int | str  # an outbox seq (readings) or a topic (retained)
 FRESH_MAX = 2000  # offered messages held for the pump at most; beyond, it reads the outbox again
-# Acknowledged messages are deleted from the outbox in batches: this many, or after this long, or
-# before the outbox is read. Every delete is a commit that writes whole pages to the WAL; deleting a
-# message a moment later only means it would be sent again after a crash (receivers de-duplicate).
-# acknowledged messages are deleted together: after ACK_DELAY_S (or the gateway's commit interval),
-# or once ACK_BATCH have gathered, whichever comes first
+# Acknowledged messages go back to the outbox in batches — this many, or after this long (the
+# gateway passes its commit interval), deleted with the outbox's next commit — and at once before
+# the outbox is read and at a stop. Every commit writes whole pages to the WAL; deleting a message a
+# moment later only means it would be sent again after a crash (receivers de-duplicate by seq).
 ACK_BATCH = 5_000
 ACK_DELAY_S = 0.1
 

@@ -174,18 +174,16 @@ class Outbox:
         (ack_with_next_commit); unknown seqs are ignored. Returns how many went."""
         given = [int(s) for s in seqs]
         with self._locked() as db:
-            params = [(s,) for s in self._acked_waiting + given]
-            if not params:
+            seqs = self._acked_waiting + given
+            if not seqs:
                 return 0
             try:
-                before = db.total_changes
                 db.execute("BEGIN IMMEDIATE")
-                db.executemany("DELETE FROM messages WHERE seq = ?", params)
+                gone = _delete(db, seqs)
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback(db)
                 raise self._wrap(exc, "acknowledge") from exc
-            gone = db.total_changes - before
             self._acked_waiting = []
             self._depth -= gone
             return gone
@@ -242,8 +240,7 @@ class Outbox:
             try:
                 if self._acked_waiting:  # acknowledged, waiting for a commit: one more
                     db.execute("BEGIN IMMEDIATE")
-                    db.executemany("DELETE FROM messages WHERE seq = ?",
-                                   [(s,) for s in self._acked_waiting])
+                    _delete(db, self._acked_waiting)
                     db.execute("COMMIT")
                     self._acked_waiting = []
                 schema.end_session(db)
@@ -299,11 +296,8 @@ class Outbox:
         self._reserve(db, len(rows))
         try:
             db.execute("BEGIN IMMEDIATE")
-            acked = list(self._acked_waiting)
-            if acked:  # first: acknowledged messages are never counted as evicted
-                before = db.total_changes
-                db.executemany("DELETE FROM messages WHERE seq = ?", [(s,) for s in acked])
-                txn.acked = db.total_changes - before
+            # first: acknowledged messages are never counted as evicted
+            txn.acked = _delete(db, self._acked_waiting) if self._acked_waiting else 0
             # before: the rows must fit under the hard cap; after: in case the estimate was short
             limit = evict.make_room(db, self._budget, self.path, self._depth, incoming, None, txn)
             seqs = []
@@ -447,3 +441,9 @@ class Outbox:
             return OutboxFullError(str(self.path), f"no space to {action}: {exc}; free disk space")
         return OutboxError(str(self.path), f"cannot {action}: {exc}")
 
+
+def _delete(db: sqlite3.Connection, seqs: Iterable[int]) -> int:
+    """Delete the messages `seqs` inside the caller's transaction; how many were there."""
+    before = db.total_changes
+    db.executemany("DELETE FROM messages WHERE seq = ?", [(s,) for s in seqs])
+    return db.total_changes - before
