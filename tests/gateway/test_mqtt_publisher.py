@@ -176,8 +176,9 @@ def test_every_message_fits_its_schema(protocol: str, mosquitto: MosquittoFactor
                                   Reading("frequency", None, "Hz", Quality.INVALID, now + 1, "NaN")])
     nan_seq = outbox.append("m2", now + 2, [Reading("power_active", math.nan, "W", Quality.OK, now + 2)])
     pub.notify()
-    pub.publish_health({"buses": {}, "devices": {}})  # outbox and mqtt filled in by the publisher
     assert rec.wait_for(lambda ms: len([m for m in ms if m.topic.endswith("/readings")]) >= 3, 10)
+    # after the readings went out, so the link is up (before it, "connected" may still be false)
+    pub.publish_health({"buses": {}, "devices": {}})  # outbox and mqtt filled in by the publisher
     assert wait_until(lambda: outbox.depth() == 0, 5)
     pub.stop(3.0)
     assert rec.wait_for(lambda ms: any(json.loads(m.payload).get("state") == "offline"
