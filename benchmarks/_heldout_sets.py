@@ -215,6 +215,15 @@ def recipes(days: int) -> dict[str, Recipe]:
                            (("dev-b1", "office", "office"), ("dev-b2", "venue", "office"),
                             ("dev-b3", "school", "dorm")),
                            _elec_bdew(("g0", "g1", "g4", "h0")), ("ky4:1",), ("il-gas-hdd-only-hourly",)),
+        # the dev sources in autumn (2023: 中秋 and 国庆 as one 8-day holiday, 调休 on 7 and 8 October):
+        # mild weather, heat pumps idle for days at their standby draw
+        "dev-autumn": Recipe("dev-autumn", "dev", "eemeter", date(2023, 9, 4),
+                             (("dev-c1", "office", "office"), ("dev-c2", "school", "dorm"),
+                              ("dev-c3", "venue", "office")),
+                             _elec_eemeter(("il-electricity-cdd-only-hourly",
+                                            "uk-electricity-hdd-only-hourly-sample-0",
+                                            "il-electricity-cdd-hdd-hourly")),
+                             ("ky4:1",), ("il-gas-hdd-only-hourly",)),
         "ho-eemeter": Recipe("ho-eemeter", "heldout", "eemeter", autumn,
                              (("ho-e1", "office", "office"), ("ho-e2", "school", "dorm"),
                               ("ho-e3", "hospital", "dorm")),

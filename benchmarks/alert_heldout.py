@@ -64,7 +64,7 @@ from benchmarks import _heldout_sets as hs
 from benchmarks import _heldout_sources as src
 
 H = 3600 * hs.S
-DEV_SETS = ("dev-eemeter", "dev-bdew")
+DEV_SETS = ("dev-eemeter", "dev-bdew", "dev-autumn")
 DEV_SEEDS = (1, 2)
 HELDOUT_SETS = ("ho-eemeter", "ho-bdew", "ho-richardson")
 COMPATIBLE = {

@@ -22,6 +22,7 @@ import numpy as np
 from analytics.detectors.context import Context
 from analytics.detectors.episodes import Episodes
 from analytics.detectors.history import IntervalRing
+from analytics.detectors.predictability import Predictability
 from analytics.detectors.settings import NS, DetectorSettings, MeterRole
 from analytics.detectors.stats import nanmedian
 from analytics.events import AlertKind, Severity
@@ -88,6 +89,7 @@ class TimeOfWeekBaseline:
         self.explained_by: list[Callable[[int], np.ndarray]] = []  # open episodes that already say it
         self.level_sum = np.zeros(n)
         self.level_n = np.zeros(n)
+        self.noise = Predictability(n, settings.history_days, settings.min_history_days)
         self._ahead: _Ahead | None = None
 
     def step(self, ctx: Context) -> None:
@@ -119,10 +121,22 @@ class TimeOfWeekBaseline:
         f = np.where(cold, s.cold_z_factor, 1.0)
         scale = np.maximum(np.abs(med), level0)
         dev = np.abs(x - med)
-        enter = judged & (np.abs(z) > s.z_enter * f) & (dev > s.min_rel_dev * f * scale)
-        stay = judged & (np.abs(z) > s.z_exit * f) & (dev > 0.5 * s.min_rel_dev * f * scale)
+        # the meter's own noise, from every judged interval (cold start included): thresholds at least
+        # noise_k times its typical relative deviation; no verdict before it is known (min_history_days
+        # days), nor on a meter its time-of-week baseline cannot predict (beyond max_noise)
+        self.noise.add(judged & np.isfinite(dev), dev, scale)
+        self.noise.close(ctx.day_end[rows])
+        noise = self.noise.noise()
+        predictable = np.isfinite(noise) & (noise <= s.baseline_max_noise)
+        judged &= predictable
+        rel_floor = np.where(predictable, s.baseline_noise_k * noise, 0.0)
+        # only consumption above the baseline is an anomaly: a drop is no waste, and a meter that stops
+        # counting is a stuck meter or a communication loss, raised by their own rules
+        up = x - med
+        enter = (judged & (z > s.z_enter * f) & (up > s.min_rel_dev * f * scale) & (up > rel_floor * scale))
+        stay = judged & (z > s.z_exit * f) & (up > 0.5 * np.maximum(s.min_rel_dev * f, rel_floor) * scale)
         start = np.full(len(rows), c.start_ns, np.int64)
-        w_enter, w_stay, w_start = self._window(ctx, win, ok, level0)
+        w_enter, w_stay, w_start = self._window(ctx, win, ok, level0, predictable, rel_floor)
         start = np.where(enter, start, np.where(w_enter, w_start, start))
         enter |= w_enter
         stay |= w_stay
@@ -169,11 +183,12 @@ class TimeOfWeekBaseline:
         past = _same_type(ctx.ring.at(self.win_lags, rows), dt.at(self.win_lags), dt.at(self.win_lags_now))
         return _windows(hist, ctx.ring.at(self.win_now, rows), past, self.s.window_intervals)
 
-    def _window(self, ctx: Context, win: _Windows, ok: np.ndarray, level0: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _window(self, ctx: Context, win: _Windows, ok: np.ndarray, level0: np.ndarray,
+                allowed: np.ndarray, rel_floor: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The slow scale: the sum of the last `window_intervals` intervals against the same window in
         the trailing weeks. Returns (enter, stay, start): start is where the deviation began inside
-        the window (the oldest interval from which every interval deviates the same way)."""
+        the window (the oldest interval from which every interval deviates the same way). `allowed` rows
+        may be judged, above `rel_floor` × their level."""
         s = self.s
         w = s.window_intervals
         now, xw = win.now, win.xw
@@ -182,8 +197,12 @@ class TimeOfWeekBaseline:
         judged = ok & (n >= s.baseline_min_weeks) & np.isfinite(xw)
         scale = np.maximum(np.abs(med), w * level0)
         dev = np.abs(xw - med)
-        enter = judged & (np.abs(z) > s.z_window_enter) & (dev > s.window_min_rel_dev * scale)
-        stay = judged & (np.abs(z) > s.z_window_exit) & (dev > 0.5 * s.window_min_rel_dev * scale)
+        up = xw - med
+        judged &= allowed
+        enter = (judged & (z > s.z_window_enter) & (up > s.window_min_rel_dev * scale)
+                 & (up > rel_floor * scale))
+        stay = (judged & (z > s.z_window_exit)
+                & (up > 0.5 * np.maximum(s.window_min_rel_dev, rel_floor) * scale))
         # where it began: per-interval deviations against each slot's own median
         med_j = win.slot_median  # (rows, w)
         sign = np.sign(xw - med)[:, None]

@@ -15,6 +15,7 @@ from analytics.detectors.cells import NO_TS
 from analytics.detectors.context import Context
 from analytics.detectors.episodes import Episodes
 from analytics.detectors.history import RowRing
+from analytics.detectors.idle_draw import IdleDraw
 from analytics.detectors.settings import NS, DetectorSettings, MeterRole
 from analytics.detectors.stats import nanmedian
 from analytics.events import AlertKind, Severity
@@ -109,6 +110,7 @@ class DataFaults:
         self.heat_of = np.array([heat_of.get(r.meter, -1) if r.kind == "heat_pump" else -1 for r in roles],
                                 np.int64)
         self.max_rate = np.array([r.max_rate or np.nan for r in roles])
+        self.idle = IdleDraw(n, 7)  # each meter's standby draw: what "its heat pump runs" is measured from
         self.all = np.arange(n, dtype=np.int64)
 
     def step(self, ctx: Context) -> None:
@@ -217,9 +219,10 @@ class DataFaults:
         running = np.zeros(n, bool)
         paired = (self.pair >= 0) | (self.heat_of >= 0)
         if paired.any():
-            other = np.where(self.pair >= 0, self.pair, self.heat_of)
-            other_val = np.where(paired, c.value[np.maximum(other, 0)], np.nan)
-            running = other_val > s.hp_running_kwh
+            other = np.maximum(np.where(self.pair >= 0, self.pair, self.heat_of), 0)
+            other_val = np.where(paired, c.value[other], np.nan)
+            running = self.idle.running(other_val, other, s.hp_running_kwh)
+            self.idle.add(np.where(c.coverage >= 0.999, c.value, np.nan), ctx.day_end)
         should = np.where(self.gauge, True, np.where(paired, running, ctx.occupied & ~self.may_rest))
         # a spell starts where the value last changed: in the interval before, if that one ended constant
         start_flat = flat & ~self.in_flat

@@ -20,6 +20,7 @@ import numpy as np
 from analytics.detectors.context import Context
 from analytics.detectors.episodes import Episodes
 from analytics.detectors.history import RowRing
+from analytics.detectors.idle_draw import IdleDraw
 from analytics.detectors.settings import NS, DetectorSettings, MeterRole
 from analytics.detectors.stats import nanmedian
 from analytics.events import AlertKind, Severity
@@ -76,6 +77,8 @@ class HeatPumpCop:
         self.twn = np.zeros(n)
         self.cop_ring = RowRing(n, settings.history_days)
         self.temp_ring = RowRing(n, settings.history_days)
+        self.idle = IdleDraw(n, 7)  # the heat pump's standby draw: intervals above it are "running"
+        self.all = np.arange(n, dtype=np.int64)
 
     def step(self, ctx: Context) -> None:
         if not len(self.rows):
@@ -84,7 +87,8 @@ class HeatPumpCop:
         q, e = c.value[self.rows], c.value[self.elec]
         clean = ((c.coverage[self.rows] >= 0.999) & (c.coverage[self.elec] >= 0.999)
                  & ((c.flags[self.rows] & _BAD) == 0) & ((c.flags[self.elec] & _BAD) == 0))
-        run = clean & np.isfinite(q) & np.isfinite(e) & (e > s.hp_running_kwh)
+        run = clean & np.isfinite(q) & np.isfinite(e) & self.idle.running(e, self.all, s.hp_running_kwh)
+        self.idle.add(np.where(clean, e, np.nan), ctx.day_end[self.rows])
         self.heat += np.where(run, q, 0.0)
         self.energy += np.where(run, e, 0.0)
         if np.isfinite(c.temp):

@@ -130,6 +130,12 @@ class DetectorSettings:
     window_min_rel_dev: float = 0.12  # ... and a deviation of at least 12 % of the window's level
     window_rel_floor: float = 0.03  # sigma of a window sum is at least 3 % of its median
     common_share: float = 0.3  # a deviation this share of the site's meters shows at once is common
+    # the meter's noise (analytics/detectors/predictability.py): the median over history_days of each
+    # day's relative deviation of its intervals from their baseline (Σ|dev| / Σlevel). An anomaly must
+    # exceed noise_k times it; a meter noisier than max_noise (a household-like load: its intervals
+    # are typically 30 % off their time-of-week median) gets no consumption-anomaly verdict at all
+    baseline_noise_k: float = 4.0
+    baseline_max_noise: float = 0.3
     # after-hours waste and base-load creep (per electricity meter, daily at the end of the base window)
     history_days: int = 28  # reference window of the daily statistics
     min_history_days: int = 7  # daily detectors stay silent before this many days

@@ -171,17 +171,16 @@ def test_streaming_equals_batch_with_retained_alerts_ack_and_aggregates(
     active = {a["id"]: a for a in expected if a["state"] == "active"}
     cleared = {a["id"] for a in expected if a["state"] == "cleared"}
     # water stays above its constraint and leaks from day 30; the office's energy falls back below
-    # its constraint (that alert and the projection clear, the detectors see the drop as an anomaly
-    # for a while) but stays above the baseline value
+    # its constraint (that alert and the projection clear; a drop is no consumption anomaly) but stays
+    # above the baseline value
     assert sorted((a["kind"], a["subject"], a["details"].get("scope", "")) for a in active.values()) == [
         ("quota_above_baseline", "gov", "db37-t-2672-2019:non_heating_kgce_per_m2"),
         ("quota_above_constraint", "gov", "db37-t-4452-2021:water_m3_per_person"),
         ("quota_projected_exceed", "gov", "db37-t-4452-2021:water_m3_per_person"),
         ("water_leak", "gov-water", "")]
-    # the drop is an anomaly on each working day until the baseline has it (one alert a day); each
-    # quota alert clears once, a week after the use is clearly back below (the hysteresis)
+    # each quota alert clears once, a week after the use is clearly back below (the hysteresis)
     gone = sorted(a["kind"] for a in expected if a["state"] == "cleared")
-    assert set(gone) == {"consumption_anomaly", "quota_above_constraint", "quota_projected_exceed"}
+    assert set(gone) == {"quota_above_constraint", "quota_projected_exceed"}
     assert gone.count("quota_above_constraint") == 1 and gone.count("quota_projected_exceed") == 1
 
     # what a newcomer sees now: the retained documents of exactly the active alerts

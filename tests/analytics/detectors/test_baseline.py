@@ -33,11 +33,44 @@ def test_anomaly_found_with_its_start_and_subject() -> None:
     assert found == [d]
 
 
-def test_drop_is_found_too() -> None:
+def test_a_drop_is_not_a_consumption_anomaly() -> None:
+    # less consumption is no waste; a meter that stops counting is a stuck meter or a comm loss
     at = T0 + 29 * DAY + 10 * H
     ts, v = _with_anomaly(35, at, 3, 0.3)
-    (d,) = of_kind(run(readings(("E1", E, ts, v)), [elec()]), AlertKind.CONSUMPTION_ANOMALY)
-    assert d.start_ns == at and d.value < d.threshold
+    assert of_kind(run(readings(("E1", E, ts, v)), [elec()]), AlertKind.CONSUMPTION_ANOMALY) == []
+    ts, v = _with_anomaly(35, at, 3, 2.0)  # the same meter, the same hours, doubled instead
+    assert of_kind(run(readings(("E1", E, ts, v)), [elec()]), AlertKind.CONSUMPTION_ANOMALY) != []
+
+
+def _household_kw(ts: np.ndarray, seed: int) -> np.ndarray:
+    """A load whose every quarter-hour wanders by a factor of 3 (lognormal sigma 1.1) around an office
+    shape: a dormitory or household-like circuit that no time-of-week baseline predicts."""
+    rng = np.random.default_rng(seed)
+    return office_kw(ts, noise=0.0) * rng.lognormal(0.0, 1.1, len(ts))
+
+
+def test_a_meter_its_baseline_cannot_predict_is_not_judged() -> None:
+    ts = grid(35)
+    found = [of_kind(run(readings(("E1", E, ts, counter(ts, _household_kw(ts, seed)))), [elec()]),
+                     AlertKind.CONSUMPTION_ANOMALY) for seed in range(3)]
+    assert found == [[], [], []]
+    # an office meter with the same shape and 5 % noise: the same doubling is found (test above)
+
+
+def test_thresholds_scale_with_the_meters_own_noise() -> None:
+    at = T0 + 29 * DAY + 10 * H
+    ts = grid(35)
+    win = (ts >= at) & (ts < at + 4 * H)
+    quiet, noisy = office_kw(ts, noise=0.02, seed=1), office_kw(ts, noise=0.25, seed=1)
+    step = 1.45  # +45 %: well beyond 4 x the quiet meter's noise, within 4 x the noisy one's
+
+    def found(kw: np.ndarray, **settings: float) -> bool:
+        rd = readings(("E1", E, ts, counter(ts, np.where(win, kw * step, kw))))
+        return of_kind(run(rd, [elec()], DetectorSettings(**settings)), AlertKind.CONSUMPTION_ANOMALY) != []
+
+    assert found(quiet)
+    assert not found(noisy)
+    assert found(noisy, baseline_noise_k=0.0)  # the 2-h window's z alone would have raised it
 
 
 def test_clean_weeks_give_nothing() -> None:
@@ -53,20 +86,23 @@ def test_short_blip_below_the_minimum_duration_is_ignored() -> None:
 
 
 def test_cold_start_uses_previous_days_and_is_silent_at_first() -> None:
-    # day 3 (Thursday): two workdays of history, the cold-start baseline finds a doubling
-    at = T0 + 3 * DAY + 10 * H
-    ts, v = _with_anomaly(5, at, 3, 2.5)
+    # day 15 (Tuesday of week 3): two weeks of that slot, fewer than baseline_min_weeks; the cold
+    # start (the same hour of the previous workdays) finds a doubling
+    at = T0 + 15 * DAY + 10 * H
+    ts, v = _with_anomaly(17, at, 3, 2.5)
     (d,) = of_kind(run(readings(("E1", E, ts, v)), [elec()]), AlertKind.CONSUMPTION_ANOMALY)
     assert d.start_ns == at
-    # day 1: one day of history only, nothing is said however large the deviation
-    at = T0 + 1 * DAY + 10 * H
-    ts, v = _with_anomaly(2, at, 3, 5.0)
-    assert of_kind(run(readings(("E1", E, ts, v)), [elec()]), AlertKind.CONSUMPTION_ANOMALY) == []
+    # days 1 and 3: the meter's noise is not known yet (min_history_days days of verdicts' deviations):
+    # nothing is said however large the deviation
+    for day in (1, 3):
+        at = T0 + day * DAY + 10 * H
+        ts, v = _with_anomaly(day + 1, at, 3, 5.0)
+        assert of_kind(run(readings(("E1", E, ts, v)), [elec()]), AlertKind.CONSUMPTION_ANOMALY) == []
 
 
 def test_cold_start_threshold_is_wider() -> None:
-    at = T0 + 3 * DAY + 10 * H
-    ts, v = _with_anomaly(5, at, 3, 1.3)  # 30 %: above min_rel_dev 25 %, below 25 % x 1.5
+    at = T0 + 15 * DAY + 10 * H
+    ts, v = _with_anomaly(17, at, 3, 1.3)  # 30 %: above min_rel_dev 25 %, below 25 % x 1.5
     assert of_kind(run(readings(("E1", E, ts, v)), [elec()]), AlertKind.CONSUMPTION_ANOMALY) == []
     at = T0 + 29 * DAY + 10 * H
     ts, v = _with_anomaly(35, at, 3, 1.45)  # with weeks of history the same kind of step is found
