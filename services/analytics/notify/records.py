@@ -26,6 +26,7 @@ class Pending(NamedTuple):
 
 class NotificationLog:
     def __init__(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)  # the notifier may start on a store the service has not opened

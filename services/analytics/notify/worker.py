@@ -24,6 +24,7 @@ import itertools
 import logging
 import queue
 import random
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -140,7 +141,13 @@ class Notifier:
     # -- the worker ----------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        store = NotificationLog(self.store_path)
+        try:
+            store = NotificationLog(self.store_path)
+        except (OSError, sqlite3.Error) as exc:
+            log.error("notifications: cannot open the alert store %s: %s; no notification is sent",
+                      self.store_path, exc)
+            self.counts["worker_failed"] += 1
+            return
         try:
             if self.resume:
                 self._load_pending(store)
