@@ -59,6 +59,8 @@ quiet_hours = "22:00-07:00"
 [[notify.route]]
 channels = ["ops-mail"]
 events = ["report"]
+quiet_hours = "12:00-13:30"
+quiet_pass = "none"
 """
 
 
@@ -85,6 +87,7 @@ def test_a_full_section_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     first, second = n.routes
     assert first.min_severity == Severity.MAJOR and first.quiet == QuietHours.parse("22:00-07:00")
     assert first.sites == frozenset({"alerts-site"}) and second.events == frozenset({"report"})
+    assert first.quiet_pass == Severity.CRITICAL and second.quiet_pass is None  # "none": hold all
 
 
 def test_no_section_no_notifications(tmp_path: Path) -> None:

@@ -91,7 +91,8 @@ class RouteSpec(_Strict):
     kinds: list[AlertKind] | None = None  # default: every kind (reports have none: not filtered)
     min_severity: Literal["info", "warning", "major", "critical"] = "info"
     quiet_hours: str | None = None  # "22:00-07:00" in the site's time zone
-    quiet_pass: Literal["info", "warning", "major", "critical"] | None = "critical"  # None: hold all
+    # at least this severe passes the quiet hours; "none": every notification is held
+    quiet_pass: Literal["info", "warning", "major", "critical", "none"] = "critical"
 
 
 class NotifySpec(_Strict):
@@ -304,7 +305,7 @@ def _route(spec: RouteSpec, path: KeyPath, f: Findings, channels: set[str], site
     return Route(tuple(spec.channels), frozenset(spec.sites) if spec.sites is not None else None,
                  frozenset(spec.events), frozenset(spec.kinds) if spec.kinds is not None else None,
                  _SEVERITIES[spec.min_severity], quiet,
-                 _SEVERITIES[spec.quiet_pass] if spec.quiet_pass is not None else None)
+                 _SEVERITIES[spec.quiet_pass] if spec.quiet_pass != "none" else None)
 
 
 __all__ = ["EVENTS", "Channel", "EmailChannel", "Event", "NotifySettings", "QuietHours", "Route",
