@@ -387,7 +387,7 @@ class AnalyticsService:
                               "next_tick": None if site.engine.next_tick_ns is None
                               else site.engine.next_tick_ns / 1e9}
                           for s, site in self.sites.items()},
-                "counts": {**self.counts, **({f"notify_{k}": v for k, v in self.notifier.counts.items()}
+                "counts": {**self.counts, **({f"notify_{k}": v for k, v in self.notifier.snapshot().items()}
                                              if self.notifier is not None else {})},
                 "write_queue": self._writes.qsize(),
                 "influx_error": self.writer.last_error if self.writer is not None else None}

@@ -75,7 +75,8 @@ class Notifier:
         self.sender = sender
         self.resume = resume  # send what an earlier run left pending (False: a one-shot sender)
         self.inbox: queue.Queue[Notification] = queue.Queue(settings.queue)
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter()  # read with snapshot(): two threads write it
+        self._counts_lock = threading.Lock()
         self._schedule: list[_Job] = []
         self._seq = itertools.count()
         self._stop = threading.Event()
@@ -99,14 +100,23 @@ class Notifier:
         except queue.Full:
             with self._idle:
                 self._busy -= 1
-            self.counts["dropped"] += 1
+            self._count("dropped")
             if not self._dropped_logged:
                 self._dropped_logged = True
                 log.error("the notification queue is full (%d): notifications are dropped (counted as "
                           "notify_dropped; logged once)", self.settings.queue)
             return False
-        self.counts["submitted"] += 1
+        self._count("submitted")
         return True
+
+    def snapshot(self) -> dict[str, int]:
+        """The counts (submitted, delivered, failed, retried, held, dropped, unrouted), a copy."""
+        with self._counts_lock:
+            return dict(self.counts)
+
+    def _count(self, key: str) -> None:
+        with self._counts_lock:
+            self.counts[key] += 1
 
     def flush(self, timeout: float) -> bool:
         """Wait until every notification submitted is delivered or failed (True), or `timeout`."""
@@ -146,7 +156,7 @@ class Notifier:
         except (OSError, sqlite3.Error) as exc:
             log.error("notifications: cannot open the alert store %s: %s; no notification is sent",
                       self.store_path, exc)
-            self.counts["worker_failed"] += 1
+            self._count("worker_failed")
             return
         try:
             if self.resume:
@@ -170,7 +180,7 @@ class Notifier:
                          len(self._schedule))
         except Exception:
             log.exception("the notification worker failed; notifications are no longer sent")
-            self.counts["worker_failed"] += 1
+            self._count("worker_failed")
         finally:
             store.close()
 
@@ -215,7 +225,7 @@ class Notifier:
         now = self.clock()
         targets = plan(n, self.settings.routes, now)
         if not targets:
-            self.counts["unrouted"] += 1
+            self._count("unrouted")
             self._done()
             return
         with self._idle:  # one submitted notification becomes one job per channel
@@ -223,7 +233,7 @@ class Notifier:
         for channel, due in targets.items():
             row = store.add(n, channel, int(now * 1e9), int(due * 1e9))
             if due > now:
-                self.counts["held"] += 1
+                self._count("held")
                 log.info("notification %s of %s to %s held by quiet hours until %s", n.event,
                          n.alert_id or n.site, channel, time.strftime("%Y-%m-%d %H:%M", time.localtime(due)))
             heapq.heappush(self._schedule, _Job(due, next(self._seq), row, channel, n))
@@ -260,14 +270,14 @@ class Notifier:
         what = f"{job.n.event} {job.n.alert_id or job.n.site}"
         if error is None:
             store.attempt(job.row, job.attempts, at_ns, ms, None, status="delivered", next_due_ns=None)
-            self.counts["delivered"] += 1
+            self._count("delivered")
             log.info("notification %s sent to %s (attempt %d)", what, job.channel, job.attempts)
             self._done()
             return
         policy = self.settings.retry
         if permanent or (policy.max_attempts is not None and job.attempts >= policy.max_attempts):
             store.attempt(job.row, job.attempts, at_ns, ms, error, status="failed", next_due_ns=None)
-            self.counts["failed"] += 1
+            self._count("failed")
             log.error("notification %s to %s failed after %d attempt(s)%s: %s", what, job.channel,
                       job.attempts, " (not retried)" if permanent else "", error)
             self._done()
@@ -277,7 +287,7 @@ class Notifier:
         job.due = self.clock() + backoff.next()
         store.attempt(job.row, job.attempts, at_ns, ms, error, status="pending",
                       next_due_ns=int(job.due * 1e9))
-        self.counts["retried"] += 1
+        self._count("retried")
         log.warning("notification %s to %s: attempt %d failed (%s); next in %.1f s", what, job.channel,
                     job.attempts, error, job.due - self.clock())
         heapq.heappush(self._schedule, job)
