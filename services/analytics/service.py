@@ -12,7 +12,7 @@ Threads:
   the message;
 - a writer thread sends interval aggregates and daily indicators to InfluxDB (LineWriter, retried
   for ever; a full queue drops the oldest batch, counted);
-- with [notify], a notifier thread sends the alerts raised, escalated and cleared (after they are
+- with [notify], notifier threads (one per channel) send the alerts raised, escalated and cleared (after they are
   stored and published) and "report ready" by e-mail and webhook (services/analytics/notify/): the
   main thread only queues them, so SMTP and HTTP never hold up the evaluation.
 
@@ -328,7 +328,7 @@ class AnalyticsService:
     def report_ready(self, site: str, period: str, path: str) -> bool:
         """A "report ready" notification through the [notify] channels (for a scheduler running in
         this process; from another one, services.analytics.notify.hook.notify_report_ready). False
-        if notifications are not configured or the queue is full."""
+        if notifications are not configured, no route takes it, or the queues are full."""
         if site not in self.sites:
             raise ValueError(f"site {site!r} is not served here; served: {', '.join(self.sites)}")
         if self.notifier is None:

@@ -178,6 +178,11 @@ def test_a_hung_receiver_does_not_slow_the_evaluation(tmp_path: Path, smtp: Smtp
         svc.notifier.close()
         svc.store.close()
     assert time.monotonic() - t0 < 5.0  # the stop waits `drain` (2 s), not the hung attempt
+    # the robot's notifications are left pending for the next start; the mail went out
+    with AlertStore(svc.cfg.store_path) as store:
+        rows = store.notifications()
+    assert {r.status for r in rows if r.channel == "robot"} == {"pending"}
+    assert {r.status for r in rows if r.channel == "ops-mail"} == {"delivered"}
 
 
 def test_report_ready_in_the_service_and_from_the_scheduler(
