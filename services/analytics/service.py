@@ -12,9 +12,10 @@ Threads:
   the message;
 - a writer thread sends interval aggregates and daily indicators to InfluxDB (LineWriter, retried
   for ever; a full queue drops the oldest batch, counted);
-- with [notify], notifier threads (one per channel) send the alerts raised, escalated and cleared (after they are
-  stored and published) and "report ready" by e-mail and webhook (services/analytics/notify/): the
-  main thread only queues them, so SMTP and HTTP never hold up the evaluation.
+- with [notify], notifier threads (one per channel) send the alerts raised, escalated and cleared
+  (after they are stored and published) and "report ready" by e-mail and webhook
+  (services/analytics/notify/): the main thread only queues them, so SMTP and HTTP never hold up
+  the evaluation.
 
 Semantics: at least once into memory. A message is acknowledged once its readings are in the
 engine's buffers and every boundary they made due has been evaluated and stored; a crash loses the

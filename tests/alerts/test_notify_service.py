@@ -157,6 +157,21 @@ def test_a_raised_alert_is_mailed_and_posted_and_recorded(in_process: AnalyticsS
     assert {("ops-mail", "raised", "delivered"), ("robot", "raised", "delivered")} <= got
     assert {r.status for r in records} == {"delivered"}
     assert svc.health_doc()["counts"]["notify_delivered"] >= 2
+    # and `metergate alerts --notifications` lists them
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    out = CliRunner().invoke(app, ["alerts", "--config", str(svc.cfg.path), "--notifications", "--all",
+                                   "--json"])
+    assert out.exit_code == 0, out.output
+    listed = json.loads(out.output)["notifications"]
+    assert {(d["channel"], d["event"], d["status"]) for d in listed} >= {("ops-mail", "raised", "delivered"),
+                                                                         ("robot", "raised", "delivered")}
+    table = CliRunner().invoke(app, ["alerts", "--config", str(svc.cfg.path), "--notifications"])
+    assert table.exit_code == 0 and "ops-mail" in table.output and "delivered" in table.output
 
 
 def test_a_hung_receiver_does_not_slow_the_evaluation(tmp_path: Path, smtp: SmtpReceiver, test_pki: Pki,
