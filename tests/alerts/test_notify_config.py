@@ -209,3 +209,25 @@ def test_routes_filter_and_the_earliest_route_wins_for_a_shared_channel() -> Non
     assert matches(only_leaks, rep) and matches(only_leaks, raised(kind=AlertKind.WATER_LEAK))
     assert not matches(only_leaks, raised(kind=AlertKind.SPIKE))
     assert not matches(replace(only_leaks, events=frozenset({"raised"})), rep)
+
+
+def test_a_signing_secret_is_for_dingtalk_only(tmp_path: Path) -> None:
+    text = HEAD + """
+[[notify.channel]]
+id = "robot"
+type = "webhook"
+template = "wecom"
+url_file = "wecom-url"
+secret_file = "wecom-url"
+
+[[notify.route]]
+channels = ["robot"]
+"""
+    cfg = _write(tmp_path, text)
+    with pytest.raises(AnalyticsConfigError) as e:
+        load_analytics_config(cfg)
+    (p,) = e.value.problems
+    assert p.key == "notify.channel[0] (id 'robot').secret_file" and "DingTalk" in p.message
+    cfg.write_text(text.replace('template = "wecom"', 'template = "dingtalk"'))
+    robot = load_analytics_config(cfg).notify.channels["robot"]  # type: ignore[union-attr]
+    assert isinstance(robot, WebhookChannel) and robot.sign_secret == Secret.from_file(tmp_path / "wecom-url")

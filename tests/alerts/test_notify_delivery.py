@@ -319,3 +319,29 @@ def test_report_ready_goes_through_the_same_channels(webhook: HttpReceiver, stor
     assert post.body["title"] == "report ready: alerts-site 2026-11"
     (rec,) = _records(store_path)
     assert (rec.event, rec.alert_id, rec.status) == ("report", None, "delivered")
+
+
+def test_a_dingtalk_robot_with_signing_gets_timestamp_and_sign(
+        tmp_path: Path, webhook: HttpReceiver, store_path: Path, notifiers: Callable[..., Notifier]) -> None:
+    import base64
+    import hashlib
+    import hmac
+    import urllib.parse
+    from dataclasses import replace
+
+    secret = "SEC0123456789abcdef"
+    (tmp_path / "ding-secret").write_text(secret + "\n")
+    ch = replace(webhook_channel(f"{webhook.url}/robot/send?access_token=t0", template="dingtalk"),
+                 sign_secret=Secret.from_file(tmp_path / "ding-secret"))
+    notifier = notifiers(settings(ch), store_path)
+    before_ms = int(time.time() * 1000)
+    notifier.submit(raised())
+    (post,) = webhook.wait(1)
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(post.path).query)
+    assert query["access_token"] == ["t0"]
+    ts = query["timestamp"][0]
+    assert before_ms <= int(ts) <= int(time.time() * 1000)
+    # DingTalk's rule, computed here independently: base64(HMAC-SHA256(secret, "timestamp\nsecret"))
+    want = base64.b64encode(hmac.new(secret.encode(), f"{ts}\n{secret}".encode(), hashlib.sha256).digest())
+    assert query["sign"] == [want.decode()]
+    assert post.body["msgtype"] == "text"

@@ -82,6 +82,8 @@ class WebhookSpec(ChannelBase):
     token_env: str | None = None
     template: Template = "json"
     markdown: bool = False  # robot templates: msgtype markdown instead of text
+    secret_file: str | None = None  # DingTalk's signing secret (加签, "SEC..."): timestamp and sign
+    secret_env: str | None = None
 
 
 class RouteSpec(_Strict):
@@ -127,6 +129,7 @@ class WebhookChannel:
     template: Template
     markdown: bool
     timeout: float
+    sign_secret: Secret | None = None  # DingTalk signing: timestamp and sign added to the URL
 
 
 Channel = EmailChannel | WebhookChannel
@@ -261,9 +264,13 @@ def _channel(data: object, path: KeyPath, base: Path, f: Findings, require_secre
     else:
         url = _secret(spec.url_file, spec.url_env, "url", path, base, f, require_secrets)
     token = _secret(spec.token_file, spec.token_env, "token", path, base, f, require_secrets)
+    sign = _secret(spec.secret_file, spec.secret_env, "secret", path, base, f, require_secrets)
+    if sign is not None and spec.template != "dingtalk":
+        f.error((*path, "secret_file" if spec.secret_file else "secret_env"),
+                "a signing secret is for DingTalk robots: set template = \"dingtalk\" or remove it")
     if url is None:
         return None
-    return WebhookChannel(spec.id, url, token, spec.template, spec.markdown, spec.timeout)
+    return WebhookChannel(spec.id, url, token, spec.template, spec.markdown, spec.timeout, sign)
 
 
 def _secret(file: str | None, env: str | None, key: str, path: KeyPath, base: Path, f: Findings,
