@@ -189,9 +189,11 @@ def resolve_notify(raw: object, base: Path, f: Findings, *, sites: set[str],
             f.error(("notify", "channel", i, "id"), f"channel id {ch.id!r} is used twice; give each "
                                                     "channel its own id")
         channels[ch.id] = ch
+    declared = {d["id"] for d in spec.channel if isinstance(d, dict) and isinstance(d.get("id"), str)}
     routes: list[Route] = []
     for i, rs in enumerate(spec.route):
-        route = _route(rs, ("notify", "route", i), f, set(channels), sites)
+        # a channel with problems of its own is still declared: its routes are not wrong too
+        route = _route(rs, ("notify", "route", i), f, declared, sites)
         if route is not None:
             routes.append(route)
     named = {c for r in routes for c in r.channels}
