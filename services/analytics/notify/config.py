@@ -178,7 +178,7 @@ def resolve_notify(raw: object, base: Path, f: Findings, *, sites: set[str],
         f.error(("notify",), "write [notify] as a table")
         return None
     spec = check_model(NotifySpec, raw, ("notify",), f)
-    if spec is None or not spec.enabled:
+    if spec is None:
         return None
     channels: dict[str, Channel] = {}
     for i, data in enumerate(spec.channel):
@@ -210,7 +210,7 @@ def resolve_notify(raw: object, base: Path, f: Findings, *, sites: set[str],
     except ValueError as exc:
         f.error(("notify", "retry", "initial"), str(exc))
         return None
-    if not channels:
+    if not channels or not spec.enabled:  # disabled: still checked, so enabling it holds no surprise
         return None
     return NotifySettings(channels, tuple(routes), retry, spec.queue, spec.drain)
 
