@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.problems import Findings
 from core.secrets import Secret, SecretUnavailable, readable_by_others
 from core.tls_files import TlsFiles
+from core.toml_lines import KeyPath
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -88,7 +89,7 @@ def resolve_password(spec: ClientSpec, base: Path, f: Findings, *, require_env: 
     return secret
 
 
-def check_secret(secret: Secret, key: tuple[str, ...], f: Findings, *, require_env: bool) -> None:
+def check_secret(secret: Secret, key: KeyPath, f: Findings, *, require_env: bool) -> None:
     """An unavailable secret is an error — or, for an environment variable while only checking the
     config (`require_env=False`), a warning; a file others can read is a warning."""
     try:

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 pytest_plugins = ["simulators.pytest_plugin", "tests.support.mosquitto", "tests.support.victoria",
-                  "tests.support.influxdb1", "tests.support.ingest"]
+                  "tests.support.influxdb1", "tests.support.ingest", "tests.support.receivers"]
 
 # fixtures that start a process or a server
 SERVICE_FIXTURES = frozenset({"mosquitto", "mqtt_recorder", "victoria", "influxdb1", "services",
-                              "simulated_meter", "modbus_simulator"})
+                              "simulated_meter", "modbus_simulator", "smtp", "webhook"})
 # modules that start processes (a metergate command, mbpoll, socat) or serve simulated meters
 # (on a pty or a TCP port) directly rather than through a fixture: found by what they use
 _STARTS = ("subprocess", "Popen", "FrameSimulator", "simulators.bus import Simulator", "PtyServer",

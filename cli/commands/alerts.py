@@ -2,6 +2,7 @@
 
     metergate alerts --config /etc/metergate/analytics.toml [--all] [--json]   # the service's store
     metergate alerts --store alerts.sqlite [--all] [--json]
+    metergate alerts --config /etc/metergate/analytics.toml --notifications [--all] [--json]
     metergate alerts --from readings.csv --config site.toml [--json]          # batch: every detector
                                                                                # and quota, replayed
 Thin: parse, call services.analytics / analytics.alert_engine, print. Any problem: a message naming the
@@ -49,6 +50,9 @@ def alerts(
     show_all: Annotated[bool, typer.Option("--all", help="Every alert in the store, not only active and "
                                                          "recently cleared ones.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    notifications: Annotated[bool, typer.Option(
+        "--notifications", help="The notifications recorded in the store (e-mail, webhook: status, "
+                                "attempts, last error) instead of the alerts.")] = False,
     interval: Annotated[int, typer.Option(help="Batch: evaluation interval in seconds.")] = 3600,
     lateness: Annotated[int, typer.Option(help="Batch: the service's lateness in seconds (the last "
                                                 "boundary evaluated is this long before the last "
@@ -73,6 +77,9 @@ def alerts(
             result, tz = _batch(readings, config, interval, lateness, standard, reduction, raise_after,
                                 clear_after, show_progress=not json_out and sys.stderr.isatty())
             _output(result.alerts, tz, json_out, notes=result.notes, status=result.quota_status)
+            return
+        if notifications:
+            _notifications(config, store, show_all, json_out)
             return
         found, tz = _list(config, store, show_all)
         _output(found, tz, json_out)
@@ -173,6 +180,47 @@ class _TickProgress:
 def _list(config: Path | None, store_path: Path | None, show_all: bool) -> tuple[list[Alert], ZoneInfo]:
     from services.analytics.store import AlertStore, AlertStoreError
 
+    store_path, tz = _store_path(config, store_path)
+    try:
+        with AlertStore(store_path) as s:
+            found = s.recent(None if show_all else time.time_ns() - RECENT_S * 10**9)
+    except AlertStoreError as exc:
+        raise _Fail(str(exc)) from None
+    except Exception as exc:  # sqlite3.DatabaseError for a file that is not a store
+        raise _Fail(f"{store_path}: not an alert store: {exc}") from None
+    return found, tz
+
+
+def _notifications(config: Path | None, store_path: Path | None, show_all: bool, json_out: bool) -> None:
+    from services.analytics.store import AlertStore, AlertStoreError
+
+    store_path, tz = _store_path(config, store_path)
+    since = None if show_all else time.time_ns() - RECENT_S * 10**9
+    try:
+        with AlertStore(store_path) as s:
+            rows = [r for r in s.notifications() if since is None or r.created_ns >= since
+                    or r.status == "pending"]
+    except AlertStoreError as exc:
+        raise _Fail(str(exc)) from None
+    except Exception as exc:
+        raise _Fail(f"{store_path}: not an alert store: {exc}") from None
+    if json_out:
+        docs = [{**r._asdict(), "created": _when(r.created_ns, tz), "due": _when(r.due_ns, tz),
+                 "last_attempt": _when(r.last_attempt_ns, tz), "delivered": _when(r.delivered_ns, tz)}
+                for r in rows]
+        sys.stdout.write(json.dumps({"notifications": docs}, indent=2, ensure_ascii=False) + "\n")
+        return
+    out = Console(markup=False, highlight=False)
+    if not out.is_terminal:
+        out = Console(markup=False, highlight=False, width=200)
+    table = Table("created", "site", "event", "alert", "channel", "status", "attempts", "due", "error")
+    for r in rows:
+        table.add_row(_when(r.created_ns, tz), r.site, r.event, r.alert_id or "-", r.channel, r.status,
+                      str(r.attempts), _when(r.due_ns, tz) if r.status == "pending" else "", r.error or "")
+    out.print(table if rows else "no notifications")
+
+
+def _store_path(config: Path | None, store_path: Path | None) -> tuple[Path, ZoneInfo]:
     tz = ZoneInfo("UTC")
     if store_path is None:
         if config is None:
@@ -187,14 +235,7 @@ def _list(config: Path | None, store_path: Path | None, show_all: bool) -> tuple
         tz = ZoneInfo(cfg.sites[0].site.timezone)
     if not store_path.is_file():
         raise _Fail(f"{store_path}: no alert store there (the service creates it when it starts)")
-    try:
-        with AlertStore(store_path) as s:
-            found = s.recent(None if show_all else time.time_ns() - RECENT_S * 10**9)
-    except AlertStoreError as exc:
-        raise _Fail(str(exc)) from None
-    except Exception as exc:  # sqlite3.DatabaseError for a file that is not a store
-        raise _Fail(f"{store_path}: not an alert store: {exc}") from None
-    return found, tz
+    return store_path, tz
 
 
 def _when(ns: int | None, tz: ZoneInfo) -> str | None:

@@ -34,7 +34,9 @@ def analytics(config: ConfigArg, check: CheckOpt = False, log_level: LogLevelOpt
     if check:
         typer.echo(f"{config}: ok: site(s) {', '.join(s.site.id for s in cfg.sites)}; MQTT "
                    f"{cfg.mqtt.host}, share group {cfg.mqtt.share_group!r}; store {cfg.store_path}; "
-                   f"{cfg.influx.describe() if cfg.influx else 'no InfluxDB'}")
+                   f"{cfg.influx.describe() if cfg.influx else 'no InfluxDB'}; "
+                   + (f"notifications: {len(cfg.notify.channels)} channel(s), {len(cfg.notify.routes)} "
+                      "route(s)" if cfg.notify else "no notifications"))
         return
     from services.analytics.service import AnalyticsService
 

@@ -1,4 +1,5 @@
-"""The analytics service's config (TOML): MQTT, InfluxDB, site configs, store, engine, quotas, detectors.
+"""The analytics service's config (TOML): MQTT, InfluxDB, site configs, store, engine, quotas, detectors,
+notifications ([notify], services/analytics/notify/config.py).
 
     cfg = load_analytics_config("/etc/metergate/analytics.toml")   # or AnalyticsConfigError, every
                                                                     # problem with file:line: key
@@ -22,6 +23,7 @@ from core.mqtt_config import ClientSpec, refuse_inline_secrets, relative_to, res
 from core.problems import ConfigError, Findings, Problem
 from core.toml_file import by_line, check_model, read_toml
 from core.units import parse_duration_ms
+from services.analytics.notify.config import NotifySettings, resolve_notify
 from services.shared.limits import LimitsSpec  # the same [limits] as ingest
 from services.shared.subscription import MqttSettings
 from services.shared.target import InfluxTarget
@@ -99,6 +101,7 @@ class AnalyticsSpec(_Strict):
     detectors: dict[str, Any] = {}  # overrides of the detectors' settings, passed on as they are
     health: HealthSpec = HealthSpec()
     limits: LimitsSpec = LimitsSpec()  # the same [limits] as ingest: readings outside are refused
+    notify: dict[str, Any] | None = None  # checked as services.analytics.notify.config.NotifySpec
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,7 @@ class AnalyticsConfig:
     detectors: dict[str, Any] = field(default_factory=dict)
     health_interval_s: int = 30
     limits: LimitsSpec = field(default_factory=LimitsSpec)
+    notify: NotifySettings | None = None  # None: no notification is sent
 
 
 class AnalyticsConfigError(ConfigError):
@@ -159,6 +163,9 @@ def load_analytics_config(path: str | Path, *, require_secrets: bool = True) -> 
     for i, s in enumerate(sites):
         if any(b.id == "alerts" for b in s.buildings) or s.site.gateway_id == "alerts":
             f.error(("sites", i), "the id 'alerts' is reserved for the alert topics; rename the gateway")
+    notify = None
+    if spec.notify is not None:
+        notify = resolve_notify(spec.notify, base, f, sites=set(ids), require_secrets=require_secrets)
     from services.analytics.detect import DetectorConfigError, detector_settings
 
     try:
@@ -184,7 +191,7 @@ def load_analytics_config(path: str | Path, *, require_secrets: bool = True) -> 
                            relative_to(base, spec.store.path), engine,
                            relative_to(base, q.directory) if q.directory else None,
                            relative_to(base, q.factors) if q.factors else None, dict(spec.detectors),
-                           spec.health.interval, spec.limits)
+                           spec.health.interval, spec.limits, notify)
 
 
 __all__ = ["AnalyticsConfig", "AnalyticsConfigError", "load_analytics_config"]

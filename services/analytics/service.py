@@ -11,7 +11,11 @@ Threads:
   store, publishes them (retained; an empty retained message clears), and only then acknowledges
   the message;
 - a writer thread sends interval aggregates and daily indicators to InfluxDB (LineWriter, retried
-  for ever; a full queue drops the oldest batch, counted).
+  for ever; a full queue drops the oldest batch, counted);
+- with [notify], notifier threads (one per channel) send the alerts raised, escalated and cleared
+  (after they are stored and published) and "report ready" by e-mail and webhook
+  (services/analytics/notify/): the main thread only queues them, so SMTP and HTTP never hold up
+  the evaluation.
 
 Semantics: at least once into memory. A message is acknowledged once its readings are in the
 engine's buffers and every boundary they made due has been evaluated and stored; a crash loses the
@@ -48,6 +52,7 @@ import numpy as np
 
 from analytics.alert_engine import AlertEngine, DailyTotals, SiteContext, TickResult
 from analytics.alerts import AlertBook, Change
+from analytics.events import Severity
 from analytics.factors import FactorTable, load_factors
 from analytics.indicators import Scale, Usage, compute_indicators
 from analytics.quotas import QUOTAS_DIR, QuotaTable, load_quotas
@@ -57,6 +62,8 @@ from core.contract.topics import shared_readings_filter
 from core.sdnotify import notify, watchdog_interval
 from services.analytics.config import AnalyticsConfig
 from services.analytics.detect import site_detectors
+from services.analytics.notify.message import from_change, report_ready
+from services.analytics.notify.worker import Notifier
 from services.analytics.payloads import ack_topic, alert_payload, alert_topic, parse_ack
 from services.analytics.store import AlertStore
 from services.shared.consumer import Consumer, Delivery
@@ -118,6 +125,7 @@ class AnalyticsService:
         self._writes: queue.Queue[list[str]] = queue.Queue(WRITE_QUEUE_BATCHES)
         self.writer = LineWriter(cfg.influx) if cfg.influx is not None else None
         self._writer_thread: threading.Thread | None = None
+        self.notifier = Notifier(cfg.notify, cfg.store_path) if cfg.notify is not None else None
         self.started = time.time()
 
     def _next_tick(self, site: str) -> int | None:
@@ -145,6 +153,8 @@ class AnalyticsService:
             self._writer_thread = threading.Thread(target=self._write_loop, name="analytics-writer",
                                                    daemon=True)
             self._writer_thread.start()
+        if self.notifier is not None:
+            self.notifier.start()
         log.info("analytics for site(s) %s; %s on %s:%d; store %s; %s", ", ".join(self.sites),
                  ", ".join(self.subscriptions), self.mqtt.host, self.mqtt.port, self.cfg.store_path,
                  f"aggregates to {self.cfg.influx.describe()}" if self.cfg.influx else "no InfluxDB")
@@ -187,6 +197,8 @@ class AnalyticsService:
                 if self._writer_thread is not None:
                     self._writer_thread.join(10)  # then a write still retrying is cut short
                 self.writer.close()
+            if self.notifier is not None:
+                self.notifier.close()  # due ones for up to [notify] drain; the rest stays pending
             self.store.close()
 
     def _fail(self, d: Delivery, exc: Exception) -> None:
@@ -253,7 +265,8 @@ class AnalyticsService:
             self._problem("internal", f"message on {d.topic}: feeding it raised {type(exc).__name__}")
             return
         for boundary in site.engine.due():
-            self._after_tick(site, site.engine.tick(boundary))
+            before = {a.id: a.severity for a in site.engine.book.active}  # to tell an escalation
+            self._after_tick(site, site.engine.tick(boundary), before)
 
     def _feed(self, site: _Site, meter: str, doc: dict[str, Any]) -> None:
         for item in doc["readings"]:
@@ -268,7 +281,7 @@ class AnalyticsService:
             site.engine.add(meter, item["quantity"], ts_ns, float(value))
             self.counts["readings"] += 1
 
-    def _after_tick(self, site: _Site, r: TickResult) -> None:
+    def _after_tick(self, site: _Site, r: TickResult, before: dict[str, Severity] | None = None) -> None:
         ctx = site.ctx
         self.counts["ticks"] += 1
         day = datetime.fromtimestamp(r.boundary_ns / 1e9 - 1, site.tz).date().isoformat()
@@ -279,6 +292,7 @@ class AnalyticsService:
                                [row for row in site.engine.daily.rows() if row[2] == day], state)
         for c in r.changes:
             self._publish_change(c, site)
+        self._notify(site, r.changes, before or {})
         if self.writer is not None:
             self._queue_lines(self._lines(site, r))
 
@@ -300,6 +314,28 @@ class AnalyticsService:
         self.store.apply([change])
         self._publish_change(change, site)
         self.counts["acks"] += 1
+
+    # -- notifications ------------------------------------------------------------------------------
+
+    def _notify(self, site: _Site, changes: list[Change], before: dict[str, Severity]) -> None:
+        """Queue the notifications of a tick's changes (after they are stored): never waits."""
+        if self.notifier is None:
+            return
+        for c in changes:
+            n = from_change(c, before.get(c.alert.id), site.tz)
+            if n is not None:
+                self.notifier.submit(n)
+
+    def report_ready(self, site: str, period: str, path: str) -> bool:
+        """A "report ready" notification through the [notify] channels (for a scheduler running in
+        this process; from another one, services.analytics.notify.hook.notify_report_ready). False
+        if notifications are not configured, no route takes it, or the queues are full."""
+        if site not in self.sites:
+            raise ValueError(f"site {site!r} is not served here; served: {', '.join(self.sites)}")
+        if self.notifier is None:
+            return False
+        return self.notifier.submit(report_ready(site, period, path, time.time_ns(),
+                                                 self.sites[site].ctx.timezone))
 
     # -- publishing -----------------------------------------------------------------------------------
 
@@ -352,7 +388,9 @@ class AnalyticsService:
                               "next_tick": None if site.engine.next_tick_ns is None
                               else site.engine.next_tick_ns / 1e9}
                           for s, site in self.sites.items()},
-                "counts": dict(self.counts), "write_queue": self._writes.qsize(),
+                "counts": {**self.counts, **({f"notify_{k}": v for k, v in self.notifier.snapshot().items()}
+                                             if self.notifier is not None else {})},
+                "write_queue": self._writes.qsize(),
                 "influx_error": self.writer.last_error if self.writer is not None else None}
 
     def _publish_health(self) -> None:

@@ -8,8 +8,14 @@
 Tables: `alerts` (the latest state of every alert, active or cleared), `events` (every change, in
 order: the history), `daily` (per quantity, meter and local day: consumption and coverage, so quotas
 survive a restart), `state` (small key/value: the next tick per site), `buffer` (the counter
-readings buffered at a clean stop, so the first interval after a restart keeps its left edge). One
-connection, used from one thread; `check_same_thread` is left on so a misuse fails loudly.
+readings buffered at a clean stop, so the first interval after a restart keeps its left edge),
+`notifications` (one row per notification and channel: pending, delivered or failed, with its
+attempts and last error) and `notification_attempts` (every attempt and its outcome), written by the
+notifier's own connection (services/analytics/notify/records.py). One connection, used from one
+thread; `check_same_thread` is left on so a misuse fails loudly.
+
+Migrations: tables are only ever added (`CREATE TABLE IF NOT EXISTS`), so an older store opens as it
+is and gains the new tables, and an older release ignores tables it does not know.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import NamedTuple
 
 from analytics.alerts import Alert, Change
 from analytics.events import AlertKind, Severity
@@ -43,10 +50,36 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS buffer (
     site TEXT NOT NULL, quantity TEXT NOT NULL, meter TEXT NOT NULL, ts_ns INTEGER NOT NULL,
     value REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, created_ns INTEGER NOT NULL, site TEXT NOT NULL,
+    alert_id TEXT, event TEXT NOT NULL, channel TEXT NOT NULL, status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, due_ns INTEGER NOT NULL, last_attempt_ns INTEGER,
+    delivered_ns INTEGER, error TEXT, payload TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS notifications_alert ON notifications (alert_id, id);
+CREATE INDEX IF NOT EXISTS notifications_status ON notifications (status, id);
+CREATE TABLE IF NOT EXISTS notification_attempts (
+    notification INTEGER NOT NULL, attempt INTEGER NOT NULL, at_ns INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL, ok INTEGER NOT NULL, error TEXT,
+    PRIMARY KEY (notification, attempt));
 """
 _COLUMNS = ("id", "site", "kind", "subject", "scope", "state", "severity", "start_ns", "raised_ns",
             "updated_ns", "cleared_ns", "last_seen_ns", "value", "threshold", "unit", "message", "details",
             "acked_ns", "acked_by", "ack_note")
+
+
+class NotificationRecord(NamedTuple):
+    id: int
+    created_ns: int
+    site: str
+    alert_id: str | None
+    event: str
+    channel: str
+    status: str  # pending | delivered | failed
+    attempts: int
+    due_ns: int
+    last_attempt_ns: int | None
+    delivered_ns: int | None
+    error: str | None
 
 
 class AlertStoreError(RuntimeError):
@@ -138,6 +171,25 @@ class AlertStore:
                       r[10], r[11], r[12], r[13], r[14], r[15], json.loads(r[16]), r[17], r[18], r[19])
                 for r in rows]
 
+    def notifications(self, alert_id: str | None = None, site: str | None = None) -> list[NotificationRecord]:
+        """The notifications recorded (of one alert, or one site), oldest first."""
+        where, args = [], []
+        for col, val in (("alert_id", alert_id), ("site", site)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        rows = self.db.execute(
+            "SELECT id, created_ns, site, alert_id, event, channel, status, attempts, due_ns, "
+            "last_attempt_ns, delivered_ns, error FROM notifications"
+            + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id", args).fetchall()
+        return [NotificationRecord(*r) for r in rows]
+
+    def notification_attempts(self, notification: int) -> list[tuple[int, int, int, bool, str | None]]:
+        """(attempt, at_ns, duration_ms, ok, error) of one notification, in order."""
+        rows = self.db.execute("SELECT attempt, at_ns, duration_ms, ok, error FROM notification_attempts "
+                               "WHERE notification = ? ORDER BY attempt", (notification,)).fetchall()
+        return [(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+
     # -- engine state -------------------------------------------------------------------------------
 
     def save_daily(self, site: str, rows: Iterable[tuple[str, str, str, float, bool]]) -> None:
@@ -191,4 +243,4 @@ class _Txn:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
-__all__ = ["AlertStore", "AlertStoreError"]
+__all__ = ["SCHEMA", "AlertStore", "AlertStoreError", "NotificationRecord"]

@@ -56,3 +56,27 @@ def test_an_unusable_path_is_named(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(AlertStoreError, match=str(blocker)):
         AlertStore(blocker / "alerts.sqlite")
+
+
+def test_a_store_from_before_notifications_opens_and_gains_their_tables(tmp_path: Path) -> None:
+    import sqlite3
+
+    from services.analytics.store import SCHEMA
+
+    path = tmp_path / "old.sqlite"
+    old_schema = SCHEMA.split("CREATE TABLE IF NOT EXISTS notifications")[0]  # the schema before them
+    db = sqlite3.connect(path)
+    db.executescript(old_schema)
+    db.close()
+    book = AlertBook("s", LifecycleSettings(raise_after=1, clear_after=1))
+    with AlertStore(path) as store:
+        store.apply(book.update(T0 + H, 3600, [det(0, None, Severity.WARNING)]))
+        assert len(store.active()) == 1 and store.notifications() == []
+    db = sqlite3.connect(path)
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    db.close()
+    assert {"alerts", "events", "notifications", "notification_attempts"} <= tables
+    # and a store with notification rows is still read by code that knows only the old tables
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT count(*) FROM alerts").fetchone() == (1,)
+    db.close()
