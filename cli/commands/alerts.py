@@ -39,6 +39,9 @@ class _Fail(Exception):
         self.code = code  # 2: bad option, config or file; 1: no readings to judge
 
 
+Fail = _Fail  # for `metergate report`, which runs batch_of
+
+
 def alerts(
     readings: Annotated[Path | None, typer.Option(
         "--from", metavar="READINGS",
@@ -254,4 +257,4 @@ def status_dict(s: Any) -> dict[str, Any]:
             "coverage": s.coverage}
 
 
-__all__ = ["alerts", "batch_of", "status_dict"]
+__all__ = ["Fail", "alerts", "batch_of", "status_dict"]
