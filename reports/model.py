@@ -93,6 +93,7 @@ class AmountLine:
     unit: str
     value: float | None
     share: float | None = None  # of the electricity total (sub-items)
+    reason: str = ""  # why value is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +184,7 @@ def build_report(inputs: ReportInputs, period: ReportPeriod, runs: Runs, batch: 
                                  subitem_split(series, groups, inputs.timezone, period.granularity)[key],
                                  daily_peak_kw(series, groups, inputs.timezone)[key],
                                  [c for c in coverage if c.building in members],
-                                 {m.id for m in inputs.meters if m.building in members}))
+                                 {m.kind for m in inputs.meters if m.building in members}))
     notes = [*runs.notes, *(batch.notes if batch else [])]
     return Report(inputs.site, period, inputs.timezone, sections, list(dict.fromkeys(notes)))
 
@@ -191,7 +192,7 @@ def build_report(inputs: ReportInputs, period: ReportPeriod, runs: Runs, batch: 
 def _section(level: str, key: str, label: str, members: tuple[str, ...], rows: list[IndicatorRow],
              runs: Runs, batch: Batch | None, tz: ZoneInfo, start_ns: int, end_ns: int,
              split: list[SubitemAmount], peaks: tuple[list[str], list[float | None]],
-             coverage: list[MeterCoverage], meter_ids: set[str]) -> Section:
+             coverage: list[MeterCoverage], kinds: set[str]) -> Section:
     row = next((r for r in rows if (r.level, r.id, r.period) == (level, key, label)), None)
     values = row.values if row else {}
     indicators = [IndicatorLine(name, unit, values.get(name),
@@ -200,21 +201,34 @@ def _section(level: str, key: str, label: str, members: tuple[str, ...], rows: l
                                 if values.get(name) is None else "")
                   for name, unit in INDICATORS]
     amounts = row.amounts if row else {}
-    carriers = [AmountLine(carrier, None, unit, amounts.get(k)) for k, carrier, unit in CARRIERS]
+    carriers = [AmountLine(carrier, None, unit, amounts.get(k), None,
+                           "" if amounts.get(k) is not None else _why(carrier, kinds))
+                for k, carrier, unit in CARRIERS]
     total = amounts.get("electricity_kwh")
     subitems = [AmountLine(s.subitem, SUBITEMS[s.subitem].code if s.subitem != UNCLASSIFIED else None,
-                           "kWh", s.kwh, s.kwh / total if s.kwh is not None and total else None)
+                           "kWh", s.kwh, s.kwh / total if s.kwh is not None and total else None,
+                           "" if s.kwh is not None else "no readings of its meters in the period")
                 for s in split]
     peak = dict(zip(*peaks, strict=True))
     months = [_point(r) for r in runs.months if (r.level, r.id) == (level, key)]
     days = [_point(r, peak.get(r.period)) for r in runs.days if (r.level, r.id) == (level, key)]
     quotas = [_quota(s) for s in (batch.quota_status if batch else ()) if s.building in members]
-    subjects = set(members) | meter_ids
+    subjects = set(members) | {c.meter for c in coverage}
     alerts = [_alert(a, tz) for a in (batch.alerts if batch else ())
               if a.subject in subjects and a.start_ns < end_ns
               and (a.cleared_ns is None or a.cleared_ns >= start_ns)]
     return Section(level, key, label, members, row.coverage if row else None, indicators, carriers,
                    subitems, months, days, quotas, alerts, coverage)
+
+
+_KINDS = {"electricity": ("electricity", "heat_pump"), "heat": ("heat",), "natural_gas": ("gas",),
+          "water": ("water",)}
+
+
+def _why(carrier: str, kinds: set[str]) -> str:
+    if not kinds & set(_KINDS[carrier]):
+        return "no meter of this carrier"
+    return "no readings of its meters in the period"
 
 
 def _point(r: IndicatorRow, peak: float | None = None) -> SeriesPoint:

@@ -24,8 +24,8 @@ def write_xlsx(report: Report, path: Path, lang: str = "zh") -> None:
     book.remove(book.active)  # type: ignore[arg-type]
     sheets: list[tuple[str, list[str], Any]] = [
         ("indicators", ["section", "indicator", "name", "unit", "value", "yoy", "reason"], _indicators),
-        ("carriers", ["section", "carrier", "name", "unit", "value"], _carriers),
-        ("subitems", ["section", "subitem", "code", "name", "unit", "value", "share"], _subitems),
+        ("carriers", ["section", "carrier", "name", "unit", "value", "reason"], _carriers),
+        ("subitems", ["section", "subitem", "code", "name", "unit", "value", "share", "reason"], _subitems),
         ("monthly", ["section", "month", "electricity_kwh", "energy_kgce", "water_m3"], _months),
         ("daily", ["section", "day", "electricity_kwh", "energy_kgce", "water_m3", "peak_kw"], _days),
         ("quotas", ["section", "building", "scope", "day", "ytd", "ytd_unit", "projected", "unit", "tier",
@@ -60,17 +60,18 @@ Rows = Iterable[tuple[Sequence[object], dict[int, str]]]
 def _indicators(s: Section, w: dict[str, str]) -> Rows:
     for i in s.indicators:
         spec = _FMT[formatting.FORMATS.get(i.name, ".2f")]
-        yield [i.name, w[i.name], i.unit, i.value, i.yoy, i.reason], {3: spec, 4: "+0.00%"}
+        yield [i.name, w[i.name], i.unit, i.value, i.yoy, i.reason or None], {3: spec, 4: "+0.00%"}
 
 
 def _carriers(s: Section, w: dict[str, str]) -> Rows:
     for c in s.carriers:
-        yield [c.key, w[c.key], c.unit, c.value], {3: "#,##0.0"}
+        yield [c.key, w[c.key], c.unit, c.value, c.reason or None], {3: "#,##0.0"}
 
 
 def _subitems(s: Section, w: dict[str, str]) -> Rows:
     for c in s.subitems:
-        yield [c.key, c.code, w[f"subitem:{c.key}"], c.unit, c.value, c.share], {4: "#,##0.0", 5: "0.0%"}
+        yield ([c.key, c.code, w[f"subitem:{c.key}"], c.unit, c.value, c.share, c.reason or None],
+               {4: "#,##0.0", 5: "0.0%"})
 
 
 def _months(s: Section, w: dict[str, str]) -> Rows:
@@ -97,7 +98,7 @@ def _alerts(s: Section, w: dict[str, str]) -> Rows:
 def _meters(s: Section, w: dict[str, str]) -> Rows:
     for m in s.meters:
         missing = ", ".join(a if a == b else f"{a} … {b}" for a, b in m.missing)
-        yield [m.meter, m.building, m.quantity, m.coverage, missing, m.reason], {3: "0.0%"}
+        yield [m.meter, m.building, m.quantity, m.coverage, missing or None, m.reason or None], {3: "0.0%"}
 
 
 __all__ = ["write_xlsx"]

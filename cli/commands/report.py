@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from reports.period import ReportPeriod
 
 FORMATS = ("html", "pdf", "xlsx")
+LATENESS_S = 300  # alerts --from's default
 
 
 def report(
@@ -149,8 +150,8 @@ def _runs(inputs: Inputs, period: ReportPeriod, interval: int) -> Runs:
 
 def _batch(inputs: Inputs, period: ReportPeriod, reduction: float | None, standard: list[str] | None,
            interval: int) -> Batch:
-    """alerts --from over the readings up to the period's end, from 1 January of the year before (a
-    reduction target compares with last year; the quotas count the year to date)."""
+    """alerts --from (its default settings) over the readings up to the period's end, from 1 January of
+    the year before (a reduction target compares with last year; the quotas count the year to date)."""
     from zoneinfo import ZoneInfo
 
     from analytics.local_days import midnight_ns
@@ -161,10 +162,11 @@ def _batch(inputs: Inputs, period: ReportPeriod, reduction: float | None, standa
     assert inputs.readings is not None
     tz = ZoneInfo(inputs.site.site.timezone)
     start = midnight_ns(date(period.first.year - 1, 1, 1), tz)
-    end = midnight_ns(period.last + timedelta(days=1), tz)
+    # past midnight by one interval and the lateness, so the batch evaluates the period's last day whole
+    end = midnight_ns(period.last + timedelta(days=1), tz) + (interval + LATENESS_S) * 10**9
     try:
         result, _ = alerts.batch_of(between(inputs.readings, start, end), inputs.site, inputs.readings_name,
-                                    inputs.site_name, interval, 300, standard, reduction, 2, 3)
+                                    inputs.site_name, interval, LATENESS_S, standard, reduction, 2, 3)
     except alerts.Fail as exc:
         raise Fail(str(exc), exc.code) from None
     return Batch(result.alerts, result.quota_status, result.notes)
