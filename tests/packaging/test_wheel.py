@@ -28,7 +28,7 @@ from tests.alerts.sites import readings, site_toml, write_csv
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("core", "gateway", "drivers", "analytics", "simulators")
+PACKAGES = ("core", "gateway", "drivers", "analytics", "simulators", "reports")
 
 
 @dataclass
@@ -98,6 +98,10 @@ def test_the_wheel_carries_every_package_and_every_data_file(installed: Installe
     assert schemas
     for schema in schemas:
         assert f"core/contract/schemas/{schema.name}" in names
+    templates = sorted((ROOT / "reports" / "templates").iterdir())
+    assert templates
+    for t in templates:
+        assert f"reports/templates/{t.name}" in names, f"{t.name} is not in the wheel: package-data"
 
 
 def test_code_and_data_come_from_the_fresh_environment(installed: Installed) -> None:
