@@ -174,6 +174,16 @@ def test_alerts_from_a_readings_file(installed: Installed) -> None:
     assert ("water_leak", "gov-water") in {(a["kind"], a["subject"]) for a in alerts}
 
 
+def test_report_renders_with_the_templates_of_the_wheel(installed: Installed) -> None:
+    from tests.reports.site import write_site
+
+    site, csv_path = write_site(installed.work)
+    out = installed.run("report", "--from", str(csv_path), "--config", str(site), "--period", "2024-06",
+                        "--no-alerts", "-o", str(installed.work / "r.html"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "单位建筑面积能耗" in (installed.work / "r.html").read_text(encoding="utf-8")
+
+
 def test_the_checkout_is_not_needed_even_by_name(installed: Installed) -> None:
     """Nothing in the installed code names a path of this checkout (a build that baked one in)."""
     for f in installed.site_packages.rglob("*.py"):
