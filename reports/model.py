@@ -201,8 +201,10 @@ def _section(level: str, key: str, label: str, members: tuple[str, ...], rows: l
                                 if values.get(name) is None else "")
                   for name, unit in INDICATORS]
     amounts = row.amounts if row else {}
-    carriers = [AmountLine(carrier, None, unit, amounts.get(k), None,
-                           "" if amounts.get(k) is not None else _why(carrier, kinds))
+    # a carrier none of the buildings has a meter for is no data, even where a basis row sums it as 0
+    metered = {c: bool(kinds & set(_KINDS[c])) for _, c, _ in CARRIERS}
+    carriers = [AmountLine(carrier, None, unit, amounts.get(k) if metered[carrier] else None, None,
+                           "" if metered[carrier] and amounts.get(k) is not None else _why(carrier, kinds))
                 for k, carrier, unit in CARRIERS]
     total = amounts.get("electricity_kwh")
     subitems = [AmountLine(s.subitem, SUBITEMS[s.subitem].code if s.subitem != UNCLASSIFIED else None,
@@ -228,7 +230,7 @@ _KINDS = {"electricity": ("electricity", "heat_pump"), "heat": ("heat",), "natur
 def _why(carrier: str, kinds: set[str]) -> str:
     if not kinds & set(_KINDS[carrier]):
         return "no meter of this carrier"
-    return "no readings of its meters in the period"
+    return "no data: some of its meters have no readings in the period (see the coverage per meter)"
 
 
 def _point(r: IndicatorRow, peak: float | None = None) -> SeriesPoint:
@@ -243,8 +245,8 @@ def _quota(s: QuotaStatus) -> QuotaLine:
 
 
 def _alert(a: Alert, tz: ZoneInfo) -> AlertLine:
-    def when(ns: int) -> str:
-        return datetime.fromtimestamp(ns / 1e9, tz).isoformat(timespec="minutes")
+    def when(ns: int) -> str:  # local time; the report's header names the zone
+        return datetime.fromtimestamp(ns / 1e9, tz).strftime("%Y-%m-%d %H:%M")
     return AlertLine(a.subject, a.kind.value, when(a.start_ns),
                      None if a.cleared_ns is None else when(a.cleared_ns), a.severity.label, a.state,
                      a.message)
