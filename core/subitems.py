@@ -8,7 +8,8 @@ the upload format of its companion 分项能耗数据传输技术导则 and JGJ/
 accepted: what the further second-level codes mean was not confirmed from a second source.
 
 A meter's `subitem` may be a name (`hvac`) or a code (`01B00`); both give the same name, which is what
-the roll-ups group by, and the code is kept for reports. `other` has no national code.
+the roll-ups group by, and the code is kept for reports. A name is accepted on any meter, as before the
+codes; a code only on the meters it is for. `other` has no national code.
 """
 
 from __future__ import annotations
@@ -60,9 +61,19 @@ def resolve(value: str) -> tuple[str, str | None]:
                      f"item code ({', '.join(CODES)})")
 
 
+def code_for(value: str, kind: str) -> str | None:
+    """The national code of a meter of `kind` given `value` (a name or a code): the code written, else
+    the name's code for that kind of meter (`total` of a water meter is 02000), else None."""
+    name, code = resolve(value)
+    if value not in SUBITEMS:
+        return code
+    fits = [c for c, (n, kinds) in CODES.items() if n == name and kind in kinds]
+    return code if code in fits else (fits[0] if fits else None)
+
+
 def code_fits(code: str, kind: str) -> bool:
     """Whether a national code may be given to a meter of `kind` (02000 to water meters only, …)."""
     return code not in CODES or kind in CODES[code][1]
 
 
-__all__ = ["CODES", "SUBITEMS", "UNCLASSIFIED", "SubItem", "code_fits", "resolve"]
+__all__ = ["CODES", "SUBITEMS", "UNCLASSIFIED", "SubItem", "code_fits", "code_for", "resolve"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.problems import Findings
-from core.subitems import CODES, code_fits, resolve
+from core.subitems import CODES, code_fits, code_for, resolve
 from core.toml_lines import KeyPath
 from core.units import format_duration, parse_poll_interval
 from drivers.codec import parse_order
@@ -101,7 +101,8 @@ def compile_meters(
         if bus is not None:
             _check_line(spec, variant, bus, here, f)
         poll = compile_poll(spec.poll, variant, declared.default_interval_s, (*here, "poll"), f)
-        subitem, code = resolve(spec.subitem) if spec.subitem is not None else (None, None)
+        subitem = resolve(spec.subitem)[0] if spec.subitem is not None else None
+        code = code_for(spec.subitem, variant.kind) if spec.subitem is not None else None
         if code is not None and not code_fits(code, variant.kind):
             f.error((*here, "subitem"), f"national item code {code} is not for a {variant.kind} meter "
                                         f"({CODES[code][0]} of {', '.join(CODES[code][1])} meters)")

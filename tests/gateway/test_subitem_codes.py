@@ -9,7 +9,7 @@ import pytest
 
 from analytics.rollup import SUBITEMS as ROLLUP_SUBITEMS
 from analytics.rollup import MeterInfo, load_virtual_meters
-from core.subitems import CODES, SUBITEMS, resolve
+from core.subitems import CODES, SUBITEMS, code_for, resolve
 from site_config.schema import SUBITEMS as SCHEMA_SUBITEMS
 from tests.gateway.test_config import BASE, load, only, problems
 
@@ -45,6 +45,14 @@ def test_unknown_code_and_wrong_kind_name_the_meter(tmp_path: Path) -> None:
     p = only(problems(tmp_path, BASE.replace('subitem = "hvac"', 'subitem = "02000"')),
              "meters[0] (id 'm1').subitem")
     assert "02000" in p.message and "water" in p.message
+
+
+@pytest.mark.parametrize(("given", "kind", "code"), [
+    ("total", "electricity", "01000"), ("total", "water", "02000"), ("total", "gas", "03A00"),
+    ("hvac", "heat_pump", "01B00"), ("hvac", "water", None), ("other", "electricity", None),
+    ("01A20", "electricity", "01A20")])
+def test_the_code_a_meter_keeps(given: str, kind: str, code: str | None) -> None:
+    assert code_for(given, kind) == code
 
 
 def test_virtual_meter_accepts_a_code(tmp_path: Path) -> None:
