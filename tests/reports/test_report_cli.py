@@ -236,3 +236,54 @@ def test_unwritable_output_and_empty_period(files: tuple[Path, Path], tmp_path: 
     done = metergate("report", "--from", readings, "--config", site, "--period", "2022", "--no-alerts",
                      "-o", tmp_path / "r.html")
     assert done.returncode == 1 and "no readings in 2022-01-01" in done.stderr, done.stderr
+
+
+BASIS = """
+[[institutions]]
+id = "JG-01"
+name = "机关一"
+category = "office"
+buildings = ["office"]
+basis = [{ year = 2023, floor_area_m2 = 3000, occupants = 120 },
+         { year = 2024, floor_area_m2 = 3100, occupants = 125 }]
+
+[[institutions]]
+id = "CG-02"
+name = "场馆二"
+category = "venue"
+buildings = ["hall"]
+basis = [{ year = 2023, floor_area_m2 = 2000, occupants = 40 },
+         { year = 2024, floor_area_m2 = 2000, occupants = 40 }]
+"""
+
+
+def test_fleet_of_institutions_from_a_basis_and_a_quarter(files: tuple[Path, Path], tmp_path: Path) -> None:
+    """--basis: the fleet and each institution (one section each); a quarter is analyze's year row cut to
+    its days, and its change is against the same quarter of the year before."""
+    from openpyxl import load_workbook
+
+    site, readings = files
+    basis = tmp_path / "basis.toml"
+    basis.write_text(BASIS, encoding="utf-8")
+    out = tmp_path / "q.xlsx"
+    done = metergate("report", "--from", readings, "--config", site, "--basis", basis, "--period", "2024-Q4",
+                     "--no-alerts", "-o", out)
+    assert done.returncode == 0, done.stderr
+    ws = load_workbook(out)["能耗指标"]
+    got = {(r[0], r[1]): (r[4], r[5]) for r in ws.iter_rows(min_row=2, values_only=True)}
+    assert {s for s, _ in got} == {"fleet", "JG-01", "CG-02"}
+
+    def rows(first: str, last: str) -> dict[tuple[str, str], dict[str, Any]]:
+        done = metergate("analyze", readings, "--config", site, "--basis", basis, "--from", first,
+                         "--to", last, "--period", "year", "--json")
+        assert done.returncode == 0, done.stderr
+        return {(r["level"], r["id"]): r for r in json.loads(done.stdout)["rows"]}
+
+    now, before = rows("2024-10-01", "2024-12-31"), rows("2023-10-01", "2023-12-31")
+    for section, key in (("fleet", ("fleet", "all")), ("JG-01", ("institution", "JG-01")),
+                         ("CG-02", ("institution", "CG-02"))):
+        for name in ("kgce_per_m2", "kgce_per_person", "energy_kgce"):
+            assert got[(section, name)][0] == stored(now[key][name]), (section, name)
+        # the change, written out: against 2023-Q4 (of which only December has readings)
+        then = before[key]["kgce_per_m2"]
+        assert got[(section, "kgce_per_m2")][1] == stored(now[key]["kgce_per_m2"] / then - 1.0), section
