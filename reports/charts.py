@@ -18,16 +18,21 @@ CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQu
                 "WenQuanYi Zen Hei")
 
 
+def cjk_families() -> list[str]:
+    """The CJK families of CJK_FAMILIES installed here (matplotlib's scan of the system fonts)."""
+    from matplotlib import font_manager
+
+    have = {f.name for f in font_manager.fontManager.ttflist}
+    return [f for f in CJK_FAMILIES if f in have]
+
+
 def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")  # no display: files only
-    from matplotlib import font_manager
     from matplotlib import pyplot as plt
 
-    have = {f.name for f in font_manager.fontManager.ttflist}
-    cjk = [f for f in CJK_FAMILIES if f in have]
-    plt.rcParams["font.sans-serif"] = [*cjk, "DejaVu Sans"]
+    plt.rcParams["font.sans-serif"] = [*cjk_families(), "DejaVu Sans"]
     plt.rcParams["axes.unicode_minus"] = False  # CJK fonts often lack U+2212
     plt.rcParams["svg.hashsalt"] = "metergate"  # stable ids: the same report gives the same file
     return plt
@@ -74,4 +79,4 @@ def chart(points: Sequence[SeriesPoint], words: dict[str, str], *, daily: bool, 
         plt.close(fig)
 
 
-__all__ = ["CJK_FAMILIES", "chart"]
+__all__ = ["CJK_FAMILIES", "chart", "cjk_families"]

@@ -7,7 +7,7 @@ import base64
 from typing import Any
 
 from reports import formatting
-from reports.charts import chart
+from reports.charts import chart, cjk_families
 from reports.labels import labels
 from reports.model import Report
 
@@ -44,7 +44,11 @@ def render_html(report: Report, lang: str = "zh", *, for_pdf: bool = False) -> s
 def _css() -> str:
     from importlib.resources import files
 
-    return (files("reports") / "templates" / "report.css").read_text(encoding="utf-8")
+    css = (files("reports") / "templates" / "report.css").read_text(encoding="utf-8")
+    # the installed CJK family first: a family that is not installed may be replaced by fontconfig's
+    # default (a serif) for the Latin text around the Chinese
+    found = ", ".join(f'"{f}"' for f in cjk_families())
+    return css.replace("font-family: ", f"font-family: {found}, " if found else "font-family: ", 1)
 
 
 __all__ = ["render_html"]

@@ -110,6 +110,8 @@ def test_html_numbers_are_analyze_numbers(files: tuple[Path, Path], expected: di
     july = re.search(r"<tr><td>2024-07</td>(.*?)</tr>", months, re.S)
     assert july and re.findall(r"<td[^>]*>(.*?)</td>", july.group(1))[2] == "—"
     assert text.count("<svg") >= 4  # a monthly and a daily chart per section
+    style = text.split("<style>", 1)[1].split("</style>", 1)[0]
+    assert 'font-family: "' in style and "&#34;" not in style  # the CSS as written, not escaped
     assert "电能 energy (kWh)" in text or "kWh" in text
 
 
@@ -180,6 +182,7 @@ def test_pdf_text_is_analyze_numbers_with_an_embedded_cjk_font(files: tuple[Path
     cjk = [line for line in fonts.splitlines()[2:]
            if re.search(r"CJK|WenQuanYi|Han|Hei|Song|Ming", line, re.I)]
     assert cjk and all(line.split()[-5] == "yes" for line in cjk), fonts  # emb = yes
+    assert "Serif" not in fonts, fonts  # the page's font is the CJK one, no fallback to a default serif
     images = subprocess.run(["pdfimages", "-list", out], capture_output=True, text=True, check=True).stdout
     assert len([x for x in images.splitlines()[2:] if " image " in x]) >= 2  # the two charts
 
