@@ -11,6 +11,7 @@ message naming the option, file or key, and exit code 2; a period without readin
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -166,7 +167,8 @@ def _batch(inputs: Inputs, period: ReportPeriod, reduction: float | None, standa
     end = midnight_ns(period.last + timedelta(days=1), tz) + (interval + LATENESS_S) * 10**9
     try:
         result, _ = alerts.batch_of(between(inputs.readings, start, end), inputs.site, inputs.readings_name,
-                                    inputs.site_name, interval, LATENESS_S, standard, reduction, 2, 3)
+                                    inputs.site_name, interval, LATENESS_S, standard, reduction, 2, 3,
+                                    show_progress=sys.stderr.isatty())
     except alerts.Fail as exc:
         raise Fail(str(exc), exc.code) from None
     return Batch(result.alerts, result.quota_status, result.notes)
