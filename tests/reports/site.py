@@ -88,15 +88,15 @@ def _missing(meter: str, at: datetime) -> bool:
                                         < datetime(2024, 5, 17, tzinfo=TZ))
 
 
-def write_site(folder: Path) -> tuple[Path, Path]:
+def write_site(folder: Path, first: datetime = FIRST, end: datetime = END) -> tuple[Path, Path]:
     """(site.toml, readings.csv): hourly counters, each meter's rate rising a little with the month."""
     site = folder / "site.toml"
     site.write_text(SITE, encoding="utf-8")
     lines = ["ts,meter,quantity,value,unit"]
     totals = dict.fromkeys(HOURLY, 1000.0)
-    hours = int((END.timestamp() - FIRST.timestamp()) // 3600)
+    hours = int((end.timestamp() - first.timestamp()) // 3600)
     for h in range(hours + 1):
-        at = datetime.fromtimestamp(FIRST.timestamp() + h * 3600, TZ)
+        at = datetime.fromtimestamp(first.timestamp() + h * 3600, TZ)
         for meter, (quantity, unit, rate) in HOURLY.items():
             if h:
                 totals[meter] += rate * (1 + at.month / 24) * (1.3 if 8 <= at.hour < 18 else 0.8)

@@ -11,13 +11,14 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from reports.formatting import CHANGE, FORMATS, fmt
-from tests.reports.site import INSTITUTION, write_site
+from tests.reports.site import INSTITUTION, TZ, write_site
 
 pytest.importorskip("weasyprint")
 pytest.importorskip("openpyxl")
@@ -187,21 +188,22 @@ def test_pdf_text_is_analyze_numbers_with_an_embedded_cjk_font(files: tuple[Path
     assert len([x for x in images.splitlines()[2:] if " image " in x]) >= 2  # the two charts
 
 
-def test_quota_status_of_a_month_is_alerts_from_up_to_its_end(files: tuple[Path, Path],
-                                                                tmp_path: Path) -> None:
-    """With the batch of `alerts --from`: the quota status in the report of March 2024 is what
-    `alerts --from --json` gives for the readings up to the end of March (and its first hour of April,
-    so that 31 March is a complete day)."""
-    site, readings = files
+@pytest.mark.slow  # two detector batches over 15 months (about 10 s)
+def test_quota_status_and_reduction_target_are_alerts_from_up_to_the_end(tmp_path: Path) -> None:
+    """With the batch of `alerts --from`: the quota status, and a reduction target's (last year's use
+    less 2 %), in the report of March 2024 are what `alerts --from --json` gives for the readings up to
+    the end of March (and its first hour of April, so that 31 March is a complete day)."""
+    site, readings = write_site(tmp_path, datetime(2023, 1, 1, tzinfo=TZ), datetime(2024, 4, 3, tzinfo=TZ))
     upto = tmp_path / "upto.csv"
     lines = readings.read_text(encoding="utf-8").splitlines()
     upto.write_text("\n".join([lines[0], *(x for x in lines[1:] if x[:19] <= "2024-04-01T01:05:00")]) + "\n",
                     encoding="utf-8")
-    done = metergate("alerts", "--from", upto, "--config", site, "--json")
+    done = metergate("alerts", "--from", upto, "--config", site, "--reduction", "-0.02", "--json")
     assert done.returncode == 0, done.stderr
     want = json.loads(done.stdout)["quota_status"]
     out = tmp_path / "m.xlsx"
-    done = metergate("report", "--from", readings, "--config", site, "--period", "2024-03", "-o", out)
+    done = metergate("report", "--from", readings, "--config", site, "--period", "2024-03", "-o", out,
+                     "--reduction", "-0.02")
     assert done.returncode == 0, done.stderr
     from openpyxl import load_workbook
 
@@ -214,6 +216,8 @@ def test_quota_status_of_a_month_is_alerts_from_up_to_its_end(files: tuple[Path,
         assert (q["building"], q["scope"], q["day"], q["tier"]) == (w["building"], w["scope"], "2024-03-31",
                                                                     w["tier"])
         assert (q["ytd"], q["projected"]) == (stored(w["ytd"]), stored(w["projected"]))
+        assert q["target"] == (stored(w["tiers"]["target"]) if w["scope"].startswith("reduction:") else None)
+    assert any(q["scope"].startswith("reduction:") and q["target"] for q in got)  # last year's use − 2 %
 
 
 @pytest.mark.parametrize(("args", "needle"), [
