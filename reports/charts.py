@@ -18,6 +18,9 @@ CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQu
                 "WenQuanYi Zen Hei")
 
 
+_COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#9d755d", "#bab0ac", "#79706e")
+
+
 def cjk_families() -> list[str]:
     """The CJK families of CJK_FAMILIES installed here (matplotlib's scan of the system fonts)."""
     from matplotlib import font_manager
@@ -55,8 +58,16 @@ def chart(points: Sequence[SeriesPoint], words: dict[str, str], *, daily: bool, 
     fig, ax = plt.subplots(figsize=(9, 3.2))
     try:
         x = list(range(len(points)))
-        ax.bar(x, _nums([p.electricity_kwh for p in points]), color="#4c78a8",
-               label=words["energy_axis"])
+        names = [n for n, _ in points[0].subitems] if not daily and points[0].subitems else []
+        if names:  # stacked by sub-item, the unclassified rest on top
+            base = [0.0] * len(points)
+            for n, colour in zip(names, _COLOURS, strict=False):
+                kwh = [dict(p.subitems).get(n) for p in points]
+                ax.bar(x, _nums(kwh), bottom=base, color=colour, label=words[f"subitem:{n}"])
+                base = [b + (k or 0.0) for b, k in zip(base, kwh, strict=True)]
+        else:
+            ax.bar(x, _nums([p.electricity_kwh for p in points]), color="#4c78a8",
+                   label=words["energy_axis"])
         ax.set_ylabel(words["energy_axis"])
         right = ax.twinx()
         if daily:

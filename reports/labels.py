@@ -24,6 +24,7 @@ _ZH = {
     "kgco2_per_m2": "单位建筑面积碳排放", "energy_kgce": "综合能耗", "co2_kg": "碳排放",
     "heating_kgce_per_m2": "单位供暖面积供暖能耗",
     "electricity": "电", "heat": "外购热", "natural_gas": "天然气", "water": "水",
+    "subitems_monthly": "分项逐月",
     "electricity_kwh": "用电量 (kWh)", "energy_kgce_col": "综合能耗 (kgce)", "water_m3": "用水量 (m³)",
 }
 _EN = {
@@ -46,6 +47,7 @@ _EN = {
     "water_m3_per_person": "Water per person", "kgco2_per_m2": "CO2 per floor area",
     "energy_kgce": "Comprehensive energy", "co2_kg": "CO2", "heating_kgce_per_m2": "Heating per heated area",
     "electricity": "electricity", "heat": "purchased heat", "natural_gas": "natural gas", "water": "water",
+    "subitems_monthly": "Sub-items by month",
     "electricity_kwh": "electricity (kWh)", "energy_kgce_col": "energy (kgce)", "water_m3": "water (m³)",
 }
 LANGS = ("zh", "en")

@@ -12,7 +12,7 @@ None is "no data" everywhere (rendered "—" or an empty cell), never 0, with it
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -103,6 +103,8 @@ class SeriesPoint:
     energy_kgce: float | None
     water_m3: float | None
     peak_kw: float | None = None  # days only: the highest one-interval mean power
+    # months only: electricity by sub-item ("unclassified" last), kWh; None = no data
+    subitems: tuple[tuple[str, float | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,8 +182,12 @@ def build_report(inputs: ReportInputs, period: ReportPeriod, runs: Runs, batch: 
     for level, key in scopes:
         members = tuple(b.id for b in inputs.buildings if level == "fleet" or b.institution == key)
         groups = {b: key for b in members}
+        by_month: dict[str, list[tuple[str, float | None]]] = {}
+        for s in subitem_split(series, groups, inputs.timezone, "month")[key]:
+            by_month.setdefault(s.period, []).append((s.subitem, s.kwh))
         sections.append(_section(level, key, label, members, rows, runs, batch, tz, start_ns, end_ns,
                                  subitem_split(series, groups, inputs.timezone, period.granularity)[key],
+                                 by_month,
                                  daily_peak_kw(series, groups, inputs.timezone)[key],
                                  [c for c in coverage if c.building in members],
                                  {m.kind for m in inputs.meters if m.building in members}))
@@ -191,7 +197,8 @@ def build_report(inputs: ReportInputs, period: ReportPeriod, runs: Runs, batch: 
 
 def _section(level: str, key: str, label: str, members: tuple[str, ...], rows: list[IndicatorRow],
              runs: Runs, batch: Batch | None, tz: ZoneInfo, start_ns: int, end_ns: int,
-             split: list[SubitemAmount], peaks: tuple[list[str], list[float | None]],
+             split: list[SubitemAmount], by_month: dict[str, list[tuple[str, float | None]]],
+             peaks: tuple[list[str], list[float | None]],
              coverage: list[MeterCoverage], kinds: set[str]) -> Section:
     row = next((r for r in rows if (r.level, r.id, r.period) == (level, key, label)), None)
     values = row.values if row else {}
@@ -212,7 +219,8 @@ def _section(level: str, key: str, label: str, members: tuple[str, ...], rows: l
                            "" if s.kwh is not None else "no readings of its meters in the period")
                 for s in split]
     peak = dict(zip(*peaks, strict=True))
-    months = [_point(r) for r in runs.months if (r.level, r.id) == (level, key)]
+    months = [replace(_point(r), subitems=tuple(by_month.get(r.period, ())))
+              for r in runs.months if (r.level, r.id) == (level, key)]
     days = [_point(r, peak.get(r.period)) for r in runs.days if (r.level, r.id) == (level, key)]
     quotas = [_quota(s) for s in (batch.quota_status if batch else ()) if s.building in members]
     subjects = set(members) | {c.meter for c in coverage}

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from core.subitems import SUBITEMS
 from reports import formatting
 from reports.labels import labels
 from reports.model import Report, Section
@@ -27,6 +28,7 @@ def write_xlsx(report: Report, path: Path, lang: str = "zh") -> None:
         ("carriers", ["section", "carrier", "name", "unit", "value", "reason"], _carriers),
         ("subitems", ["section", "subitem", "code", "name", "unit", "value", "share", "reason"], _subitems),
         ("monthly", ["section", "month", "electricity_kwh", "energy_kgce", "water_m3"], _months),
+        ("subitems_monthly", ["section", "month", "subitem", "code", "name", "kwh"], _subitem_months),
         ("daily", ["section", "day", "electricity_kwh", "energy_kgce", "water_m3", "peak_kw"], _days),
         ("quotas", ["section", "building", "scope", "day", "ytd", "ytd_unit", "projected", "unit", "tier",
                     "target", "coverage"], _quotas),
@@ -77,6 +79,13 @@ def _subitems(s: Section, w: dict[str, str]) -> Rows:
 def _months(s: Section, w: dict[str, str]) -> Rows:
     for p in s.months:
         yield [p.label, p.electricity_kwh, p.energy_kgce, p.water_m3], {1: "#,##0.0", 2: "#,##0"}
+
+
+def _subitem_months(s: Section, w: dict[str, str]) -> Rows:
+    for p in s.months:
+        for name, kwh in p.subitems:
+            yield [p.label, name, SUBITEMS[name].code if name in SUBITEMS else None, w[f"subitem:{name}"],
+                   kwh], {4: "#,##0.0"}
 
 
 def _days(s: Section, w: dict[str, str]) -> Rows:

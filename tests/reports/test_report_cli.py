@@ -153,6 +153,11 @@ def test_xlsx_cells_are_analyze_values(files: tuple[Path, Path], expected: dict[
         assert [(r["month"], r["electricity_kwh"], r["energy_kgce"], r["water_m3"]) for r in months] == [
             (m["period"], stored(m["electricity_kwh"]), stored(m["energy_kgce"]), stored(m["water_m3"]))
             for m in expected[level]["months"]]
+    # each month's sub-items and the unclassified rest add up to that month's electricity
+    for m in expected["institution"]["months"]:
+        parts = [r["kwh"] for r in sheet["Sub-items by month"]
+                 if (r["section"], r["month"]) == (INSTITUTION, m["period"])]
+        assert len(parts) == 3 and sum(parts) == pytest.approx(m["electricity_kwh"], rel=1e-12)
     meters = {r["meter"]: r for r in sheet["Data coverage per meter"] if r["section"] == INSTITUTION}
     assert meters["office-main"]["coverage"] == 1.0 and meters["office-main"]["missing"] is None
     assert meters["office-water"]["coverage"] < 0.95 and "2024-07-01" in meters["office-water"]["missing"]
