@@ -64,3 +64,16 @@ def test_virtual_meter_accepts_a_code(tmp_path: Path) -> None:
     meters = [MeterInfo("m1", "b1", "electricity", "total"), MeterInfo("m2", "b1", "electricity", "hvac")]
     (v,) = load_virtual_meters(f, meters, [BuildingInfo("b1", "i", "office", 1.0, None, 1)])
     assert v.subitem == "power"
+
+
+def test_the_documented_table_is_the_code_table() -> None:
+    """docs/configuration.md's sub-item table names every name and exactly the codes that roll up to it."""
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    table = text.split("| Value | National code | Meaning |", 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]*) \|", table, re.MULTILINE)
+    documented = {name: set(re.findall(r"`(\w{5})`", codes)) for name, codes in rows}
+    assert set(documented) == set(SUBITEMS)
+    for name, codes in documented.items():
+        assert codes == {c for c, (n, _) in CODES.items() if n == name}, name
