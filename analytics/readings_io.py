@@ -52,6 +52,15 @@ class Columns:
 Readings = dict[str, Columns]
 
 
+def between(readings: Readings, start_ns: int, end_ns: int) -> Readings:
+    """The readings at start_ns <= ts <= end_ns (a counter reading at the end closes the last interval)."""
+    out = {}
+    for quantity, c in readings.items():
+        keep = (c.ts_ns >= start_ns) & (c.ts_ns <= end_ns)
+        out[quantity] = Columns(c.meter[keep], c.ts_ns[keep], c.value[keep])
+    return out
+
+
 def read_readings(path: str | Path, *, outbox: Callable[[Path], Readings] | None = None) -> Readings:
     """By suffix: .csv, .parquet/.pq, or an SQLite file (the gateway's outbox, read by `outbox`: the
     analytics know no gateway; the metergate commands pass cli.commands.readings_input's)."""
@@ -217,5 +226,5 @@ def _unit_factors(path: Path, quantity: str, units: NDArray[np.str_], rows: NDAr
     return factors[inverse]
 
 
-__all__ = ["REQUIRED", "Columns", "Readings", "ReadingsError", "group_rows", "read_csv", "read_parquet",
-           "read_readings"]
+__all__ = ["REQUIRED", "Columns", "Readings", "ReadingsError", "between", "group_rows", "read_csv",
+           "read_parquet", "read_readings"]

@@ -23,8 +23,10 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from core.subitems import resolve
+
 F64 = NDArray[np.float64]
-SUBITEMS = ("total", "lighting_sockets", "hvac", "power", "special", "other")
+SUBITEMS = ("total", "lighting_sockets", "hvac", "power", "special", "other")  # = core.subitems
 CARRIER_QUANTITIES = {"energy_active_import": "electricity", "heat_energy": "heat",
                       "water_volume": "water", "gas_volume": "natural_gas"}
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # the site config's ids (site_config/schema.py)
@@ -49,7 +51,8 @@ class MeterInfo:
     id: str
     building: str
     kind: str  # electricity | water | heat | heat_pump
-    subitem: str | None
+    subitem: str | None  # a name of SUBITEMS (a national code in the site config is resolved to it)
+    code: str | None = None  # the national item code (core.subitems), for reports
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +125,10 @@ def load_virtual_meters(path: str | Path, meters: Sequence[MeterInfo],
             problems.append(f"{key}.id: {vid!r} must be a new id of 1-64 letters, digits, '-', '_'")
         if building not in building_ids:
             problems.append(f"{key}.building: no building {building!r} in the site config")
-        if subitem not in SUBITEMS:
-            problems.append(f"{key}.subitem: {subitem!r} is not one of {', '.join(SUBITEMS)}")
+        try:
+            subitem = resolve(str(subitem))[0]  # a name, or a national item code
+        except ValueError as exc:
+            problems.append(f"{key}.subitem: {exc}")
         if quantity not in CARRIER_QUANTITIES:
             problems.append(f"{key}.quantity: {quantity!r} is not one of {', '.join(CARRIER_QUANTITIES)}")
         try:

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "demo"),
     "analyze": ("analyze", "analyze"),
     "alerts": ("alerts", "alerts"),
+    "report": ("report", "report"),
     "analytics": ("analytics_service", "analytics"),
     "ingest": ("ingest", "ingest"),
     "doctor": ("doctor", "doctor"),

@@ -18,7 +18,7 @@ def rollup_meta(site: SiteConfig) -> tuple[tuple[BuildingInfo, ...], tuple[Meter
     """The metadata roll-ups need (institution = [site] institution)."""
     buildings = tuple(BuildingInfo(b.id, site.site.institution, b.category, b.floor_area_m2,
                                    b.heated_area_m2, b.occupants) for b in site.buildings)
-    meters = tuple(MeterInfo(m.id, m.building, m.kind, m.subitem) for m in site.meters)
+    meters = tuple(MeterInfo(m.id, m.building, m.kind, m.subitem, m.subitem_code) for m in site.meters)
     return buildings, meters
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.problems import Findings
+from core.subitems import CODES, code_fits, code_for, resolve
 from core.toml_lines import KeyPath
 from core.units import format_duration, parse_poll_interval
 from drivers.codec import parse_order
@@ -100,10 +101,16 @@ def compile_meters(
         if bus is not None:
             _check_line(spec, variant, bus, here, f)
         poll = compile_poll(spec.poll, variant, declared.default_interval_s, (*here, "poll"), f)
+        subitem = resolve(spec.subitem)[0] if spec.subitem is not None else None
+        code = code_for(spec.subitem, variant.kind) if spec.subitem is not None else None
+        if code is not None and not code_fits(code, variant.kind):
+            f.error((*here, "subitem"), f"national item code {code} is not for a {variant.kind} meter "
+                                        f"({CODES[code][0]} of {', '.join(CODES[code][1])} meters)")
+            ok = False
         if ok and poll is not None:
             meters.append(Meter(
                 id=spec.id, profile=spec.profile, variant=variant, unit=spec.unit or 0, bus=spec.bus,
-                building=spec.building, subitem=spec.subitem, circuit=spec.circuit,
+                building=spec.building, subitem=subitem, subitem_code=code, circuit=spec.circuit,
                 description=spec.description, ct=spec.ct, pt=spec.pt, poll=poll, pair=spec.pair,
                 overrides=applied,
                 role=spec.role, address=address,
@@ -170,7 +177,7 @@ def _check_electrical(spec: MeterSpec, variant: AnyVariant, here: KeyPath, f: Fi
     if variant.kind == "electricity" and spec.subitem is None:
         f.error((*here, "subitem"), "required for an electricity meter: the sub-item (分项) its energy "
                                     "counts towards: total, lighting_sockets, hvac, power, special "
-                                    "or other")
+                                    "or other, or its national item code (01000, 01A00, 01B00 …)")
         ok = False
     ratios = {p.ratio for p in variant.points if p.ratio}
     for key, value in (("ct", spec.ct), ("pt", spec.pt)):

@@ -135,6 +135,7 @@ class Meter:
     overrides: tuple[tuple[str, PointOverride], ...] = ()
     role: str | None = None  # "heat_pump": judged as a heat pump whatever its profile's kind
     address: str | None = None  # DL/T 645 (12 digits) / CJ/T 188 (14 digits), as on the nameplate
+    subitem_code: str | None = None  # the national item code (core.subitems), written or of `subitem`
 
     @property
     def kind(self) -> str:

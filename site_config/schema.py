@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from core.categories import CATEGORIES
 from core.mqtt_config import ClientSpec, Port
+from core.subitems import resolve
 from core.units import parse_duration_ms, parse_poll_interval, parse_size
 from drivers.codec import parse_order
 from site_config.model import DEFAULT_OUTBOX_BYTES
@@ -31,7 +32,7 @@ CLIMATE_ZONES: dict[str, str] = {
     "hot_summer_warm_winter": "夏热冬暖 hot summer, warm winter",
     "mild": "温和 mild",
 }
-# energy sub-items (分项) of electricity use
+# energy sub-items (分项) of electricity use; a meter may also give the national code (core.subitems)
 SUBITEMS: dict[str, str] = {
     "total": "a main incomer or building total (总用电); never added to the sub-items",
     "lighting_sockets": "lighting and sockets (照明插座)",
@@ -58,6 +59,11 @@ def _slug(value: str) -> str:
     if not _SLUG.fullmatch(value):  # fullmatch: `$` lets a final "\n" through
         raise ValueError(f"{value!r} is not an id: use 1-64 letters (A-Z, a-z), digits, '-' and '_', "
                          "starting with a letter or digit (ids become part of MQTT topics)")
+    return value
+
+
+def _subitem(value: str) -> str:
+    resolve(value)  # a name or a national code (core.subitems), else the error naming both lists
     return value
 
 
@@ -304,7 +310,8 @@ class MeterSpec(_Strict):
     address: str | None = None  # DL/T 645 / CJ/T 188 address as on the nameplate (12 / 14 digits)
     bus: str
     building: str
-    subitem: Annotated[str, AfterValidator(_choice(SUBITEMS, "sub-item"))] | None = None
+    # a name of SUBITEMS or a national item code (core.subitems); the Meter keeps both
+    subitem: Annotated[str, AfterValidator(_subitem)] | None = None
     circuit: str | None = None
     description: str | None = None
     ct: Annotated[float, Field(gt=0)] | None = None

@@ -18,8 +18,9 @@ ALLOWED = {
     "site_config": {"core", "drivers", "analytics", "site_config", "metergate_data"},
     "gateway": {"core", "drivers", "simulators", "site_config", "gateway", "metergate_data"},
     "services": {"core", "analytics", "site_config", "services", "metergate_data"},
-    "cli": {"core", "drivers", "analytics", "simulators", "site_config", "gateway", "services", "cli",
-            "metergate_data"},
+    "reports": {"core", "analytics", "reports"},
+    "cli": {"core", "drivers", "analytics", "simulators", "site_config", "gateway", "services", "reports",
+            "cli", "metergate_data"},
 }
 # sub-packages that share services.shared and the core contract, never each other's internals
 APART = {"services/ingest": "services.analytics", "services/analytics": "services.ingest"}

@@ -28,6 +28,8 @@ from rich.table import Table
 if TYPE_CHECKING:
     from analytics.alert_engine import BatchResult
     from analytics.alerts import Alert
+    from analytics.readings_io import Readings
+    from site_config import SiteConfig
 
 RECENT_S = 86_400  # without --all: active alerts and those cleared in the last day
 
@@ -36,6 +38,9 @@ class _Fail(Exception):
     def __init__(self, message: str, code: int = 2) -> None:
         super().__init__(message)
         self.code = code  # 2: bad option, config or file; 1: no readings to judge
+
+
+Fail = _Fail  # for `metergate report`, which runs batch_of
 
 
 def alerts(
@@ -92,6 +97,26 @@ def alerts(
 def _batch(readings_path: Path, config: Path, interval: int, lateness: int, standards: list[str] | None,
            reduction: float | None, raise_after: int, clear_after: int, *,
            show_progress: bool = False) -> tuple[BatchResult, ZoneInfo]:
+    from analytics.readings_io import ReadingsError
+    from cli.commands.readings_input import read_readings
+    from site_config import ConfigError, load_site_config
+
+    try:
+        site = load_site_config(config, require_env_secrets=False)
+    except ConfigError as exc:
+        raise _Fail("\n".join(str(p) for p in exc.problems) or str(exc)) from None
+    try:
+        data = read_readings(readings_path)
+    except (ReadingsError, ValueError) as exc:
+        raise _Fail(str(exc)) from None
+    return batch_of(data, site, str(readings_path), str(config), interval, lateness, standards, reduction,
+                    raise_after, clear_after, show_progress=show_progress)
+
+
+def batch_of(data: Readings, site: SiteConfig, readings_name: str, config_name: str, interval: int,
+             lateness: int, standards: list[str] | None, reduction: float | None, raise_after: int,
+             clear_after: int, *, show_progress: bool = False) -> tuple[BatchResult, ZoneInfo]:
+    """Every detector and quota over readings already read (`metergate report` gives a period's)."""
     import numpy as np
 
     from analytics.alert_engine import EngineSettings, run_batch
@@ -100,16 +125,9 @@ def _batch(readings_path: Path, config: Path, interval: int, lateness: int, stan
     from analytics.factors import FactorError, load_factors
     from analytics.quota_tracking import QuotaSettings
     from analytics.quotas import QuotaError, load_quotas
-    from analytics.readings_io import ReadingsError
-    from cli.commands.readings_input import read_readings
     from services.analytics.detect import calendar_notes, site_detectors
-    from site_config import ConfigError, load_site_config
     from site_config.analytics_records import site_context
 
-    try:
-        site = load_site_config(config, require_env_secrets=False)
-    except ConfigError as exc:
-        raise _Fail("\n".join(str(p) for p in exc.problems) or str(exc)) from None
     try:
         factors = load_factors()
         quotas = load_quotas(factors=factors)
@@ -121,8 +139,7 @@ def _batch(readings_path: Path, config: Path, interval: int, lateness: int, stan
             if unknown:
                 raise _Fail(f"--standard {', '.join(unknown)}: no such quota standard; known: "
                             f"{', '.join(sorted(quotas.standards))}")
-        data = read_readings(readings_path)
-    except (FactorError, QuotaError, ReadingsError) as exc:
+    except (FactorError, QuotaError) as exc:
         raise _Fail(str(exc)) from None
     except ValueError as exc:
         raise _Fail(str(exc)) from None
@@ -130,17 +147,17 @@ def _batch(readings_path: Path, config: Path, interval: int, lateness: int, stan
     for quantity, cols in data.items():
         unknown_meters = sorted(set(np.unique(cols.meter).tolist()) - known)
         if unknown_meters:
-            raise _Fail(f"{readings_path}: {quantity} readings of meter(s) not in {config}: "
+            raise _Fail(f"{readings_name}: {quantity} readings of meter(s) not in {config_name}: "
                         f"{', '.join(unknown_meters[:10])}")
     if not any(len(cols) for cols in data.values()):  # "no alerts" would read as "all is well"
-        raise _Fail(f"{readings_path}: no readings (no row with a value): nothing to judge", code=1)
+        raise _Fail(f"{readings_name}: no readings (no row with a value): nothing to judge", code=1)
     progress = _TickProgress() if show_progress else None
     try:
         result = run_batch(data, site_context(site), quotas, factors, settings,
                            detectors=site_detectors(site, cadence_s=measured_cadence(data)),
                            progress=progress)
     except ValueError as exc:
-        raise _Fail(f"{readings_path}: {exc}") from None
+        raise _Fail(f"{readings_name}: {exc}") from None
     finally:
         if progress is not None:
             progress.close()
@@ -257,7 +274,7 @@ def _output(found: list[Alert], tz: ZoneInfo, json_out: bool, *, notes: list[str
     if json_out:
         doc: dict[str, Any] = {"alerts": [_as_dict(a, tz) for a in found]}
         if status is not None:
-            doc["quota_status"] = [_status_dict(s) for s in status]
+            doc["quota_status"] = [status_dict(s) for s in status]
         if notes is not None:
             doc["notes"] = notes
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
@@ -274,11 +291,11 @@ def _output(found: list[Alert], tz: ZoneInfo, json_out: bool, *, notes: list[str
         out.print(f"note: {n}")
 
 
-def _status_dict(s: Any) -> dict[str, Any]:
+def status_dict(s: Any) -> dict[str, Any]:
     return {"building": s.building, "scope": s.scope, "day": s.day.isoformat(), "profile": s.profile,
             "share": s.share, "ytd": s.ytd, "ytd_unit": s.ytd_unit, "projected": s.projected,
             "unit": s.unit, "tiers": dict(s.tiers), "tier": s.tier, "confidence": s.confidence,
             "coverage": s.coverage}
 
 
-__all__ = ["alerts"]
+__all__ = ["Fail", "alerts", "batch_of", "status_dict"]

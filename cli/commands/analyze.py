@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -26,9 +27,12 @@ from site_config import ConfigError, load_site_config
 if TYPE_CHECKING:
     from analytics.basis import Basis
     from analytics.factors import CarbonFactors, FactorSet, FactorTable
+    from analytics.indicator_run import IndicatorRun, Window
     from analytics.indicators import IndicatorRow
+    from analytics.readings_io import Readings
     from analytics.records import Records
-    from analytics.rollup import BuildingInfo
+    from analytics.rollup import BuildingInfo, MeterInfo, VirtualMeter
+    from site_config import SiteConfig
 
 # analytics (and numpy) load only when analyze runs: `metergate run` stays lean
 FACTORS_DIR = bundled("factors")
@@ -43,6 +47,9 @@ class _Fail(Exception):
     def __init__(self, message: str, code: int = 2) -> None:
         super().__init__(message)
         self.code = code  # 2: bad option, config or file; 1: the period has no readings
+
+
+Fail = _Fail  # for `metergate report`, which reads its inputs through load_inputs
 
 
 def analyze(
@@ -101,17 +108,50 @@ def _run(readings_path: Path | None, config: Path, date_from: str | None, date_t
          factors_dir: Path, interval: int, basis_path: Path | None = None,
          records_path: Path | None = None) -> tuple[list[IndicatorRow], list[str]]:
     """Check the options, read the files and hand them to analytics.indicator_run."""
-    from analytics.indicator_run import IndicatorRunError, NoReadingsInWindow, Window, run_indicators
+    from analytics.indicator_run import Window
     from analytics.indicators import PERIODS
-    from analytics.readings_io import ReadingsError
-    from analytics.rollup import RollupError, load_virtual_meters
-    from cli.commands.readings_input import read_readings
-    from site_config.analytics_records import rollup_meta
 
     if period not in PERIODS:
         raise _Fail(f"--period must be one of {', '.join(PERIODS)}, not {period!r}")
     if interval <= 0 or 86_400 % interval:
         raise _Fail(f"--interval {interval}: must divide a day (86400 s)")
+    inputs = load_inputs(readings_path, config, factor_set, carbon_series, virtual_path, factors_dir,
+                         basis_path, records_path)
+    if records_path is not None and period == "day":
+        raise _Fail("--records holds monthly figures: use --period month, ytd or year")
+    last_day = _day(date_to, "--to") if date_to else None
+    run = run_window(inputs, Window(period, _day(date_from, "--from") if date_from else None, last_day,
+                                    interval))
+    return run.rows, run.notes
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What `analyze` read and checked: the same for every window it (or `report`) computes."""
+
+    site: SiteConfig
+    buildings: tuple[BuildingInfo, ...]  # relabelled by the basis file's institutions
+    meters: tuple[MeterInfo, ...]
+    virtual: tuple[VirtualMeter, ...]
+    readings: Readings | None
+    table: FactorTable
+    coal: FactorSet
+    carbon: CarbonFactors | None  # --carbon-series; None: the national series of each year
+    basis: Basis | None
+    records: Records | None
+    readings_name: str
+    site_name: str
+
+
+def load_inputs(readings_path: Path | None, config: Path, factor_set: str, carbon_series: str | None,
+                virtual_path: Path | None, factors_dir: Path, basis_path: Path | None = None,
+                records_path: Path | None = None) -> Inputs:
+    """Read the site config, the factors, the readings, virtual meters, basis and records (raises _Fail)."""
+    from analytics.readings_io import ReadingsError
+    from analytics.rollup import RollupError, load_virtual_meters
+    from cli.commands.readings_input import read_readings
+    from site_config.analytics_records import rollup_meta
+
     try:
         site = load_site_config(config, require_env_secrets=False)
     except ConfigError as exc:
@@ -119,8 +159,6 @@ def _run(readings_path: Path | None, config: Path, date_from: str | None, date_t
     table, coal, fixed = _factors(factors_dir, factor_set, carbon_series)
     if readings_path is None and records_path is None:
         raise _Fail("give READINGS, --records FILE, or both")
-    if records_path is not None and period == "day":
-        raise _Fail("--records holds monthly figures: use --period month, ytd or year")
     buildings, meters = rollup_meta(site)
     basis_data, buildings = _basis(basis_path, buildings)
     try:
@@ -129,15 +167,21 @@ def _run(readings_path: Path | None, config: Path, date_from: str | None, date_t
     except (RollupError, ReadingsError) as exc:
         raise _Fail(str(exc)) from None
     recs = _records(records_path, buildings, basis_data, table, coal)
-    last_day = _day(date_to, "--to") if date_to else None
-    window = Window(period, _day(date_from, "--from") if date_from else None, last_day, interval)
+    return Inputs(site, buildings, meters, virtual, data, table, coal, fixed, basis_data, recs,
+                  str(readings_path), str(config))
+
+
+def run_window(inputs: Inputs, window: Window) -> IndicatorRun:
+    """analytics.indicator_run over one window (raises _Fail: code 1 when it has no readings)."""
+    from analytics.indicator_run import IndicatorRunError, NoReadingsInWindow, run_indicators
+
+    i = inputs
     try:
-        run = run_indicators(buildings, meters, site.site.timezone, data, window, table, coal,
-                             carbon=fixed, virtual=virtual, basis=basis_data, records=recs,
-                             readings_name=str(readings_path), site_name=str(config))
+        return run_indicators(i.buildings, i.meters, i.site.site.timezone, i.readings, window, i.table,
+                              i.coal, carbon=i.carbon, virtual=i.virtual, basis=i.basis,
+                              records=i.records, readings_name=i.readings_name, site_name=i.site_name)
     except IndicatorRunError as exc:
         raise _Fail(str(exc), code=1 if isinstance(exc, NoReadingsInWindow) else 2) from None
-    return run.rows, run.notes
 
 
 def _factors(directory: Path, factor_set: str, carbon_series: str | None
@@ -267,4 +311,4 @@ def _records_share(r: IndicatorRow) -> str:
     return f"{kgce / total:.0%}" if total and isinstance(kgce, float) else "water only"
 
 
-__all__ = ["analyze"]
+__all__ = ["Fail", "Inputs", "analyze", "load_inputs", "run_window"]

@@ -28,7 +28,7 @@ from tests.alerts.sites import readings, site_toml, write_csv
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("core", "gateway", "drivers", "analytics", "simulators")
+PACKAGES = ("core", "gateway", "drivers", "analytics", "simulators", "reports")
 
 
 @dataclass
@@ -98,6 +98,10 @@ def test_the_wheel_carries_every_package_and_every_data_file(installed: Installe
     assert schemas
     for schema in schemas:
         assert f"core/contract/schemas/{schema.name}" in names
+    templates = sorted((ROOT / "reports" / "templates").iterdir())
+    assert templates
+    for t in templates:
+        assert f"reports/templates/{t.name}" in names, f"{t.name} is not in the wheel: package-data"
 
 
 def test_code_and_data_come_from_the_fresh_environment(installed: Installed) -> None:
@@ -168,6 +172,16 @@ def test_alerts_from_a_readings_file(installed: Installed) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     alerts = json.loads(out.stdout)["alerts"]
     assert ("water_leak", "gov-water") in {(a["kind"], a["subject"]) for a in alerts}
+
+
+def test_report_renders_with_the_templates_of_the_wheel(installed: Installed) -> None:
+    from tests.reports.site import write_site
+
+    site, csv_path = write_site(installed.work)
+    out = installed.run("report", "--from", str(csv_path), "--config", str(site), "--period", "2024-06",
+                        "--no-alerts", "-o", str(installed.work / "r.html"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "单位建筑面积能耗" in (installed.work / "r.html").read_text(encoding="utf-8")
 
 
 def test_the_checkout_is_not_needed_even_by_name(installed: Installed) -> None:
