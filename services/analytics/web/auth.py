@@ -16,6 +16,7 @@ import hmac
 import os
 import re
 import tomllib
+from functools import cache
 from pathlib import Path
 
 N, R, P, KEY_BYTES, SALT_BYTES = 2**14, 8, 1, 32, 16
@@ -46,8 +47,10 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, want)
 
 
-# checked when the name is unknown, so that a wrong name takes as long as a wrong password
-_DUMMY = hash_password("not a password")
+@cache
+def _dummy() -> str:
+    """Checked when the name is unknown, so that a wrong name takes as long as a wrong password."""
+    return hash_password("not a password")
 
 
 def load_users(path: Path) -> dict[str, str]:
@@ -76,7 +79,7 @@ def check_login(path: Path, name: str, password: str) -> bool:
         stored = load_users(path).get(name)
     except UsersFileError:
         stored = None
-    return verify_password(password, stored or _DUMMY) and stored is not None
+    return verify_password(password, stored or _dummy()) and stored is not None
 
 
 def add_user(path: Path, name: str, password: str) -> bool:

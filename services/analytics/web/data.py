@@ -141,42 +141,69 @@ def carrier_of(m: MeterView) -> str | None:
     return CARRIER_QUANTITIES.get(m.quantity) if m.quantity else None
 
 
+def is_total(m: MeterView) -> bool:
+    return m.subitem in (None, "total")
+
+
+def total_meters(s: SiteView, buildings: set[str], carrier: str) -> set[str]:
+    """The meters a building's total of `carrier` is made of, as analytics.rollup.total_rows has it:
+    its total meters (no sub-item, or `total`) if it has any, else its sub-item meters."""
+    out: set[str] = set()
+    for b in buildings:
+        own = [m for m in s.meters if m.building == b and carrier_of(m) == carrier]
+        totals = [m for m in own if is_total(m)]
+        out |= {m.id for m in (totals or own)}
+    return out
+
+
 def series(s: SiteView, r: Reader, buildings: set[str], year: int, closed: date | None) -> dict[str, Any]:
-    """Daily and monthly electricity (the buildings' total meters: no sub-item) and water of the
-    year, and electricity by sub-item, from the store's daily rows. A day no total meter covered is
-    None; a month is the sum of its days with data (None if none)."""
+    """Daily and monthly electricity and daily water of the year (the buildings' total meters), and
+    electricity by sub-item, from the store's daily rows. A day no total meter covered is None; a
+    month is the sum of its days with data (None if none); `unclassified` is the total less the
+    sub-item meters, of the buildings that have a total meter."""
+    empty: dict[str, Any] = {"days": [], "electricity": [], "water": [], "months": [], "subitems": [],
+                             "unclassified": None, "electricity_total": None}
     if closed is None:
-        return {"days": [], "electricity": [], "water": [], "months": [], "subitems": []}
+        return empty
     first = date(year, 1, 1)
     days = [first + timedelta(days=i) for i in range((closed - first).days + 1)]
-    rows = r.daily(s.id, first)
+    last = closed.isoformat()
     meters = {m.id: m for m in s.meters if m.building in buildings}
-    totals: dict[str, dict[str, float]] = {"electricity": defaultdict(float), "water": defaultdict(float)}
+    totals = {c: total_meters(s, buildings, c) for c in ("electricity", "water")}
+    with_total = {m.building for m in meters.values() if carrier_of(m) == "electricity" and is_total(m)}
+    per_day: dict[str, dict[str, float]] = {c: defaultdict(float) for c in totals}
     sub: dict[str, float] = defaultdict(float)
-    for _, meter, day, value, covered in rows:
+    unclassified = 0.0  # buildings with a total meter: the total less their sub-item meters
+    for _, meter, day, value, covered in r.daily(s.id, first):
         m = meters.get(meter)
-        if m is None or not covered or day > closed.isoformat():
+        if m is None or not covered or day > last:
             continue
-        carrier = carrier_of(m)
-        if carrier in totals and m.subitem is None:
-            totals[carrier][day] += value
-        if carrier == "electricity" and m.subitem is not None:
+        for carrier, ids in totals.items():
+            if meter in ids:
+                per_day[carrier][day] += value
+        if carrier_of(m) != "electricity" or m.building not in with_total:
+            if carrier_of(m) == "electricity" and m.subitem is not None and not is_total(m):
+                sub[m.subitem] += value
+            continue
+        if is_total(m):
+            unclassified += value
+        elif m.subitem is not None:
             sub[m.subitem] += value
+            unclassified -= value
     out: dict[str, Any] = {"days": [d.isoformat() for d in days]}
-    for carrier, per_day in totals.items():
-        out[carrier] = [per_day.get(d.isoformat()) for d in days]
+    for carrier, values in per_day.items():
+        out[carrier] = [values.get(d.isoformat()) for d in days]
     months: dict[str, list[float]] = {}
     for d, v in zip(out["days"], out["electricity"], strict=True):
         months.setdefault(d[:7], [])
         if v is not None:
             months[d[:7]].append(v)
     out["months"] = [(k, sum(v) if v else None) for k, v in months.items()]
-    total = sum(v for v in out["electricity"] if v is not None) if any(
-        v is not None for v in out["electricity"]) else None
-    items = sorted(sub.items())
-    out["subitems"] = items
-    out["unclassified"] = None if total is None or not items else total - sum(v for _, v in items)
+    known = [v for v in out["electricity"] if v is not None]
+    total = sum(known) if known else None
     out["electricity_total"] = total
+    out["subitems"] = sorted(sub.items())
+    out["unclassified"] = unclassified if sub and with_total and total is not None else None
     return out
 
 
