@@ -70,11 +70,10 @@ def site_summary(ctx: SiteContext, engine: AlertEngine, factors: FactorTable, da
     inst = {k: np.where((member @ ~np.isnan(v)) > 0, member @ np.nan_to_num(v), np.nan)
             for k, v in amounts.items()}
     inst_scale = Scale(member @ scale.floor_area_m2, member @ scale.heated_area_m2, member @ scale.occupants)
-    inst_known = (member @ known.astype(float)).astype(int)
+    inst_known = ((member @ known.astype(float)) > 0).sum(axis=1)  # days any of its buildings had data
     for rows, names, amt, sc, kd, heat_el in (
             (doc["buildings"], list(usage.buildings), amounts, scale, known.sum(axis=1), heating),
-            (doc["institutions"], groups, inst, inst_scale, np.max(inst_known, axis=1, initial=0)
-             if groups else np.zeros(0), member @ heating)):
+            (doc["institutions"], groups, inst, inst_scale, inst_known, member @ heating)):
         # a carrier without a meter adds nothing to the energy (NaN would blank every indicator)
         u = Usage(np.nan_to_num(amt["electricity"]), np.nan_to_num(amt["heat"]),
                   np.nan_to_num(amt["natural_gas"]), amt["water"], heat_el)

@@ -205,7 +205,13 @@ def test_fleet_page_shows_the_stored_year_to_date(dashboard: dict[str, Any], pag
     row = page.locator(f'tr.institution[data-institution="{INSTITUTION}"]')
     assert row.count() == 1
     stored = summary["institutions"][INSTITUTION]
-    assert stored["known_days"] > 0 and stored["buildings"] == ["gov", "school"]
+    assert stored["buildings"] == ["gov", "school"]
+    with _db(dashboard["store"]) as db:  # the days with data: any of its meters covered that day
+        known = db.execute("SELECT count(DISTINCT day) FROM daily WHERE site = 'alerts-site' AND "
+                           "covered = 1 AND day >= ? AND day <= ?",
+                           (summary["day"][:4] + "-01-01", summary["day"])).fetchone()[0]
+    assert stored["known_days"] == known > 0
+    assert row.locator('td[data-key="known_days"]').inner_text() == f"{known} / {stored['days']}"
     for key in ("energy_kgce", "kgce_per_m2", "kgce_per_person", "water_m3_per_person", "kgco2_per_m2"):
         cell = row.locator(f'td[data-key="{key}"]')
         assert _value(cell) == stored[key], key

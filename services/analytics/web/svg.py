@@ -17,6 +17,10 @@ def _nice_max(v: float) -> float:
     return next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= v)
 
 
+def _tick(v: float) -> str:
+    return f"{v:,.0f}" if v >= 100 or v == int(v) else f"{v:,.4g}"
+
+
 def bar_chart(labels: Sequence[str], values: Sequence[float | None], *, axis: str, title: str,
               css_id: str, every: int = 1) -> str:
     """`labels[i]` under every `every`-th bar; `axis` names the quantity and unit (e.g. "电能 energy
@@ -33,7 +37,7 @@ def bar_chart(labels: Sequence[str], values: Sequence[float | None], *, axis: st
         y = TOP + ph - ph * k / 4
         out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
         out.append(f'<text x="{LEFT - 4}" y="{y + 4:.1f}" class="tick" text-anchor="end">'
-                   f'{top * k / 4:,.4g}</text>')
+                   f'{_tick(top * k / 4)}</text>')
     out.append(f'<text x="12" y="{TOP + ph / 2:.0f}" class="axis" text-anchor="middle" '
                f'transform="rotate(-90 12 {TOP + ph / 2:.0f})">{escape(axis)}</text>')
     for i, (label, v) in enumerate(zip(labels, values, strict=True)):
