@@ -121,3 +121,4 @@ def test_the_commented_example_is_valid_once_uncommented(tmp_path: Path,
     finally:
         cfg.unlink()
     assert loaded.web is not None and loaded.web.users_file == users and loaded.web.lang == "zh"
+
