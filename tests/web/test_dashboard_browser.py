@@ -196,6 +196,8 @@ def _value(cell: Any) -> float | None:
 def _open(page: Any, url: str, shot: str) -> None:
     response = page.goto(url)
     assert response is not None and response.status == 200, (url, response and response.status)
+    assert "default-src 'none'" in response.headers["content-security-policy"]  # no script, no CDN
+    assert "built-in method" not in page.content()  # a label taken for a dict method
     page.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=True)
 
 

@@ -142,7 +142,10 @@ def create_app(settings: WebSettings, store_path: Path, sites: list[data.SiteVie
             return refuse(request, 404, f"{w['site']}: {site}")
         note = form.get("note", "").strip()[:1000] or None
         future = acker(site, request.path_params["alert_id"], user, note)
-        change = await asyncio.wait_for(asyncio.wrap_future(future), ACK_WAIT_S)
+        try:
+            change = await asyncio.wait_for(asyncio.wrap_future(future), ACK_WAIT_S)
+        except TimeoutError:  # the main loop is busy (a long catch-up) or stopping: it may still apply it
+            return refuse(request, 503, w["ack_busy"])
         if change is None:
             return refuse(request, 409, w["ack_refused"])
         log.info("alert %s acknowledged by %s from the dashboard", change.alert.id, user)

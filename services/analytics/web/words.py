@@ -16,11 +16,13 @@ _OWN = {
         "ack_refused": "没有这条未确认的活动告警", "days_known": "有数据天数",
         "alerts_count": "活动告警", "quota_tier": "定额档位", "electricity_daily": "逐日用电",
         "electricity_monthly": "逐月用电", "water_daily": "逐日用水", "water_axis": "水 water (m³)",
-        "coverage_30d": "近30日覆盖率", "acked_by": "确认人", "acked_at": "确认时间", "values": "读数",
+        "coverage_30d": "近30日覆盖率", "acked_by": "确认人", "acked_at": "确认时间",
+        "reading_values": "读数",
         "unclassified": "未分项", "floor_area": "建筑面积 (m²)", "occupants": "人数",
         "share_due": "年度进度", "confidence": "可信度", "tier:guide": "引导值",
         "tier:baseline": "基准值", "tier:constraint": "约束值", "tier:target": "目标值",
         "below_tiers": "低于各档", "open": "查看",
+        "ack_busy": "服务繁忙，确认可能稍后生效，请刷新页面查看",
     },
     "en": {
         "dashboard": "Energy monitoring", "fleet": "Fleet", "alerts_page": "Active alerts",
@@ -36,11 +38,12 @@ _OWN = {
         "electricity_daily": "Electricity by day", "electricity_monthly": "Electricity by month",
         "water_daily": "Water by day", "water_axis": "water (m³)",
         "coverage_30d": "coverage, last 30 days", "acked_by": "acknowledged by",
-        "acked_at": "acknowledged at", "values": "values", "unclassified": "unclassified",
+        "acked_at": "acknowledged at", "reading_values": "values", "unclassified": "unclassified",
         "floor_area": "floor area (m²)", "occupants": "occupants", "share_due": "share of the year due",
         "confidence": "confidence", "tier:guide": "guide", "tier:baseline": "baseline",
         "tier:constraint": "constraint", "tier:target": "target", "below_tiers": "below every tier",
         "open": "open",
+        "ack_busy": "the service is busy: the acknowledgement may still be applied; reload to see",
     },
 }
 
