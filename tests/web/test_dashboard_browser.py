@@ -363,3 +363,20 @@ def test_acknowledge_needs_a_login_and_the_csrf_token(dashboard: dict[str, Any],
     again = page.request.post(ack_url, form={"csrf": page.locator('input[name="csrf"]').first
                                              .get_attribute("value"), "note": "twice"})
     assert again.status == 409
+
+
+def test_the_login_goes_back_to_local_pages_only(dashboard: dict[str, Any], page: Any) -> None:
+    url = dashboard["url"]
+    _open(page, url + "/login", "login")
+    token = page.locator('input[name="csrf"]').first.get_attribute("value")
+    answer = page.request.post(url + "/login", max_redirects=0, form={
+        "csrf": token, "user": USER, "password": PASSWORD, "next": "//example.org/phish"})
+    assert answer.status == 303 and answer.headers["location"] == "/alerts"
+    # logged in now; logging out needs the token too, then the ack forms are gone
+    page.goto(url + "/alerts")
+    assert page.locator("#user").inner_text() == USER
+    assert page.request.post(url + "/logout", form={}, max_redirects=0).status == 403
+    page.click("#logout")
+    page.wait_for_url(url + "/")
+    page.goto(url + "/alerts")
+    assert page.locator("#user").count() == 0 and page.locator("button.ack-button").count() == 0

@@ -122,3 +122,12 @@ def test_the_commented_example_is_valid_once_uncommented(tmp_path: Path,
         cfg.unlink()
     assert loaded.web is not None and loaded.web.users_file == users and loaded.web.lang == "zh"
 
+
+
+def test_tls_makes_the_session_cookie_secure(tmp_path: Path) -> None:
+    for name in ("web.pem", "web-key.pem"):
+        (tmp_path / name).write_text("-----BEGIN-----\n", encoding="utf-8")  # only their presence is checked
+    web = _load(tmp_path, 'tls_cert_file = "web.pem"\ntls_key_file = "web-key.pem"\n').web  # type: ignore[attr-defined]
+    assert web.secure_cookies and web.url == "https://127.0.0.1:8088/"
+    proxied = _load(tmp_path, "secure_cookies = true\n").web  # type: ignore[attr-defined]
+    assert proxied.secure_cookies and proxied.url.startswith("http://")
