@@ -262,6 +262,8 @@ def test_institution_page_numbers_are_the_stores(dashboard: dict[str, Any], page
     for day, value in per_day.items():
         assert shown[day[5:]] == pytest.approx(value, rel=1e-12), day
     assert all(v is None for k, v in shown.items() if f"{closed.year}-{k}" not in per_day)
+    # the service's year to date (its own roll-up of the same days) agrees with the daily rows
+    assert summary["institutions"][INSTITUTION]["electricity_kwh"] == pytest.approx(sum(per_day.values()))
     months = {r.get_attribute("data-label"): _value(r) for r in
               page.locator("#chart-electricity-monthly rect").all()}
     assert sum(v for v in months.values() if v is not None) == pytest.approx(sum(per_day.values()))

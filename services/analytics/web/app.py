@@ -100,7 +100,7 @@ def create_app(settings: WebSettings, store_path: Path, sites: list[data.SiteVie
             closed = r.closed_day(site.id)
             year = closed.year if closed else datetime.now(site.tz).year
             s = data.series(site, r, members, year, closed)
-            alerts = [a for a in r.active(site.id) if data._alert_building(a, site) in members]
+            alerts = [a for a in r.active(site.id) if data.alert_building(a, site) in members]
         every = max(1, len(s["days"]) // 12)
         charts = [
             bar_chart([d[5:] for d in s["days"]], s["electricity"], axis=w["energy_axis"],

@@ -116,7 +116,7 @@ def institution_rows(sites: list[SiteView], r: Reader) -> list[dict[str, Any]]:
             rows.append({"site": s.id, "site_name": s.name, "institution": name, "ytd": ytd,
                          "day": summary.get("day"), "tier": worst_tier(quota), "quota": quota,
                          "buildings": len(members),
-                         "alerts": sum(1 for a in active if _alert_building(a, s) in members)})
+                         "alerts": sum(1 for a in active if alert_building(a, s) in members)})
     return rows
 
 
@@ -132,7 +132,7 @@ def worst_tier(quota: list[dict[str, Any]]) -> str | None:
     return max(tiers, key=lambda t: rank.get(t, len(rank)))
 
 
-def _alert_building(a: Alert, s: SiteView) -> str:
+def alert_building(a: Alert, s: SiteView) -> str:
     where = {m.id: m.building for m in s.meters}
     return where.get(a.subject, a.subject)
 
@@ -232,4 +232,5 @@ def meter_rows(s: SiteView, r: Reader, now_ns: int, offline_after_s: int) -> lis
     return out
 
 
-__all__ = ["COVERAGE_DAYS", "Reader", "SiteView", "institution_rows", "meter_rows", "series", "worst_tier"]
+__all__ = ["COVERAGE_DAYS", "Reader", "SiteView", "alert_building", "carrier_of", "institution_rows",
+           "is_total", "meter_rows", "series", "total_meters", "worst_tier"]
