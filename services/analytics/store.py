@@ -7,7 +7,8 @@
 
 Tables: `alerts` (the latest state of every alert, active or cleared), `events` (every change, in
 order: the history), `daily` (per quantity, meter and local day: consumption and coverage, so quotas
-survive a restart), `state` (small key/value: the next tick per site), `buffer` (the counter
+survive a restart), `state` (small key/value: the next tick and last closed day per site, and the dashboard's
+`summary:`/`meters:` documents, services/analytics/summary.py), `buffer` (the counter
 readings buffered at a clean stop, so the first interval after a restart keeps its left edge),
 `notifications` (one row per notification and channel: pending, delivered or failed, with its
 attempts and last error) and `notification_attempts` (every attempt and its outcome), written by the

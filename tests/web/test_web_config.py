@@ -131,3 +131,14 @@ def test_tls_makes_the_session_cookie_secure(tmp_path: Path) -> None:
     assert web.secure_cookies and web.url == "https://127.0.0.1:8088/"
     proxied = _load(tmp_path, "secure_cookies = true\n").web  # type: ignore[attr-defined]
     assert proxied.secure_cookies and proxied.url.startswith("http://")
+
+
+def test_both_languages_have_every_word() -> None:
+    from services.analytics.web.words import words
+
+    assert set(words("zh")) == set(words("en"))
+    used = set()
+    for template in (ROOT / "services/analytics/web/templates").glob("*.j2"):
+        used |= set(re.findall(r"\bw\.(\w+)", template.read_text(encoding="utf-8")))
+    assert used and used <= set(words("en")), used - set(words("en"))
+    assert not used & set(dir(dict)), "a label named like a dict method reads as the method"
