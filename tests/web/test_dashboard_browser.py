@@ -350,6 +350,7 @@ def test_acknowledge_needs_a_login_and_the_csrf_token(dashboard: dict[str, Any],
     row.locator("button.ack-button").click()
     page.wait_for_selector(f'tr.alert[data-alert="{alert_id}"] td[data-key="acked_by"]:has-text("{USER}")')
     page.screenshot(path=str(SHOTS / "alerts-acknowledged.png"), full_page=True)
+    assert row.locator(".ack-note").inner_text() == "checked on site"
     by, at = _acked(store, alert_id)
     assert by == USER and at is not None and before <= at <= time.time_ns()
     with _db(store) as db:
