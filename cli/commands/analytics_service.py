@@ -36,7 +36,8 @@ def analytics(config: ConfigArg, check: CheckOpt = False, log_level: LogLevelOpt
                    f"{cfg.mqtt.host}, share group {cfg.mqtt.share_group!r}; store {cfg.store_path}; "
                    f"{cfg.influx.describe() if cfg.influx else 'no InfluxDB'}; "
                    + (f"notifications: {len(cfg.notify.channels)} channel(s), {len(cfg.notify.routes)} "
-                      "route(s)" if cfg.notify else "no notifications"))
+                      "route(s)" if cfg.notify else "no notifications")
+                   + (f"; dashboard on {cfg.web.url}" if cfg.web else ""))
         return
     from services.analytics.service import AnalyticsService
 
