@@ -15,7 +15,8 @@ the set's dates. Each set comes twice: with injected faults and their labels, an
 injection). Both go through exactly `metergate alerts --from READINGS --config SITE --json` (a
 subprocess, default options).
 
-Split. DEV — sets dev-eemeter and dev-bdew, seeds 1 and 2, buildings dev-*, spring 2025 — is what
+Split. DEV — sets dev-eemeter and dev-bdew (spring 2025), dev-autumn (autumn 2023), seeds 1 and 2,
+buildings dev-* — is what
 tuning may look at (`--write-dev DIR` writes it, with its labels). HELD-OUT — ho-eemeter, ho-bdew
 (other samples, other BDEW profiles, other buildings) and ho-richardson (a source dev never has),
 autumn 2024 (中秋, 国庆 and their 调休 weekend days), seed 101 by default (never 1 or 2) — is generated
@@ -327,7 +328,7 @@ Written by `python -m benchmarks.alert_heldout --write-dev {folder}` on {when} (
 benchmarks/alert_heldout.py; sources: {versions}).
 
 Each folder is one site, spring 2025 (3 March + {days} days, Asia/Shanghai, 清明 and 劳动节 with the
-调休 Sunday 27 April from chinese-calendar):
+调休 Sunday 27 April from chinese-calendar) — dev-autumn: 4 September 2023 + {days} days:
 - `site.toml` — the site config (buildings, meters, heat-pump `pair`s); check with `metergate validate`;
 - `readings.csv` — counter readings WITH injected faults; `clean.csv` — the same readings, no faults;
 - `labels.json` — every injected fault: kind, subject (meter), start_ns/end_ns (and local ISO times),
@@ -338,7 +339,8 @@ alerts). Matching rules and targets: the docstring of benchmarks/alert_heldout.p
 docs/benchmarks.md.
 
 Sets: dev-eemeter (eemeter sample meters: Illinois modelled + UK real smart meter sample 0;
-heat pump from the Illinois gas sample), dev-bdew (demandlib BDEW G0, G1, G4, H0 with noise),
+heat pump from the Illinois gas sample), dev-autumn (the same samples in autumn 2023: 中秋 and 国庆
+as one 8-day holiday, mild weather), dev-bdew (demandlib BDEW G0, G1, G4, H0 with noise),
 water from EPANET ky4's demand pattern (wntr) with our day-type factors and noise. Seeds {seeds}.
 
 The HELD-OUT split (other seeds, other buildings, other samples and profiles, a source this split
