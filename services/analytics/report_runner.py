@@ -50,6 +50,9 @@ from services.shared.lineproto import ts_to_ns
 from site_config import SiteConfig
 
 log = logging.getLogger(__name__)
+# `metergate report`'s default --interval, whatever the engine's: the report is that command's, and a
+# test engine ticking every 2 s must not make a month of 2-second intervals
+INTERVAL_S = 3600
 
 
 class EmptyPeriod(Exception):
@@ -95,7 +98,7 @@ class ScheduledReports:
     def __init__(self, settings: ReportSettings, sites: Sequence[SiteConfig], store: AlertStore,
                  renderer: ReportRenderer, *, store_path: Path, prefix: str,
                  publish: Callable[[str, bytes], None], notify: Callable[[str, str, str], object],
-                 counts: Counter[str], interval_s: int, reduction: float | None,
+                 counts: Counter[str], reduction: float | None,
                  standards: tuple[str, ...] | None, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.sites = {s.site.id: s for s in sites}
@@ -107,7 +110,7 @@ class ScheduledReports:
         self.publish = publish
         self.notify = notify
         self.counts = counts
-        self.interval_s, self.reduction, self.standards = interval_s, reduction, standards
+        self.reduction, self.standards = reduction, standards
         self.clock = clock
         self.archive = ReadingArchive(store_path)  # the main thread's connection
         self.done = {s: store.get_state(f"report:{s}") for s in self.sites}
@@ -225,12 +228,14 @@ class ScheduledReports:
         started = time.monotonic()
         try:
             readings = archive.readings(site, since, 2**62)
+            if not _any_within(readings, period, tz):
+                raise EmptyPeriod(period)
             files: list[ReportFile] = []
             for institution in s.institutions.get(site) or (None,):
                 names = report_names(site, period, institution, s.formats)
                 with AtomicFiles(s.folder, names) as temp:
                     self.renderer(RenderJob(self.sites[site], period, institution, temp, s.lang, s.alerts,
-                                            self.interval_s, self.reduction, self.standards), readings)
+                                            INTERVAL_S, self.reduction, self.standards), readings)
                 files += [ReportFile(fmt, str((s.folder / name).resolve()), name,
                                      (s.folder / name).stat().st_size, institution)
                           for fmt, name in names.items()]
@@ -242,6 +247,13 @@ class ScheduledReports:
             return _Outcome(site, period, error=f"{type(exc).__name__}: {exc}")
         log.debug("site %s: %s rendered in %.1f s", site, period, time.monotonic() - started)
         return _Outcome(site, period, tuple(files), created_s=self.clock())
+
+
+def _any_within(readings: Readings, period: str, tz: ZoneInfo) -> bool:
+    first, last = month_days(period)
+    start = int(datetime(first.year, first.month, 1, tzinfo=tz).timestamp()) * 10**9
+    end = int(datetime.combine(last + timedelta(days=1), datetime.min.time(), tz).timestamp()) * 10**9
+    return any(bool(((c.ts_ns >= start) & (c.ts_ns < end)).any()) for c in readings.values())
 
 
 __all__ = ["EmptyPeriod", "RenderJob", "ReportRenderer", "ScheduledReports", "month_days"]

@@ -160,8 +160,7 @@ class AnalyticsService:
         q = cfg.engine.quotas
         return ScheduledReports(cfg.report, cfg.sites, self.store, renderer, store_path=cfg.store_path,
                                 prefix=self.prefix, publish=self._publish_retained,
-                                notify=self.report_ready, counts=self.counts,
-                                interval_s=cfg.engine.interval_s, reduction=q.reduction,
+                                notify=self.report_ready, counts=self.counts, reduction=q.reduction,
                                 standards=q.standards, clock=clock)
 
     # -- life cycle ---------------------------------------------------------------------------------
