@@ -46,7 +46,8 @@ def test_the_moment_is_local_time_of_the_site() -> None:
 def test_names_and_atomic_files(tmp_path: Path) -> None:
     assert report_names("campus-a", "2025-03", None, ("pdf", "xlsx")) == {
         "pdf": "campus-a-2025-03.pdf", "xlsx": "campus-a-2025-03.xlsx"}
-    assert report_names("s", "2025-03", "城东 中学/分校", ("html",)) == {"html": "s-城东_中学_分校-2025-03.html"}
+    assert report_names("s", "2025-03", "城东 中学/分校", ("html",)) == {
+        "html": "s-城东_中学_分校-2025-03.html"}
     folder = tmp_path / "reports"
     names = report_names("s", "2025-03", None, ("html", "xlsx"))
     with pytest.raises(RuntimeError), AtomicFiles(folder, names) as temp:

@@ -30,6 +30,7 @@ from services.analytics.config import load_analytics_config
 from services.analytics.reading_archive import ReadingArchive
 from services.analytics.report_runner import RenderJob
 from services.analytics.service import AnalyticsService
+from services.analytics.store import AlertStore
 from tests.alerts.sites import SITE, TZ, UNITS, readings, site_message, site_toml
 from tests.support.ingest import Publisher
 from tests.support.mosquitto import Mosquitto
@@ -202,8 +203,8 @@ def test_the_month_is_rendered_on_the_first_announced_and_not_rendered_again(
     assert all(m.retain and m.qos == 1 for m in msgs)
     assert march["formats"] == ["xlsx", "html"] and march["created"] == MARCH_DUE
     assert march["created_time"] == "2025-04-01T06:00:00+08:00"
-    assert [(f["name"], f["bytes"]) for f in march["files"]] == [
-        (p.name, p.stat().st_size) for p in (folder / f"{SITE}-2025-03.xlsx", folder / f"{SITE}-2025-03.html")]
+    written = (folder / f"{SITE}-2025-03.xlsx", folder / f"{SITE}-2025-03.html")
+    assert [(f["name"], f["bytes"]) for f in march["files"]] == [(p.name, p.stat().st_size) for p in written]
     assert all(Path(f["path"]).is_file() for f in march["files"])
     health = svc.health_doc()["counts"]
     assert health["reports_written"] == 2 and "reports_failed" not in health
@@ -236,8 +237,6 @@ def test_a_month_missed_while_down_is_rendered_at_start(
     broker: Mosquitto = mosquitto()
     cfg = _config(tmp_path, broker.port, formats='["xlsx"]')
     _seed(cfg, ROWS)
-    from services.analytics.store import AlertStore
-
     with AlertStore(load_analytics_config(cfg).store_path) as store:
         store.set_state(f"report:{SITE}", "2025-02")  # February was done before the service stopped
     run = Running(cfg, Clock(datetime(2025, 4, 3, 9, 0, tzinfo=TZ)))  # down from 31 March to 3 April
@@ -271,8 +270,6 @@ def test_a_render_error_is_counted_the_service_goes_on_and_the_next_start_render
     assert run.wait(lambda: svc.counts["ticks"] >= 20), dict(svc.counts)
     assert svc.health_doc()["counts"]["reports_failed"] == 1 and svc.failed is None
     run.stop()
-    from services.analytics.store import AlertStore
-
     with AlertStore(load_analytics_config(cfg).store_path) as store:
         assert store.get_state(f"report:{SITE}") is None  # not done: the next start tries again
     again = Running(cfg, clock)  # the next start renders it
