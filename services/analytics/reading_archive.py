@@ -43,6 +43,7 @@ class ReadingArchive:
         # timeout: the main thread writes while the report worker reads (WAL: readers never wait)
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # as the alert store: no fsync per message
         self.db.executescript(SCHEMA)
 
     def __enter__(self) -> ReadingArchive:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any
 
-from core.contract.json_doc import encode
 from core.contract.schema import check_service
 from core.contract.topics import TREE_VERSION, check_prefix, check_segment
 
@@ -48,8 +47,4 @@ def report_doc(site: str, period: str, first: date, last: date, lang: str, creat
     return doc
 
 
-def report_payload(*args: Any, **kwargs: Any) -> bytes:
-    return encode(report_doc(*args, **kwargs))
-
-
-__all__ = ["REPORT_SCHEMA", "ReportFile", "report_doc", "report_payload", "report_topic"]
+__all__ = ["REPORT_SCHEMA", "ReportFile", "report_doc", "report_topic"]

@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 
 from analytics.readings_io import Readings
 from core.contract.json_doc import encode
+from core.contract.schema import ContractError
 from services.analytics.reading_archive import ReadingArchive
 from services.analytics.report_announce import ReportFile, report_doc, report_topic
 from services.analytics.report_config import ReportSettings
@@ -119,6 +120,7 @@ class ScheduledReports:
         self._jobs: queue.Queue[tuple[str, str] | None] = queue.Queue()
         self._results: queue.Queue[_Outcome] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._reader: ReadingArchive | None = None  # the worker's connection, opened by the worker
 
     # -- life cycle -----------------------------------------------------------------------------------
 
@@ -183,9 +185,7 @@ class ScheduledReports:
         self.busy.discard(o.site)
         tz = self.tz[o.site]
         if o.error is not None:
-            self.counts["reports_failed"] += 1
-            self.blocked[o.site] = latest_due(datetime.fromtimestamp(self.clock(), UTC), tz,
-                                              self.settings.day, self.settings.at)
+            self._failed(o.site)
             return  # logged by the worker, with the traceback
         if o.empty:
             self.counts["reports_empty"] += 1
@@ -193,7 +193,13 @@ class ScheduledReports:
             self.store.set_state(f"report:{o.site}", o.period)
         else:
             first, last = month_days(o.period)
-            doc = report_doc(o.site, o.period, first, last, self.settings.lang, o.created_s, tz, o.files)
+            try:
+                doc = report_doc(o.site, o.period, first, last, self.settings.lang, o.created_s, tz, o.files)
+            except ContractError as exc:  # e.g. an institution name too long: not a reason to stop
+                log.error("site %s: the report of %s is written but cannot be announced: %s", o.site,
+                          o.period, exc.reason)
+                self._failed(o.site)
+                return
             self.store.set_state(f"report_doc:{o.site}", json.dumps(doc, ensure_ascii=False))
             self.store.set_state(f"report:{o.site}", o.period)
             self.publish(report_topic(self.prefix, o.site, o.period), encode(doc))
@@ -207,27 +213,32 @@ class ScheduledReports:
         edge = datetime(first.year - 1, 1, 1, tzinfo=tz)
         self.archive.trim(o.site, int(edge.timestamp()) * 10**9)
 
+    def _failed(self, site: str) -> None:
+        """Counted; not tried again until the next start or the next month due (no retry loop)."""
+        self.counts["reports_failed"] += 1
+        self.blocked[site] = latest_due(datetime.fromtimestamp(self.clock(), UTC), self.tz[site],
+                                        self.settings.day, self.settings.at)
+
     # -- worker thread --------------------------------------------------------------------------------
 
     def _work(self) -> None:
-        archive: ReadingArchive | None = None
         try:
             while (job := self._jobs.get()) is not None:
-                if archive is None:
-                    archive = ReadingArchive(self.store_path)  # sqlite: one connection per thread
-                self._results.put(self._render(archive, *job))
+                self._results.put(self._render(*job))
         finally:
-            if archive is not None:
-                archive.close()
+            if self._reader is not None:
+                self._reader.close()
 
-    def _render(self, archive: ReadingArchive, site: str, period: str) -> _Outcome:
+    def _render(self, site: str, period: str) -> _Outcome:
         s = self.settings
         tz = self.tz[site]
         first, _ = month_days(period)
         since = int(datetime(first.year - 1, 1, 1, tzinfo=tz).timestamp()) * 10**9
         started = time.monotonic()
         try:
-            readings = archive.readings(site, since, 2**62)
+            if self._reader is None:
+                self._reader = ReadingArchive(self.store_path)  # sqlite: one connection per thread
+            readings = self._reader.readings(site, since, 2**62)
             if not _any_within(readings, period, tz):
                 raise EmptyPeriod(period)
             files: list[ReportFile] = []
