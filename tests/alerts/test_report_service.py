@@ -34,6 +34,7 @@ from services.analytics.store import AlertStore
 from tests.alerts.sites import SITE, TZ, UNITS, readings, site_message, site_toml
 from tests.support.ingest import Publisher
 from tests.support.mosquitto import Mosquitto
+from tests.support.receivers import HttpReceiver
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("openpyxl")
@@ -50,7 +51,7 @@ class Clock:
         return self.now
 
 
-def _config(folder: Path, port: int, *, formats: str = '["xlsx", "html"]') -> Path:
+def _config(folder: Path, port: int, *, formats: str = '["xlsx", "html"]', extra: str = "") -> Path:
     site_toml(folder)
     path = folder / "analytics.toml"
     path.write_text(f"""sites = ["site.toml"]
@@ -74,7 +75,7 @@ interval = "1s"
 folder = "reports"
 formats = {formats}
 lang = "en"
-""", encoding="utf-8")
+{extra}""", encoding="utf-8")
     return path
 
 
@@ -153,9 +154,19 @@ def _retained(broker: Mosquitto, mqtt_recorder: Any, n: int) -> list[Any]:
 
 
 def test_the_month_is_rendered_on_the_first_announced_and_not_rendered_again(
-        tmp_path: Path, mosquitto: Any, mqtt_recorder: Any, started: list[Running]) -> None:
+        tmp_path: Path, mosquitto: Any, mqtt_recorder: Any, webhook: HttpReceiver,
+        started: list[Running]) -> None:
     broker: Mosquitto = mosquitto()
-    cfg = _config(tmp_path, broker.port)
+    cfg = _config(tmp_path, broker.port, extra=f"""
+[[notify.channel]]
+id = "hook"
+type = "webhook"
+url = "{webhook.url}/reports"
+
+[[notify.route]]
+channels = ["hook"]
+events = ["report"]
+""")
     clock = Clock(datetime(2025, 3, 1, 5, 0, tzinfo=TZ))  # January is the latest month due: empty
     run = Running(cfg, clock)
     started.append(run)
@@ -206,6 +217,10 @@ def test_the_month_is_rendered_on_the_first_announced_and_not_rendered_again(
     written = (folder / f"{SITE}-2025-03.xlsx", folder / f"{SITE}-2025-03.html")
     assert [(f["name"], f["bytes"]) for f in march["files"]] == [(p.name, p.stat().st_size) for p in written]
     assert all(Path(f["path"]).is_file() for f in march["files"])
+    # "report ready" through [notify], with the first file of `formats`
+    posts = sorted((p.body["report"]["period"], p.body["report"]["path"]) for p in webhook.wait(2))
+    assert posts == [("2025-02", str(folder / f"{SITE}-2025-02.xlsx")),
+                     ("2025-03", str(folder / f"{SITE}-2025-03.xlsx"))]
     health = svc.health_doc()["counts"]
     assert health["reports_written"] == 2 and "reports_failed" not in health
     mtimes = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
