@@ -6,8 +6,9 @@ analytics`'s renderer (`metergate report`'s code). Checked: the files of the mon
 the workbook equals the one `metergate report --from` writes from a CSV of the same readings (and
 its indicators `metergate analyze --json`'s); the retained announcement validates against its schema
 and is there for a newcomer; a restart on the 1st renders nothing again; a month missed while the
-service was down is rendered when it starts; a render error is logged and counted, the service goes
-on evaluating, and the next start renders the month."""
+service was down is rendered when it starts; readings are evaluated while a report renders; a render
+error is logged and counted, the service goes on evaluating, and the next start renders the month;
+"report ready" reaches a real webhook receiver."""
 
 from __future__ import annotations
 
@@ -227,10 +228,14 @@ events = ["report"]
     run.stop()
 
     # a restart later that morning renders nothing again, and announces March again on connecting
+    live = mqtt_recorder(broker, "metergate/v1/+/reports/+", client_id="live", persistent=False)
+    assert live.wait_for(lambda ms: len(ms) == 2, timeout=20)  # the retained copies
     clock.now = MARCH_DUE + 3600
     again = Running(cfg, clock)
     started.append(again)
     assert again.wait(lambda: again.svc.consumer.wait_subscribed(0))
+    assert live.wait_for(lambda ms: any(m.topic.endswith("/2025-03") and not m.retain for m in ms),
+                         timeout=20)  # published again, live
     time.sleep(1.5)
     assert again.svc.counts["reports_written"] == 0 and again.svc.reports is not None
     assert not again.svc.reports.busy
@@ -291,3 +296,27 @@ def test_a_render_error_is_counted_the_service_goes_on_and_the_next_start_render
     started.append(again)
     assert again.wait(lambda: again.svc.counts["reports_written"] == 1), dict(again.svc.counts)
     assert [p.name for p in (tmp_path / "reports").iterdir()] == [f"{SITE}-2025-03.xlsx"]
+
+
+def test_readings_are_evaluated_while_a_report_renders(
+        tmp_path: Path, mosquitto: Any, started: list[Running]) -> None:
+    broker: Mosquitto = mosquitto()
+    cfg = _config(tmp_path, broker.port, formats='["xlsx"]')
+    _seed(cfg, ROWS)
+    release = threading.Event()
+    rendering = threading.Event()
+
+    def slow(job: RenderJob, data: Readings) -> None:
+        rendering.set()
+        assert release.wait(60)
+        render_scheduled(job, data)
+
+    run = Running(cfg, Clock(datetime(2025, 4, 1, 7, 0, tzinfo=TZ)), slow)
+    started.append(run)
+    svc = run.svc
+    assert rendering.wait(30)
+    _feed(broker, [(ts + 86_400 * 10**9, m, q, v + 5000) for ts, m, q, v in ROWS[-72:]])
+    assert run.wait(lambda: svc.counts["ticks"] >= 20, timeout=60), dict(svc.counts)
+    assert svc.counts["reports_written"] == 0  # still rendering: the loop did not wait for it
+    release.set()
+    assert run.wait(lambda: svc.counts["reports_written"] == 1), dict(svc.counts)
