@@ -320,3 +320,52 @@ def test_readings_are_evaluated_while_a_report_renders(
     assert svc.counts["reports_written"] == 0  # still rendering: the loop did not wait for it
     release.set()
     assert run.wait(lambda: svc.counts["reports_written"] == 1), dict(svc.counts)
+
+
+def test_one_report_per_institution_named_equal_to_metergate_report_for_it(
+        tmp_path: Path, mosquitto: Any, mqtt_recorder: Any, started: list[Running]) -> None:
+    from analytics.readings_io import read_readings
+    from tests.reports.site import INSTITUTION, write_site
+    from tests.reports.site import TZ as SCHOOL_TZ
+
+    broker: Mosquitto = mosquitto()
+    site, readings_csv = write_site(tmp_path, datetime(2025, 2, 25, tzinfo=SCHOOL_TZ),
+                                    datetime(2025, 4, 1, 2, tzinfo=SCHOOL_TZ))
+    cfg = tmp_path / "analytics.toml"
+    cfg.write_text(f"""sites = ["site.toml"]
+
+[mqtt]
+host = "127.0.0.1"
+port = {broker.port}
+
+[store]
+path = "state/alerts.sqlite"
+
+[report]
+folder = "out"
+formats = ["xlsx"]
+institutions = ["{INSTITUTION}"]
+alerts = false
+""", encoding="utf-8")
+    store = load_analytics_config(cfg).store_path
+    store.parent.mkdir(parents=True)
+    with ReadingArchive(store) as archive:
+        for quantity, cols in read_readings(readings_csv).items():
+            for meter, ts, value in zip(cols.meter, cols.ts_ns, cols.value, strict=True):
+                archive.add("east-school", str(meter), [(quantity, int(ts), float(value))])
+    run = Running(cfg, Clock(datetime(2025, 4, 1, 6, 0, tzinfo=SCHOOL_TZ)))
+    started.append(run)
+    assert run.wait(lambda: run.svc.counts["reports_written"] == 1), dict(run.svc.counts)
+    name = f"east-school-{INSTITUTION}-2025-03.xlsx"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [name]
+    expected = tmp_path / "expected.xlsx"
+    done = _metergate("report", "--from", readings_csv, "--config", site, "--period", "2025-03",
+                      "--institution", INSTITUTION, "--no-alerts", "-o", expected)
+    assert done.returncode == 0, done.stderr
+    got, want = _sheets(tmp_path / "out" / name), _sheets(expected)
+    assert {k: v for k, v in got.items() if k != "注"} == {k: v for k, v in want.items() if k != "注"}
+    (msg,) = _retained(broker, mqtt_recorder, 1)
+    doc = parse_json(msg.payload)
+    check_service(doc, "report")
+    assert [(f["institution"], f["name"]) for f in doc["files"]] == [(INSTITUTION, name)]
+    assert doc["lang"] == "zh"
