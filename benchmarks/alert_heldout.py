@@ -1,7 +1,7 @@
 """Alert detectors on data the team did not write: held-out sets from public load sources.
 
     python -m benchmarks.alert_heldout [--quick] [--seed 101] [--days 70] [--sets ho-eemeter ...]
-                                       [--per-kind 4] [--keep DIR] [--write-dev DIR]
+                                       [--per-kind 4] [--keep DIR] [--write-dev DIR] [--breakdown]
 
 Needs the `eval` extra (`pip install -e '.[eval]'`: eemeter, demandlib, richardsonpy, wntr,
 chinese-calendar — benchmark only, never imported by the product).
@@ -232,6 +232,7 @@ class SetResult:
     baseline: Score
     baseline_clean: int
     seconds: float
+    described: dict[str, str] = field(default_factory=dict)  # meter id -> "kind cadence source"
 
 
 def evaluate(recipe: hs.Recipe, seed: int, days: int, folder: Path, *, buildings: int | None = None,
@@ -244,8 +245,21 @@ def evaluate(recipe: hs.Recipe, seed: int, days: int, folder: Path, *, buildings
     ours = score(s.events, det)
     nv = score(s.events, naive(hs.readings(s, edits, s.seed), s), any_kind=True)
     nv_clean = naive(hs.readings(s, None, s.seed), s)
+    described = {m.id: f"{m.kind} {m.cadence_s} s {m.source}{' (pair)' if m.pair else ''}" for m in s.meters}
     return SetResult(s.name, s.split, len(s.meters), s.meter_weeks, ours, det_clean,
-                     len(quota) + len(quota_clean), nv, len(nv_clean), t1 + t2)
+                     len(quota) + len(quota_clean), nv, len(nv_clean), t1 + t2, described)
+
+
+def breakdown(r: SetResult) -> None:
+    """The clean copy's false alerts of one set by kind and by what the meter is (DEV sets only: this
+    is what tuning looks at)."""
+    counts: dict[tuple[str, str], int] = {}
+    for a in r.clean_alerts:
+        key = (a.kind, r.described.get(a.subject, a.subject))
+        counts[key] = counts.get(key, 0) + 1
+    print(f"\n{r.name}: {len(r.clean_alerts)} false alerts on the clean copy")
+    for (kind, what), n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        print(f"  {n:>4}  {kind:<22} {what}")
 
 
 def _f(x: float) -> str:
@@ -356,7 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-kind", type=int, default=4, help="injected events of each kind per set")
     ap.add_argument("--keep", type=Path, help="keep the generated sets in this folder")
     ap.add_argument("--write-dev", type=Path, help="write the DEV split (readings, sites, labels) and stop")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="DEV sets only: the clean copies' false alerts by kind and meter source")
     args = ap.parse_args(argv)
+    if args.breakdown and any(x in HELDOUT_SETS for x in args.sets):
+        ap.error("--breakdown is for DEV sets only: the held-out split is not looked into")
     if args.write_dev:
         write_dev(args.write_dev, args.days)
         return 0
@@ -379,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{len(r.clean_alerts)}, CLI {r.seconds:.0f} s", flush=True)
         ok = report(results, f"{'HELD-OUT' if all(r.split == 'heldout' for r in results) else 'MIXED'} "
                              f"sets {', '.join(args.sets)} (seed {args.seed})")
+        if args.breakdown:
+            for r in results:
+                breakdown(r)
         missed = [e for r in results for e in r.ours.missed]
         if missed:
             print(f"\nmissed events ({len(missed)}):")

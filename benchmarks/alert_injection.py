@@ -158,9 +158,9 @@ class Series:
 
 # anomaly sizes: the default ranges, and --hard ones at (and below) the edge of what the targets ask
 SIZES = {
-    False: {"leak": (0.05, 0.5), "up": (1.2, 2.0), "down": (0.5, 0.8), "base": (0.2, 0.6),
+    False: {"leak": (0.05, 0.5), "up": (1.2, 2.0), "base": (0.2, 0.6),
             "waste": (0.3, 0.8), "cop": (1.25, 1.8)},
-    True: {"leak": (0.035, 0.08), "up": (1.1, 1.2), "down": (0.8, 0.9), "base": (0.2, 0.3),
+    True: {"leak": (0.035, 0.08), "up": (1.1, 1.2), "base": (0.2, 0.3),
            "waste": (0.15, 0.35), "cop": (1.12, 1.3)},
 }
 
@@ -235,11 +235,12 @@ def inject(campus: Campus, seed: int, per_kind: int = 6, hard: bool = False
             i, s, e = p
             series[i].drop[idx(s) + 1: idx(e) + 1] = True
             events.append(Event(AlertKind.COMM_LOSS, campus.meters[i].role.meter, s, e))
-        # consumption anomaly: load +20 to +100 % for 2-6 h during occupied hours, or -20 to -50 %
+        # consumption anomaly: load +20 to +100 % for 2-6 h during occupied hours (a drop is no
+        # consumption anomaly: docs/detectors.md)
         p = pick(elec, 21, (2, 6), workday_hour=9.0)
         if p:
             i, s, e = p
-            f = float(rng.uniform(*size["up"])) if rng.random() < 0.7 else float(rng.uniform(*size["down"]))
+            f = float(rng.uniform(*size["up"]))
             series[i].rate[idx(s):idx(e)] *= f
             events.append(Event(AlertKind.CONSUMPTION_ANOMALY, campus.meters[i].role.meter, s, e, f))
         # base-load step of 20-60 % of the base load, 7-14 days, from the afternoon

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report", "report"),
     "analytics": ("analytics_service", "analytics"),
     "ingest": ("ingest", "ingest"),
+    "web-user": ("web_user", "web_user"),
     "doctor": ("doctor", "doctor"),
 }
 

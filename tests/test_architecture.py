@@ -17,7 +17,7 @@ ALLOWED = {
     "simulators": {"core", "drivers", "simulators", "metergate_data"},
     "site_config": {"core", "drivers", "analytics", "site_config", "metergate_data"},
     "gateway": {"core", "drivers", "simulators", "site_config", "gateway", "metergate_data"},
-    "services": {"core", "analytics", "site_config", "services", "metergate_data"},
+    "services": {"core", "analytics", "site_config", "services", "reports", "metergate_data"},
     "reports": {"core", "analytics", "reports"},
     "cli": {"core", "drivers", "analytics", "simulators", "site_config", "gateway", "services", "reports",
             "cli", "metergate_data"},

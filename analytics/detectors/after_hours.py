@@ -14,7 +14,7 @@ References skip days that were part of an episode, so a lasting fault does not b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -45,8 +45,14 @@ def _median(a: np.ndarray) -> np.ndarray:
 class AfterHours:
     """AFTER_HOURS_WASTE and BASE_LOAD_CREEP for electricity counters."""
 
-    def __init__(self, roles: Sequence[MeterRole], settings: DetectorSettings) -> None:
+    def __init__(self, roles: Sequence[MeterRole], settings: DetectorSettings,
+                 predictable: Callable[[int], np.ndarray] | None = None) -> None:
         s = self.s = settings
+        # per meter: its time-of-week baseline predicts it (TimeOfWeekBaseline.predictable_for); a
+        # household-like load whose evenings and nights come and go with the occupants and the weather
+        # has no "after hours" to waste in and no steady base to creep from
+        self.predictable = predictable
+        self.n_meters = len(roles)
         self.rows = np.array([i for i, r in enumerate(roles) if r.kind == "electricity" and r.counter],
                              np.int64)
         names = [roles[i].meter for i in self.rows]
@@ -133,11 +139,15 @@ class AfterHours:
             # load whose nights wander ±10 % is not creeping at +13 %)
             noise = self.night_rel.last(idx, s.history_days)
             sigma = 1.4826 * _median(np.abs(noise - 1.0))
+        steady = (self.predictable(self.n_meters)[rows] if self.predictable is not None
+                  else np.ones(len(idx), bool))
         judged = (enough & np.isfinite(ratio) & (base_ref > 0) & np.isfinite(occ_ref)
                   & (np.sum(np.isfinite(noise), axis=1) >= s.min_history_days))
         big = (cur - base_ref) > s.creep_min_share * occ_ref
-        noisy = ratio <= s.creep_z * sigma / np.sqrt(s.creep_nights)
-        enter = judged & (ratio > s.creep_enter) & big & ~noisy
+        # nights are not independent draws (a warm week warms all its nights): the median of
+        # creep_nights nights is as noisy as one night, no sqrt(creep_nights) narrower
+        noisy = ratio <= s.creep_z * sigma
+        enter = judged & steady & (ratio > s.creep_enter) & big & ~noisy
         stay = judged & (ratio > s.creep_exit)
         sev = np.where(ratio > 0.5, int(Severity.MAJOR), int(Severity.WARNING))
         j = idx[judged]
@@ -167,7 +177,7 @@ class AfterHours:
         aft_sigma = 1.4826 * _median(np.abs(aft_past - aft_ref[:, None]))
         work_ref = _median(self.aft_work.last(idx, 20))
         follows = occ_ref >= s.waste_contrast * work_ref
-        enter = (judged & follows & (excess > s.waste_enter)
+        enter = (judged & steady & follows & (excess > s.waste_enter)
                  & (aft_mean - aft_ref > s.waste_z * aft_sigma))
         stay = judged & (excess > s.waste_exit)
         sev = np.where(excess > 1.0, int(Severity.MAJOR), int(Severity.WARNING))

@@ -152,6 +152,14 @@ class TimeOfWeekBaseline:
         self.level_sum += np.where(clean, x, 0.0)
         self.level_n += clean
 
+    def predictable_for(self, n_meters: int) -> np.ndarray:
+        """Per meter (all roles): its time-of-week pattern is known and predicts it (noise known and at
+        most `baseline_max_noise`); False for meters the baseline does not judge."""
+        out = np.zeros(n_meters, bool)
+        noise = self.noise.noise()
+        out[self.rows] = np.isfinite(noise) & (noise <= self.s.baseline_max_noise)
+        return out
+
     def _common(self, judged: np.ndarray, z: np.ndarray, dev: np.ndarray, f: np.ndarray) -> np.ndarray:
         """Per row: its deviation's direction is shared, now, by at least `common_share` of the judged
         meters (and by 3): a site-wide cause, not this meter's fault."""

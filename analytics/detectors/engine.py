@@ -60,7 +60,7 @@ class Engine:
         self.ring = IntervalRing(len(self.roles), weeks * 7 * settings.per_day + settings.window_intervals)
         units = [unit_of(r) for r in self.roles]
         baseline = TimeOfWeekBaseline(self.roles, settings, units)
-        after_hours = AfterHours(self.roles, settings)
+        after_hours = AfterHours(self.roles, settings, baseline.predictable_for)
         baseline.explained_by.append(after_hours.open_for)
         self.baseline = baseline
         self.detectors: list[Detector] = [

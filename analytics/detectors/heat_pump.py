@@ -35,8 +35,10 @@ def _message(subject: str, value: float, threshold: float, unit: str) -> str:
             "for the outdoor temperature")
 
 
-def expected_cop(cop: np.ndarray, temp: np.ndarray, t_now: np.ndarray, min_days: int) -> np.ndarray:
-    """Per row: COP expected at `t_now` from the (cop, temp) history rows (NaN = absent)."""
+def expected_cop(cop: np.ndarray, temp: np.ndarray, t_now: np.ndarray, min_days: int,
+                 min_spread: np.ndarray | float = 2.0) -> np.ndarray:
+    """Per row: COP expected at `t_now` from the (cop, temp) history rows (NaN = absent): the
+    least-squares line when the regressor spans at least `min_spread`, else the median COP."""
     have = np.isfinite(cop)
     n = have.sum(axis=1)
     both = have & np.isfinite(temp)
@@ -52,7 +54,7 @@ def expected_cop(cop: np.ndarray, temp: np.ndarray, t_now: np.ndarray, min_days:
         slope = (dt * dc).sum(axis=1) / var
         spread = np.where(both, temp, -np.inf).max(axis=1) - np.where(both, temp, np.inf).min(axis=1)
         fit = cm + slope * (t_now - tm)
-    use_fit = (nb >= min_days) & (spread >= 2.0) & np.isfinite(t_now) & np.isfinite(fit)
+    use_fit = (nb >= min_days) & (spread >= min_spread) & np.isfinite(t_now) & np.isfinite(fit)
     out = np.where(use_fit, fit, med)
     return np.where(n >= min_days, out, np.nan)
 
@@ -77,6 +79,7 @@ class HeatPumpCop:
         self.twn = np.zeros(n)
         self.cop_ring = RowRing(n, settings.history_days)
         self.temp_ring = RowRing(n, settings.history_days)
+        self.heat_ring = RowRing(n, settings.history_days)  # each day's heat while running (kWh)
         self.idle = IdleDraw(n, 7)  # the heat pump's standby draw: intervals above it are "running"
         self.all = np.arange(n, dtype=np.int64)
 
@@ -100,8 +103,17 @@ class HeatPumpCop:
         with np.errstate(all="ignore"):
             cop = np.where(self.heat[idx] >= s.cop_min_heat_kwh, self.heat[idx] / self.energy[idx], np.nan)
             temp = np.where(self.twn[idx] > 0, self.tw[idx] / self.twn[idx], np.nan)
-        exp = expected_cop(self.cop_ring.last(idx, s.history_days), self.temp_ring.last(idx, s.history_days),
-                           temp, s.min_history_days)
+        cops = self.cop_ring.last(idx, s.history_days)
+        temps = self.temp_ring.last(idx, s.history_days)
+        heats = self.heat_ring.last(idx, s.history_days)
+        exp_t = expected_cop(cops, temps, temp, s.min_history_days)
+        # without outdoor temperatures, the day's heat stands in for them: the colder the day, the more
+        # heat and the lower the COP, so the line is fitted on heat (spanning at least 20 % of its
+        # median); a fault lowers the COP at the same heat
+        with np.errstate(all="ignore"):
+            exp_q = expected_cop(cops, heats, self.heat[idx], s.min_history_days,
+                                 0.2 * nanmedian(heats, axis=1))
+        exp = np.where(np.isfinite(temp), exp_t, exp_q)
         with np.errstate(all="ignore"):
             ratio = cop / exp
         judged = np.isfinite(ratio) & (exp > 0)
@@ -116,6 +128,11 @@ class HeatPumpCop:
             with np.errstate(all="ignore"):
                 beyond = cop < med - 3.0 * 1.4826 * mad
             enter &= ~no_temp | beyond
+        # heat pumps of one site share the weather: when most of those judged today fall below their
+        # expectation together (at least 2, at least half), the cause is the day, not each machine
+        n_judged = int(judged.sum())
+        if int(enter.sum()) >= max(2, 0.5 * n_judged):
+            enter[:] = False
         stay = judged & (ratio < s.cop_ratio_exit)
         sev = np.where(ratio < 0.6, int(Severity.MAJOR), int(Severity.WARNING))
         j = idx[judged]
@@ -124,5 +141,6 @@ class HeatPumpCop:
         bad = self.ep.active[idx] | (self.ep.run[idx] > 0)
         self.cop_ring.push(idx, np.where(bad, np.nan, cop))
         self.temp_ring.push(idx, np.where(bad, np.nan, temp))
+        self.heat_ring.push(idx, np.where(bad | ~np.isfinite(cop), np.nan, self.heat[idx]))
         for arr in (self.heat, self.energy, self.tw, self.twn):
             arr[idx] = 0.0

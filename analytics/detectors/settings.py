@@ -142,11 +142,13 @@ class DetectorSettings:
     waste_enter: float = 0.25  # after-hours load above its reference by this share of (occupied - base)
     waste_exit: float = 0.12
     waste_days: int = 1
-    creep_enter: float = 0.12  # base load (median of the last 3 nights) above the 28-night median by 12 %
-    creep_exit: float = 0.06
+    # base load (median of the last 3 nights) above the 28-night median by 20 % (seasonal schedules
+    # and the weather move a steady building's nights by 10-15 %)
+    creep_enter: float = 0.2
+    creep_exit: float = 0.1
     creep_nights: int = 3
     creep_min_share: float = 0.02  # ... and by at least 2 % of the occupied load (tiny base loads)
-    creep_z: float = 4.0  # ... and by 4 robust sigmas of the nights' noise / sqrt(creep_nights)
+    creep_z: float = 4.0  # ... and by 4 robust sigmas of the nights' noise
     waste_z: float = 3.0  # after-hours excess also above 3 robust sigmas of the reference days' noise
     # ... only on a meter that follows the schedule: its occupied load at least this many times its
     # workday after-hours load (a 24/7 or household-like circuit has no "after hours" to waste in)

@@ -37,6 +37,7 @@ def analytics(config: ConfigArg, check: CheckOpt = False, log_level: LogLevelOpt
                    f"{cfg.influx.describe() if cfg.influx else 'no InfluxDB'}; "
                    + (f"notifications: {len(cfg.notify.channels)} channel(s), {len(cfg.notify.routes)} "
                       "route(s)" if cfg.notify else "no notifications")
+                   + (f"; dashboard on {cfg.web.url}" if cfg.web else "")
                    + (f"; monthly reports to {cfg.report.folder}" if cfg.report else ""))
         return
     from services.analytics.service import AnalyticsService

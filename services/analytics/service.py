@@ -47,6 +47,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -68,9 +69,10 @@ from services.analytics.config import AnalyticsConfig
 from services.analytics.detect import site_detectors
 from services.analytics.notify.message import from_change, report_ready
 from services.analytics.notify.worker import Notifier
-from services.analytics.payloads import ack_topic, alert_payload, alert_topic, parse_ack
+from services.analytics.payloads import ack_payload, ack_topic, alert_payload, alert_topic, parse_ack
 from services.analytics.report_runner import ReportRenderer, ScheduledReports
 from services.analytics.store import AlertStore
+from services.analytics.summary import METERS_KEY, SUMMARY_KEY, dumps, meters_doc, site_summary
 from services.shared.consumer import Consumer, Delivery
 from services.shared.lineproto import ts_to_ns
 from services.shared.validate import Refused, Validator
@@ -81,6 +83,16 @@ log = logging.getLogger(__name__)
 
 HEALTH_SCHEMA = "metergate.analytics-health/1"
 WRITE_QUEUE_BATCHES = 10_000
+
+
+@dataclass(frozen=True)
+class LocalAck:
+    """An ack command from the dashboard, in the inbox with the MQTT messages; `result` gets the
+    change (None: refused, as the command topic's would be)."""
+
+    topic: str
+    payload: bytes
+    result: Future[Change | None]
 
 
 @dataclass
@@ -119,7 +131,7 @@ class AnalyticsService:
             engine.restore(self.store.take_buffer(ctx.site))
             self.sites[ctx.site] = _Site(ctx, engine, ZoneInfo(ctx.timezone))
         m = self.mqtt = cfg.mqtt
-        self.inbox: queue.Queue[Delivery] = queue.Queue()
+        self.inbox: queue.Queue[Delivery | LocalAck] = queue.Queue()
         self.subscriptions = [site_subscription(m.share_group, self.prefix, s) for s in self.sites]
         self.consumer = Consumer(self.mqtt, on_message=self.inbox.put, on_connection=self._on_connection,
                                  extra_topics=[ack_topic(self.prefix, s) for s in self.sites],
@@ -134,6 +146,9 @@ class AnalyticsService:
         self.writer = LineWriter(cfg.influx) if cfg.influx is not None else None
         self._writer_thread: threading.Thread | None = None
         self.notifier = Notifier(cfg.notify, cfg.store_path) if cfg.notify is not None else None
+        # per site, meter and quantity: the last good reading (ts_ns, value), for the dashboard
+        self.last_readings: dict[str, dict[str, dict[str, tuple[int, float]]]] = {s: {} for s in self.sites}
+        self.web: Any = None  # services.analytics.web.server.WebServer, started by run() with [web]
         self.reports = self._scheduled_reports(report_renderer, clock) if cfg.report is not None else None
         self.started = time.time()
 
@@ -170,6 +185,17 @@ class AnalyticsService:
 
     def run(self) -> None:
         """Until stop(): take messages, evaluate, publish, acknowledge."""
+        if self.cfg.web is not None:  # imported only here: the web extra is needed with [web] only
+            from services.analytics.web.server import WebServer, WebServerError
+
+            try:
+                self.web = WebServer(self.cfg.web, self.cfg.store_path, self._site_views(), self.local_ack)
+                self.web.start()
+            except WebServerError as exc:
+                self.failed = str(exc)
+                log.critical("%s", exc)
+                self.store.close()
+                return
         if self.writer is not None:
             self._writer_thread = threading.Thread(target=self._write_loop, name="analytics-writer",
                                                    daemon=True)
@@ -189,13 +215,21 @@ class AnalyticsService:
         try:
             while not self._stop.is_set():
                 try:
-                    delivery: Delivery | None = self.inbox.get(timeout=0.2)
+                    delivery: Delivery | LocalAck | None = self.inbox.get(timeout=0.2)
                 except queue.Empty:
                     delivery = None
                 if self._republish.is_set():
                     self._republish.clear()
                     self._publish_all()
-                if delivery is not None:
+                if isinstance(delivery, LocalAck):
+                    try:
+                        self._local_ack(delivery)
+                    except Exception as exc:
+                        delivery.result.set_exception(exc)
+                        self.failed = f"ack from the dashboard: {type(exc).__name__}: {exc}"
+                        log.critical("stopping: %s", self.failed, exc_info=True)
+                        break
+                elif delivery is not None:
                     try:
                         self._handle(delivery)
                     except Exception as exc:
@@ -212,6 +246,8 @@ class AnalyticsService:
                     notify("WATCHDOG=1")
         finally:
             notify("STOPPING=1")
+            if self.web is not None:
+                self.web.stop()
             self.consumer.stop()
             if self.failed is None:  # after a failure the buffers may hold an unacknowledged message
                 for site in self.sites.values():
@@ -320,6 +356,9 @@ class AnalyticsService:
                 continue
             site.engine.add(meter, item["quantity"], ts_ns, float(value))
             self.counts["readings"] += 1
+            seen = self.last_readings[site.ctx.site].setdefault(meter, {})
+            if item["quantity"] not in seen or seen[item["quantity"]][0] <= ts_ns:
+                seen[item["quantity"]] = (ts_ns, float(value))
 
     def _after_tick(self, site: _Site, r: TickResult, before: dict[str, Severity] | None = None) -> None:
         ctx = site.ctx
@@ -328,6 +367,7 @@ class AnalyticsService:
         state = {f"next_tick:{ctx.site}": str(r.boundary_ns + site.engine.step_ns)}
         if r.day_closed is not None:
             state[f"closed:{ctx.site}"] = r.day_closed.isoformat()
+        state.update(self._dashboard_state(site, r))
         self.store.commit_tick(ctx.site, r.changes,
                                [row for row in site.engine.daily.rows() if row[2] == day], state)
         for c in r.changes:
@@ -337,23 +377,65 @@ class AnalyticsService:
             self._queue_lines(self._lines(site, r))
 
     def _ack_command(self, d: Delivery) -> None:
-        site_id = d.topic.split("/")[-3]
+        self._ack(d.topic, d.payload)
+
+    def _ack(self, topic: str, payload: bytes) -> Change | None:
+        """An ack command (from the MQTT command topic, or the dashboard's, which sends the same
+        document): the alert acknowledged, stored, then published; None if refused (counted)."""
+        site_id = topic.split("/")[-3]
         site = self.sites.get(site_id)
         try:
-            alert_id, by, note = parse_ack(d.payload)
+            alert_id, by, note = parse_ack(payload)
         except ContractError as exc:
-            self._problem("broken_ack", f"broken ack command on {d.topic}: {exc.reason}")
-            return
+            self._problem("broken_ack", f"broken ack command on {topic}: {exc.reason}")
+            return None
         if site is None:
-            return
+            return None
         change = site.engine.book.ack(alert_id, by, time.time_ns(), note)
         if change is None:
-            self._problem("ack_unknown", f"ack for {alert_id!r} on {d.topic}: no such active alert, "
+            self._problem("ack_unknown", f"ack for {alert_id!r} on {topic}: no such active alert, "
                                          "or already acknowledged")
-            return
+            return None
         self.store.apply([change])
         self._publish_change(change, site)
         self.counts["acks"] += 1
+        return change
+
+    def local_ack(self, site: str, alert_id: str, by: str, note: str | None) -> Future[Change | None]:
+        """Queue an ack from the dashboard (any thread): the main thread applies it in turn with the
+        MQTT messages, as the command topic's (the engine and the store are the main thread's)."""
+        if site not in self.sites:
+            raise ValueError(f"site {site!r} is not served here")
+        cmd = LocalAck(ack_topic(self.prefix, site), ack_payload(alert_id, by, note), Future())
+        self.inbox.put(cmd)
+        return cmd.result
+
+    def _local_ack(self, cmd: LocalAck) -> None:
+        self.counts["acks_web"] += 1
+        cmd.result.set_result(self._ack(cmd.topic, cmd.payload))
+
+    # -- the dashboard's state ----------------------------------------------------------------------
+
+    def _dashboard_state(self, site: _Site, r: TickResult) -> dict[str, str]:
+        """The store's `meters:` and (when a day closed) `summary:` entries (services/analytics/
+        summary.py); a failure to compute them is logged once and never stops the evaluation."""
+        out: dict[str, str] = {}
+        s = site.ctx.site
+        try:
+            out[METERS_KEY.format(site=s)] = dumps(meters_doc(self.last_readings[s]))
+            if r.day_closed is not None:
+                out[SUMMARY_KEY.format(site=s)] = dumps(site_summary(site.ctx, site.engine, self.factors,
+                                                                     r.day_closed))
+        except Exception as exc:
+            log.debug("dashboard state of %s", s, exc_info=True)
+            self._problem_once(f"site {s}: the dashboard's summary cannot be computed: "
+                               f"{type(exc).__name__}: {exc}")
+        return out
+
+    def _site_views(self) -> list[Any]:
+        from services.analytics.web.data import SiteView
+
+        return [SiteView.of(site) for site in self.cfg.sites]
 
     # -- notifications ------------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@
 
 Tables: `alerts` (the latest state of every alert, active or cleared), `events` (every change, in
 order: the history), `daily` (per quantity, meter and local day: consumption and coverage, so quotas
-survive a restart), `state` (small key/value: the next tick per site), `buffer` (the counter
+survive a restart), `state` (small key/value: the next tick and last closed day per site, and the dashboard's
+`summary:`/`meters:` documents, services/analytics/summary.py), `buffer` (the counter
 readings buffered at a clean stop, so the first interval after a restart keeps its left edge),
 `notifications` (one row per notification and channel: pending, delivered or failed, with its
 attempts and last error) and `notification_attempts` (every attempt and its outcome), written by the
@@ -87,9 +88,15 @@ class AlertStoreError(RuntimeError):
 
 
 class AlertStore:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        """`read_only`: a reader beside the service (the dashboard): never writes, never creates."""
         self.path = Path(path)
         try:
+            if read_only:
+                self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                          isolation_level=None)
+                self.db.execute("SELECT 1 FROM alerts LIMIT 1")
+                return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -203,6 +210,12 @@ class AlertStore:
     def load_daily(self, site: str) -> list[tuple[str, str, str, float, bool]]:
         rows = self.db.execute("SELECT quantity, meter, day, value, covered FROM daily WHERE site = ?",
                                (site,)).fetchall()
+        return [(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+
+    def daily_since(self, site: str, first_day: str) -> list[tuple[str, str, str, float, bool]]:
+        """(quantity, meter, day, value, covered) of the days from `first_day` (ISO) on."""
+        rows = self.db.execute("SELECT quantity, meter, day, value, covered FROM daily WHERE site = ? "
+                               "AND day >= ? ORDER BY day", (site, first_day)).fetchall()
         return [(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
 
     def save_buffer(self, site: str, rows: Iterable[tuple[str, str, int, float]]) -> None:

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from benchmarks import _heldout_sets as hs
 from benchmarks import _heldout_sources as src
@@ -83,3 +84,20 @@ def test_generated_site_config_loads(tmp_path: Path) -> None:
     ts = hs.reading_times(s, meters[0], np.random.default_rng(0))
     v = hs.counter(s, meters[0], ts, None)
     assert abs((v[-1] - v[0]) - 24.0) < 0.02
+
+
+def test_breakdown_counts_false_alerts_by_kind_and_meter(capsys: pytest.CaptureFixture[str]) -> None:
+    a = bench.Alert
+    r = bench.SetResult("dev-x", "dev", 2, 2.0, bench.Score(), [a("stuck_meter", "m1", 0, 1),
+                        a("stuck_meter", "m1", 5, 6), a("water_leak", "w1", 0, 1)], 0, bench.Score(), 0, 1.0,
+                        {"m1": "electricity 900 s src-a", "w1": "water 3600 s src-b"})
+    bench.breakdown(r)
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:] == ["dev-x: 3 false alerts on the clean copy",
+                       "     2  stuck_meter            electricity 900 s src-a",
+                       "     1  water_leak             water 3600 s src-b"]
+
+
+def test_breakdown_refuses_held_out_sets() -> None:
+    with pytest.raises(SystemExit):
+        bench.main(["--sets", "ho-bdew", "--breakdown"])

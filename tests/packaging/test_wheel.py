@@ -102,6 +102,12 @@ def test_the_wheel_carries_every_package_and_every_data_file(installed: Installe
     assert templates
     for t in templates:
         assert f"reports/templates/{t.name}" in names, f"{t.name} is not in the wheel: package-data"
+    web = ROOT / "services" / "analytics" / "web"
+    assets = sorted([*(web / "templates").iterdir(), *(web / "static").iterdir()])
+    assert assets  # the dashboard's templates and stylesheet: it needs no CDN, so they must ship
+    for a in assets:
+        rel = a.relative_to(ROOT).as_posix()
+        assert rel in names, f"{rel} is not in the wheel: package-data"
 
 
 def test_code_and_data_come_from_the_fresh_environment(installed: Installed) -> None:

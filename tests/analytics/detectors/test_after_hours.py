@@ -22,13 +22,15 @@ from tests.analytics.detectors._data import (
 E = "energy_active_import"
 
 
-def test_base_load_step_of_25_percent_found_within_two_nights() -> None:
+def test_base_load_step_of_25_percent_found_within_three_nights() -> None:
     ts = grid(28)
     kw = office_kw(ts) + np.where(ts >= T0 + 17 * DAY + 14 * H, 0.5, 0.0)  # base 2 kW -> 2.5 kW
     found = run(readings(("E1", E, ts, counter(ts, kw))), [elec()])
     (d,) = of_kind(found, AlertKind.BASE_LOAD_CREEP)
     assert d.subject == "E1"
-    assert int(d.details["detected_ns"]) <= T0 + 19 * DAY + 5 * H + 2 * 900 * 10**9
+    # Thursday to Sunday nights: the Saturday night has too few Saturdays of reference to be judged,
+    # so the median of the last three nights is above creep_enter (20 %) at the third
+    assert int(d.details["detected_ns"]) <= T0 + 20 * DAY + 5 * H + 2 * 900 * 10**9
     assert np.isclose(d.value, 2.5, rtol=0.05) and np.isclose(d.threshold, 2.0, rtol=0.05)
     assert of_kind(found, AlertKind.AFTER_HOURS_WASTE) == []
 
@@ -73,3 +75,16 @@ def test_daily_detectors_silent_without_a_week_of_history() -> None:
     kw = office_kw(ts) + np.where(ts >= T0 + 3 * DAY, 1.5, 0.0)
     found = run(readings(("E1", E, ts, counter(ts, kw))), [elec()])
     assert of_kind(found, AlertKind.BASE_LOAD_CREEP) == of_kind(found, AlertKind.AFTER_HOURS_WASTE) == []
+
+
+def test_a_load_its_baseline_cannot_predict_has_no_waste_or_creep() -> None:
+    """A household-like circuit (every quarter-hour ×/÷ 3 around an office shape) whose nights and
+    evenings then rise by 60 % for ten days: nothing its own history would call unusual, so neither
+    after-hours waste nor base-load creep. The same rise on the steady office circuit is creep."""
+    ts = grid(35)
+    rise = np.where(ts >= T0 + 20 * DAY, 1.2, 0.0)
+    noisy = office_kw(ts, noise=0.0) * np.random.default_rng(5).lognormal(0.0, 1.1, len(ts))
+    found = run(readings(("H1", E, ts, counter(ts, noisy + rise)),
+                         ("E1", E, ts, counter(ts, office_kw(ts) + rise))), [elec("H1"), elec("E1")])
+    kinds = (AlertKind.AFTER_HOURS_WASTE, AlertKind.BASE_LOAD_CREEP)
+    assert {d.subject for d in found if d.kind in kinds} == {"E1"}

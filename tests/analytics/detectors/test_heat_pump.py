@@ -42,10 +42,40 @@ def test_healthy_pump_following_the_weather_is_fine() -> None:
     assert run(rd, ROLES, outdoor_temp=temp) == []
 
 
-def test_without_outdoor_temperature_the_median_cop_is_the_reference() -> None:
+def test_without_outdoor_temperature_the_days_heat_stands_in() -> None:
     rd, _ = _pump(20, T0 + 14 * DAY + 5 * H, 1.6)
     found = run(rd, ROLES)
     assert [d.kind for d in found] == [AlertKind.HEAT_PUMP_COP]
+    rd, _ = _pump(20)  # healthy, the weather swinging over 9 days: no temperatures, no alert either
+    assert run(rd, ROLES) == []
+
+
+def _site_of_pumps(n: int, faulty: set[int], cold_snap: bool) -> tuple[list[MeterRole], object]:
+    """`n` heat pumps under one sky (a 9-day weather swing, optionally a 3-day cold snap from day 14);
+    those in `faulty` lose 40 % of their COP from day 14."""
+    ts = grid(20)
+    t_out = 2.0 + 6.0 * np.sin(2 * np.pi * (ts - T0) / DAY) + 4.0 * np.sin(2 * np.pi * (ts - T0) / (9 * DAY))
+    if cold_snap:
+        t_out = t_out - np.where((ts >= T0 + 14 * DAY) & (ts < T0 + 17 * DAY), 14.0, 0.0)
+    roles: list[MeterRole] = []
+    series = []
+    for i in range(n):
+        heat = (15.0 + 5 * i) * np.clip((16.0 - t_out) / 26.0, 0.05, 1.0)
+        elec = heat / np.clip(2.0 + 0.08 * (t_out + 10.0), 1.2, None)
+        if i in faulty:
+            elec = np.where(ts >= T0 + 14 * DAY + 5 * H, elec * 1.6, elec)
+        roles += [MeterRole(f"E{i}", "B1", "heat_pump", "energy_active_import"),
+                  MeterRole(f"Q{i}", "B1", "heat", "heat_energy", pair=f"E{i}")]
+        series += [(f"E{i}", "energy_active_import", ts, counter(ts, elec)),
+                   (f"Q{i}", "heat_energy", ts, counter(ts, heat))]
+    return roles, readings(*series)
+
+
+def test_a_drop_every_heat_pump_of_the_site_shares_is_the_weather() -> None:
+    roles, rd = _site_of_pumps(3, set(), cold_snap=True)
+    assert [d for d in run(rd, roles) if d.kind == AlertKind.HEAT_PUMP_COP] == []
+    roles, rd = _site_of_pumps(3, {1}, cold_snap=False)  # one machine of three: its own fault
+    assert [d.subject for d in run(rd, roles) if d.kind == AlertKind.HEAT_PUMP_COP] == ["Q1"]
 
 
 @settings(max_examples=50, deadline=None)
