@@ -37,11 +37,17 @@ def analytics(config: ConfigArg, check: CheckOpt = False, log_level: LogLevelOpt
                    f"{cfg.influx.describe() if cfg.influx else 'no InfluxDB'}; "
                    + (f"notifications: {len(cfg.notify.channels)} channel(s), {len(cfg.notify.routes)} "
                       "route(s)" if cfg.notify else "no notifications")
-                   + (f"; dashboard on {cfg.web.url}" if cfg.web else ""))
+                   + (f"; dashboard on {cfg.web.url}" if cfg.web else "")
+                   + (f"; monthly reports to {cfg.report.folder}" if cfg.report else ""))
         return
     from services.analytics.service import AnalyticsService
 
-    service = AnalyticsService(cfg)
+    renderer = None
+    if cfg.report is not None:  # metergate report's own code renders the scheduled reports
+        from cli.commands.report_render import render_scheduled
+
+        renderer = render_scheduled
+    service = AnalyticsService(cfg, report_renderer=renderer)
     stop_on_signals(service.stop)
     service.run()
     if service.failed is not None:  # a store error: exit non-zero so systemd restarts us

@@ -145,8 +145,11 @@ class Inputs:
 
 def load_inputs(readings_path: Path | None, config: Path, factor_set: str, carbon_series: str | None,
                 virtual_path: Path | None, factors_dir: Path, basis_path: Path | None = None,
-                records_path: Path | None = None) -> Inputs:
-    """Read the site config, the factors, the readings, virtual meters, basis and records (raises _Fail)."""
+                records_path: Path | None = None, *, readings: Readings | None = None,
+                readings_name: str = "") -> Inputs:
+    """Read the site config, the factors, the readings, virtual meters, basis and records (raises _Fail).
+    `readings`: readings already read (the analytics service's scheduled report) instead of a file,
+    named `readings_name` in messages."""
     from analytics.readings_io import ReadingsError
     from analytics.rollup import RollupError, load_virtual_meters
     from cli.commands.readings_input import read_readings
@@ -157,18 +160,18 @@ def load_inputs(readings_path: Path | None, config: Path, factor_set: str, carbo
     except ConfigError as exc:
         raise _Fail("\n".join(str(p) for p in exc.problems) or str(exc)) from None
     table, coal, fixed = _factors(factors_dir, factor_set, carbon_series)
-    if readings_path is None and records_path is None:
+    if readings_path is None and records_path is None and readings is None:
         raise _Fail("give READINGS, --records FILE, or both")
     buildings, meters = rollup_meta(site)
     basis_data, buildings = _basis(basis_path, buildings)
     try:
         virtual = load_virtual_meters(virtual_path, meters, buildings) if virtual_path else ()
-        data = read_readings(readings_path) if readings_path is not None else None
+        data = read_readings(readings_path) if readings_path is not None else readings
     except (RollupError, ReadingsError) as exc:
         raise _Fail(str(exc)) from None
     recs = _records(records_path, buildings, basis_data, table, coal)
     return Inputs(site, buildings, meters, virtual, data, table, coal, fixed, basis_data, recs,
-                  str(readings_path), str(config))
+                  readings_name or str(readings_path), str(config))
 
 
 def run_window(inputs: Inputs, window: Window) -> IndicatorRun:

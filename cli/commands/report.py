@@ -25,7 +25,7 @@ from cli.commands.analyze import Fail
 
 if TYPE_CHECKING:
     from cli.commands.analyze import Inputs
-    from reports.model import Batch, Runs
+    from reports.model import Batch, Report, Runs
     from reports.period import ReportPeriod
 
 FORMATS = ("html", "pdf", "xlsx")
@@ -70,8 +70,9 @@ def report(
     """
     try:
         kind, when = _check(fmt, output, lang, period, interval)
-        _write(kind, output, lang, _model(readings, config, when, institution, basis, virtual, factor_set,
-                                          carbon_series, reduction, standard, with_alerts, interval))
+        model = _model(readings, config, when, institution, basis, virtual, factor_set, carbon_series,
+                       reduction, standard, with_alerts, interval)
+        write_report(kind, output, lang, model)
     except Fail as exc:
         Console(stderr=True, markup=False, highlight=False, soft_wrap=True).print(
             f"error: {exc}", style="red")
@@ -111,11 +112,20 @@ def _model(readings: Path, config: Path, period: ReportPeriod, institution: str 
            reduction: float | None, standard: list[str] | None, with_alerts: bool,
            interval: int) -> object:
     from cli.commands.analyze import load_inputs
-    from reports.model import ReportError, ReportInputs, build_report
 
     inputs = load_inputs(readings, config, factor_set, carbon_series, virtual, bundled("factors"), basis)
+    return model_of(inputs, period, institution, reduction, standard, with_alerts, interval)
+
+
+def model_of(inputs: Inputs, period: ReportPeriod, institution: str | None, reduction: float | None,
+             standard: list[str] | None, with_alerts: bool, interval: int, *, progress: bool = True
+             ) -> Report:
+    """The report model of inputs already read (also the analytics service's scheduled report, with
+    `progress` off: no progress bar from a service's thread)."""
+    from reports.model import ReportError, ReportInputs, build_report
+
     runs = _runs(inputs, period, interval)
-    batch = _batch(inputs, period, reduction, standard, interval) if with_alerts else None
+    batch = _batch(inputs, period, reduction, standard, interval, progress) if with_alerts else None
     if batch is None:
         runs = replace(runs, notes=[*runs.notes, "--no-alerts: no alerts and no quota status"])
     assert inputs.readings is not None  # READINGS is required here
@@ -150,7 +160,7 @@ def _runs(inputs: Inputs, period: ReportPeriod, interval: int) -> Runs:
 
 
 def _batch(inputs: Inputs, period: ReportPeriod, reduction: float | None, standard: list[str] | None,
-           interval: int) -> Batch:
+           interval: int, progress: bool) -> Batch:
     """alerts --from (its default settings) over the readings up to the period's end, from 1 January of
     the year before (a reduction target compares with last year; the quotas count the year to date)."""
     from zoneinfo import ZoneInfo
@@ -168,13 +178,14 @@ def _batch(inputs: Inputs, period: ReportPeriod, reduction: float | None, standa
     try:
         result, _ = alerts.batch_of(between(inputs.readings, start, end), inputs.site, inputs.readings_name,
                                     inputs.site_name, interval, LATENESS_S, standard, reduction, 2, 3,
-                                    show_progress=sys.stderr.isatty())
+                                    show_progress=progress and sys.stderr.isatty())
     except alerts.Fail as exc:
         raise Fail(str(exc), exc.code) from None
     return Batch(result.alerts, result.quota_status, result.notes)
 
 
-def _write(kind: str, output: Path, lang: str, model: object) -> None:
+def write_report(kind: str, output: Path, lang: str, model: object) -> None:
+    """The model rendered as `kind` into `output` (raises Fail)."""
     from reports.model import Report
 
     assert isinstance(model, Report)
@@ -198,4 +209,4 @@ def _write(kind: str, output: Path, lang: str, model: object) -> None:
         raise Fail(f"-o {output}: {exc.strerror or exc}") from None
 
 
-__all__ = ["report"]
+__all__ = ["model_of", "report", "write_report"]

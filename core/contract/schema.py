@@ -41,9 +41,9 @@ PATTERN_END = "$(?!\\n)"
 # the documents of the central services (ingest, analytics), and the gateway's optional Home
 # Assistant discovery configs, which are not in its topic tree: schemas/{name}.json
 ServiceSchema = Literal["dead-letter", "ingest-health", "alert", "alert-ack", "analytics-health",
-                        "ha-discovery"]
+                        "report", "ha-discovery"]
 SERVICE_SCHEMAS: tuple[ServiceSchema, ...] = ("dead-letter", "ingest-health", "alert", "alert-ack",
-                                              "analytics-health", "ha-discovery")
+                                              "analytics-health", "report", "ha-discovery")
 
 
 class ContractError(ValueError):

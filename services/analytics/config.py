@@ -1,6 +1,6 @@
 """The analytics service's config (TOML): MQTT, InfluxDB, site configs, store, engine, quotas, detectors,
 notifications ([notify], services/analytics/notify/config.py), the dashboard ([web],
-services/analytics/web/config.py).
+services/analytics/web/config.py), scheduled reports ([report], services/analytics/report_config.py).
 
     cfg = load_analytics_config("/etc/metergate/analytics.toml")   # or AnalyticsConfigError, every
                                                                     # problem with file:line: key
@@ -25,6 +25,7 @@ from core.problems import ConfigError, Findings, Problem
 from core.toml_file import by_line, check_model, read_toml
 from core.units import parse_duration_ms
 from services.analytics.notify.config import NotifySettings, resolve_notify
+from services.analytics.report_config import ReportSettings, resolve_report
 from services.analytics.web.config import WebSettings, resolve_web
 from services.shared.limits import LimitsSpec  # the same [limits] as ingest
 from services.shared.subscription import MqttSettings
@@ -105,6 +106,7 @@ class AnalyticsSpec(_Strict):
     limits: LimitsSpec = LimitsSpec()  # the same [limits] as ingest: readings outside are refused
     notify: dict[str, Any] | None = None  # checked as services.analytics.notify.config.NotifySpec
     web: dict[str, Any] | None = None  # checked as services.analytics.web.config.WebSpec
+    report: dict[str, Any] | None = None  # checked as services.analytics.report_config.ReportSpec
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ class AnalyticsConfig:
     limits: LimitsSpec = field(default_factory=LimitsSpec)
     notify: NotifySettings | None = None  # None: no notification is sent
     web: WebSettings | None = None  # None: no dashboard (docs/dashboard.md)
+    report: ReportSettings | None = None  # None: no scheduled report
 
 
 class AnalyticsConfigError(ConfigError):
@@ -165,14 +168,20 @@ def load_analytics_config(path: str | Path, *, require_secrets: bool = True) -> 
         if ids.count(s.site.id) > 1:
             f.error(("sites", i), f"site id {s.site.id!r} appears in more than one site config")
     for i, s in enumerate(sites):
-        if any(b.id == "alerts" for b in s.buildings) or s.site.gateway_id == "alerts":
-            f.error(("sites", i), "the id 'alerts' is reserved for the alert topics; rename the gateway")
+        for reserved in ("alerts", "reports"):
+            if any(b.id == reserved for b in s.buildings) or s.site.gateway_id == reserved:
+                f.error(("sites", i), f"the id {reserved!r} is reserved for the {reserved[:-1]} topics; "
+                                      "rename the gateway")
     notify = None
     if spec.notify is not None:
         notify = resolve_notify(spec.notify, base, f, sites=set(ids), require_secrets=require_secrets)
     web = None
     if spec.web is not None:
         web = resolve_web(spec.web, base, f, require_secrets=require_secrets)
+    report = None
+    if spec.report is not None:
+        report = resolve_report(spec.report, base, f, institutions={
+            s.site.id: {s.site.institution} - {""} for s in sites})
     from services.analytics.detect import DetectorConfigError, detector_settings
 
     try:
@@ -198,7 +207,7 @@ def load_analytics_config(path: str | Path, *, require_secrets: bool = True) -> 
                            relative_to(base, spec.store.path), engine,
                            relative_to(base, q.directory) if q.directory else None,
                            relative_to(base, q.factors) if q.factors else None, dict(spec.detectors),
-                           spec.health.interval, spec.limits, notify, web)
+                           spec.health.interval, spec.limits, notify, web, report)
 
 
 __all__ = ["AnalyticsConfig", "AnalyticsConfigError", "load_analytics_config"]

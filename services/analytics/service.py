@@ -15,7 +15,10 @@ Threads:
 - with [notify], notifier threads (one per channel) send the alerts raised, escalated and cleared
   (after they are stored and published) and "report ready" by e-mail and webhook
   (services/analytics/notify/): the main thread only queues them, so SMTP and HTTP never hold up
-  the evaluation.
+  the evaluation;
+- with [report], a report thread renders each month's report when it falls due
+  (services/analytics/report_runner.py); the main thread archives the counter readings for it,
+  queues what is due and announces what was written.
 
 Semantics: at least once into memory. A message is acknowledged once its readings are in the
 engine's buffers and every boundary they made due has been evaluated and stored; a crash loses the
@@ -43,6 +46,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -66,6 +70,7 @@ from services.analytics.detect import site_detectors
 from services.analytics.notify.message import from_change, report_ready
 from services.analytics.notify.worker import Notifier
 from services.analytics.payloads import ack_payload, ack_topic, alert_payload, alert_topic, parse_ack
+from services.analytics.report_runner import ReportRenderer, ScheduledReports
 from services.analytics.store import AlertStore
 from services.analytics.summary import METERS_KEY, SUMMARY_KEY, dumps, meters_doc, site_summary
 from services.shared.consumer import Consumer, Delivery
@@ -98,7 +103,10 @@ class _Site:
 
 
 class AnalyticsService:
-    def __init__(self, cfg: AnalyticsConfig) -> None:
+    def __init__(self, cfg: AnalyticsConfig, *, report_renderer: ReportRenderer | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        """`report_renderer` renders [report]'s reports (`metergate analytics` passes
+        cli.commands.report_render.render_scheduled); `clock` is the reports' wall clock (tests)."""
         self.cfg = cfg
         self.prefix = cfg.mqtt.topic_prefix
         self.store = AlertStore(cfg.store_path)
@@ -141,6 +149,7 @@ class AnalyticsService:
         # per site, meter and quantity: the last good reading (ts_ns, value), for the dashboard
         self.last_readings: dict[str, dict[str, dict[str, tuple[int, float]]]] = {s: {} for s in self.sites}
         self.web: Any = None  # services.analytics.web.server.WebServer, started by run() with [web]
+        self.reports = self._scheduled_reports(report_renderer, clock) if cfg.report is not None else None
         self.started = time.time()
 
     def _next_tick(self, site: str) -> int | None:
@@ -156,6 +165,18 @@ class AnalyticsService:
                         "reading", site, datetime.fromtimestamp(int(saved) / 1e9).isoformat())
             return None
         return int(saved)
+
+    def _scheduled_reports(self, renderer: ReportRenderer | None, clock: Callable[[], float]
+                           ) -> ScheduledReports:
+        cfg = self.cfg
+        assert cfg.report is not None
+        if renderer is None:
+            raise ValueError("[report] needs a report renderer (metergate analytics passes one)")
+        q = cfg.engine.quotas
+        return ScheduledReports(cfg.report, cfg.sites, self.store, renderer, store_path=cfg.store_path,
+                                prefix=self.prefix, publish=self._publish_retained,
+                                notify=self.report_ready, counts=self.counts, reduction=q.reduction,
+                                standards=q.standards, clock=clock)
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -181,6 +202,8 @@ class AnalyticsService:
             self._writer_thread.start()
         if self.notifier is not None:
             self.notifier.start()
+        if self.reports is not None:
+            self.reports.start()
         log.info("analytics for site(s) %s; %s on %s:%d; store %s; %s", ", ".join(self.sites),
                  ", ".join(self.subscriptions), self.mqtt.host, self.mqtt.port, self.cfg.store_path,
                  f"aggregates to {self.cfg.influx.describe()}" if self.cfg.influx else "no InfluxDB")
@@ -212,6 +235,8 @@ class AnalyticsService:
                     except Exception as exc:
                         self._fail(delivery, exc)
                         break
+                if self.reports is not None and not self._poll_reports():
+                    break
                 now = time.monotonic()
                 if now >= next_health:
                     next_health = now + self.cfg.health_interval_s
@@ -235,6 +260,8 @@ class AnalyticsService:
                 self.writer.close()
             if self.notifier is not None:
                 self.notifier.close()  # due ones for up to [notify] drain; the rest stays pending
+            if self.reports is not None:
+                self.reports.close()
             self.store.close()
 
     def _fail(self, d: Delivery, exc: Exception) -> None:
@@ -242,6 +269,17 @@ class AnalyticsService:
         re-delivers the message (a store error lost no alert change, closed day or next tick)."""
         self.failed = f"message on {d.topic}: {type(exc).__name__}: {exc}"
         log.critical("stopping without acknowledging the %s", self.failed, exc_info=True)
+
+    def _poll_reports(self) -> bool:
+        """False (stop, exit 1) on a store error while recording a report, as for a message."""
+        assert self.reports is not None
+        try:
+            self.reports.poll()
+        except Exception as exc:
+            self.failed = f"scheduled reports: {type(exc).__name__}: {exc}"
+            log.critical("stopping: %s", self.failed, exc_info=True)
+            return False
+        return True
 
     def _on_connection(self, up: bool, reason: str) -> None:
         if up:
@@ -300,6 +338,8 @@ class AnalyticsService:
             log.exception("feeding the readings on %s to the engine failed unexpectedly", d.topic)
             self._problem("internal", f"message on {d.topic}: feeding it raised {type(exc).__name__}")
             return
+        if self.reports is not None:
+            self.reports.keep(doc)  # a store error propagates: not acknowledged
         for boundary in site.engine.due():
             before = {a.id: a.severity for a in site.engine.book.active}  # to tell an escalation
             self._after_tick(site, site.engine.tick(boundary), before)
@@ -446,10 +486,15 @@ class AnalyticsService:
             self._logged.add(reason)
             log.error("%s (logged once)", reason)
 
+    def _publish_retained(self, topic: str, payload: bytes) -> None:
+        self.consumer.publish(topic, payload, qos=1, retain=True)
+
     def _publish_all(self) -> None:
         """After a (re)connect: every active alert, and an empty retained message for every alert
         cleared in the last day of readings (a clear published just before a stop may not have reached
-        the broker)."""
+        the broker); the latest report announcement of every site."""
+        if self.reports is not None:
+            self.reports.republish()
         for site in self.sites.values():
             since = (site.engine.watermark_ns or time.time_ns()) - 86_400 * 10**9  # in reading time
             for a in self.store.recent(since_ns=since, site=site.ctx.site):

@@ -7,7 +7,8 @@ retained kinds and no others; and every documented kind is seen in the one run: 
 online and offline (the last will, after a SIGKILL), health, readings, availability (a meter that
 does not answer), meta, discovery, both shapes of dead letter, ingest health, an alert raised (a
 counter read as NaN: a sentinel), acknowledged and cleared (the empty retained message), the ack
-command and the analytics health."""
+command, the analytics health and a scheduled report's announcement (the service's archive seeded
+with last month's readings, as a service that ran then would have kept them)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ import pytest
 from core.contract.schema import check_message, check_service, parse_json
 from core.contract.topics import KINDS
 from services.analytics.payloads import ack_payload, ack_topic
+from services.analytics.reading_archive import ReadingArchive
 from tests.e2e.site import site_toml
 from tests.support import contract_doc as cd
 from tests.support.ingest import Publisher, ingest_toml, readings_doc
@@ -92,8 +95,30 @@ max_gap_s = 1.5
 
 [health]
 interval = "1s"
+
+[report]
+folder = "{folder / 'reports'}"
+formats = ["html"]
 """, encoding="utf-8")
+    _last_month(folder / "alerts.sqlite")
     return path
+
+
+def _last_month(store: Path) -> None:
+    """Hourly counters of m01-m03 over the two months before this one (Asia/Shanghai, the site's
+    zone), kept as the analytics service keeps its readings for the monthly report: it renders the
+    latest month due at start (the one before last on the 1st before 06:00)."""
+    from zoneinfo import ZoneInfo
+
+    first = datetime.now(ZoneInfo("Asia/Shanghai")).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    for _ in range(2):
+        first = (first - timedelta(days=1)).replace(day=1)
+    start = int(first.timestamp())
+    with ReadingArchive(store) as archive:
+        for h in range(65 * 24):
+            for unit in range(1, 4):
+                archive.add(SITE, f"m{unit:02d}", [("energy_active_import", (start + h * 3600) * 10**9,
+                                                    100.0 * unit + 1.5 * h)])
 
 
 def _undocumented(doc: Any, fields: set[str], path: str = "") -> list[str]:
@@ -203,6 +228,8 @@ def test_every_document_published_fits_the_documented_contract(
     assert everything.wait_for(lambda ms: any(m.topic == status and json.loads(m.payload)["state"]
                                               == "offline" for m in ms), timeout=20), logs()
 
+    assert everything.wait_for(lambda ms: any("/reports/" in m.topic for m in ms), timeout=120), logs()
+
     # a newcomer gets exactly the documented retained kinds (m03's alert was cleared: it is not there)
     expected = {r.schema_id for r in cd.topic_rows() if r.retained == "yes"}
     late = mqtt_recorder(broker, "#", client_id="newcomer", persistent=False)
@@ -234,6 +261,8 @@ def test_every_document_published_fits_the_documented_contract(
     assert kinds["metergate.ingest-health/1"][-1]["dead_letters"]["total"] == 2
     assert alert["kind"] == "sentinel" and alert["subject"] == "m03"
     assert any(a["acked_by"] == "ops-1" for a in kinds["metergate.alert/1"] if a["acked"])
+    (report,) = kinds["metergate.report/1"]
+    assert report["site"] == SITE and Path(report["files"][0]["path"]).is_file()
     counts = kinds["metergate.analytics-health/1"][-1]["counts"]
     assert counts["acks"] == 1 and counts["readings"] > 0
     assert len(kinds["metergate.ha-discovery/1"]) == 3 * len(kinds["metergate.meta/1"][0]["quantities"])

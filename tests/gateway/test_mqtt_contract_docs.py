@@ -17,6 +17,7 @@ from core.contract.schema import check_message, check_service, parse_json, servi
 from core.contract.topics import KINDS, Topics
 from gateway.mqtt import discovery
 from services.analytics.payloads import ack_topic, alert_topic
+from services.analytics.report_announce import report_topic
 from services.ingest.config import load_ingest_config
 from tests.support import contract_doc as cd
 
@@ -109,7 +110,7 @@ def test_an_example_that_drifted_fails() -> None:
     assert service_problems({**doc, "object_id": "m_power_active"}, "ha-discovery")
 
 
-@pytest.mark.parametrize("page", ["ingest.md", "alerts.md"])
+@pytest.mark.parametrize("page", ["ingest.md", "alerts.md", "reports.md"])
 def test_the_examples_of_the_service_pages_validate(page: str) -> None:
     found = 0
     for ex in cd.examples(cd.ROOT / "docs" / page):
@@ -145,7 +146,8 @@ def test_every_schema_has_one_topic_row_and_the_templates_are_the_topics_the_cod
              "metergate.meta/1": t.meta("m1"),
              "metergate.alert/1": alert_topic("metergate", "campus-a", "water_leak-0123456789abcdef"),
              "metergate.alert-ack/1": ack_topic("metergate", "campus-a"),
-             "metergate.ha-discovery/1": discovery.config_topic(t, "m1", "power_active")}
+             "metergate.ha-discovery/1": discovery.config_topic(t, "m1", "power_active"),
+             "metergate.report/1": report_topic("metergate", "campus-a", "2025-03")}
     cfg = tmp_path / "ingest.toml"
     cfg.write_text('[mqtt]\nhost = "127.0.0.1"\nclient_id = "ingest-1"\n\n'
                    '[influx]\napi = "v2"\nurl = "http://127.0.0.1:8428"\nbucket = "b"\n', encoding="utf-8")
