@@ -84,6 +84,10 @@ class DataFaults:
         self.fall_low = np.full(n, np.nan)  # the lowest reading
         self.fall_last = np.full(n, np.nan)  # the interval's last reading
         self.flat_h = np.zeros(n)
+        # hours it should have moved since its last valid reading (this interval's included): a flat
+        # reading counts all of them, so a meter read once a day that repeats its value has stood still
+        # for the day's occupied hours, not for the one interval that holds the reading
+        self.should_h = np.zeros(n)
         self.flat_since = np.zeros(n, np.int64)
         self.bad_run = np.zeros(n, np.int64)
         self.in_flat = np.zeros(n, bool)
@@ -237,19 +241,21 @@ class DataFaults:
         # stuck_counts of its smallest rise at its usual rate (a 1 kWh register on a 0.3 kW circuit
         # moves every 3 h and a half)
         known = valid & ~self.gauge & np.isfinite(prev) & (self.prev_valid_ts != NO_TS)
+        self.should_h += np.where(should, ctx.interval_h, 0.0)
         with np.errstate(all="ignore"):
             rise = np.where(known, c.vlast - prev, np.nan)
-            gap_h = np.where(known, (c.last_ts - self.prev_valid_ts) / NS / 3600.0, np.nan)
             self.step_min = np.where(known & (rise > 0), np.minimum(self.step_min, rise), self.step_min)
-            learn = known & should & (rise >= 0) & (gap_h > 0) & ~self.stuck.active
+            # its rate: the rise since the last reading over the hours it should have moved meanwhile
+            learn = known & (self.should_h > 0) & (rise >= 0) & ~self.stuck.active
             self.rise_sum += np.where(learn, rise, 0.0)
-            self.rise_h += np.where(learn, gap_h, 0.0)
+            self.rise_h += np.where(learn, self.should_h, 0.0)
             rate = self.rise_sum / np.where(self.rise_h > 0, self.rise_h, np.nan)
             coarse_h = np.where((rate > 0) & np.isfinite(self.step_min),
                                 s.stuck_counts * self.step_min / rate, 0.0)
         limit = np.maximum(np.maximum(self.flat_limit, s.stuck_learn * self.longest),
                            np.nan_to_num(coarse_h))
-        self.flat_h = np.where(moved, 0.0, self.flat_h + np.where(flat & should, ctx.interval_h, 0.0))
+        self.flat_h = np.where(moved, 0.0, self.flat_h + np.where(flat, self.should_h, 0.0))
+        self.should_h = np.where(valid, 0.0, self.should_h)
         # no verdict on a counter before stuck_learn_h hours of it while it should move: until then
         # neither its resolution nor its rate is known (a counter that never rose is judged then)
         ready = self.gauge | (self.rise_h >= s.stuck_learn_h)

@@ -244,3 +244,21 @@ def test_fifteen_minute_polls_with_jitter_are_judged_and_a_false_low_reading_is_
     spike = next(d for d in found if d.subject == "B")
     assert spike.start_ns <= int(ts[j]) < spike.end_ns  # type: ignore[operator]
     assert spike.value < -1000 and "below the count" in spike.message  # the reading minus the count
+
+
+def test_a_meter_read_once_a_day_that_repeats_its_value_is_stuck() -> None:
+    """Read at 00:10 every day: a repeated reading means the counter stood still through the day's
+    occupied hours (not for the one interval holding the reading), and its rate is learnt per hour
+    it should have moved (the readings themselves fall in unoccupied hours)."""
+    ts = grid(24)
+    v = counter(ts, office_kw(ts))
+    daily = np.flatnonzero(((ts - T0) % DAY) == 10 * 60 * 10**9)
+    frozen = v.copy()
+    stuck_from = T0 + 14 * DAY
+    frozen[ts >= stuck_from] = v[np.searchsorted(ts, stuck_from)]  # stands still from day 14 on
+    clean = run(readings(("E1", E, ts[daily], v[daily])), [elec()])
+    assert of_kind(clean, AlertKind.STUCK_METER) == []
+    found = of_kind(run(readings(("E1", E, ts[daily], frozen[daily])), [elec()]), AlertKind.STUCK_METER)
+    assert len(found) == 1
+    # known at the first or second repeated reading after the freeze (day 15 or 16, 00:10 + lag)
+    assert stuck_from < int(found[0].details["detected_ns"]) <= T0 + 16 * DAY + 2 * H
