@@ -122,6 +122,14 @@ class QuotaLine:
     coverage: float | None
     target: float | None  # a reduction target's year value (scope "reduction:…"), else None
 
+    @property
+    def of_target(self) -> float | None:
+        """A reduction target's progress: the year-end projection as a share of the target's year
+        value (at most 1: on track), None without a target."""
+        if self.target is None or not self.target > 0:
+            return None
+        return self.projected / self.target
+
 
 @dataclass(frozen=True, slots=True)
 class AlertLine:

@@ -31,7 +31,7 @@ def write_xlsx(report: Report, path: Path, lang: str = "zh") -> None:
         ("subitems_monthly", ["section", "month", "subitem", "code", "name", "kwh"], _subitem_months),
         ("daily", ["section", "day", "electricity_kwh", "energy_kgce", "water_m3", "peak_kw"], _days),
         ("quotas", ["section", "building", "scope", "day", "ytd", "ytd_unit", "projected", "unit", "tier",
-                    "target", "coverage"], _quotas),
+                    "target", "projected_of_target", "coverage"], _quotas),
         ("alerts", ["section", "subject", "kind", "start", "end", "severity", "state", "message"], _alerts),
         ("meters", ["section", "meter", "building", "quantity", "coverage", "missing", "reason"], _meters),
     ]
@@ -96,7 +96,7 @@ def _days(s: Section, w: dict[str, str]) -> Rows:
 def _quotas(s: Section, w: dict[str, str]) -> Rows:
     for q in s.quotas:
         yield [q.building, q.scope, q.day, q.ytd, q.ytd_unit, q.projected, q.unit, q.tier, q.target,
-               q.coverage], {}
+               q.of_target, q.coverage], {9: "0.0%"}
 
 
 def _alerts(s: Section, w: dict[str, str]) -> Rows:

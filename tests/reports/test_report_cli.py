@@ -222,6 +222,9 @@ def test_quota_status_and_reduction_target_are_alerts_from_up_to_the_end(tmp_pat
                                                                     w["tier"])
         assert (q["ytd"], q["projected"]) == (stored(w["ytd"]), stored(w["projected"]))
         assert q["target"] == (stored(w["tiers"]["target"]) if w["scope"].startswith("reduction:") else None)
+        # the reduction target's progress: the year-end projection as a share of the target's year value
+        assert q["projected_of_target"] == (None if q["target"] is None else
+                                            pytest.approx(q["projected"] / q["target"], rel=1e-15))
     assert any(q["scope"].startswith("reduction:") and q["target"] for q in got)  # last year's use − 2 %
 
 
