@@ -14,7 +14,6 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from typer.core import TyperCommand
 
 # command -> (module in cli/commands, function)
@@ -39,15 +38,30 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 class PlainHelpCommand(TyperCommand):
     """Help texts are plain text, not rich markup: `[[virtual_meters]]` or `[defaults]` in a
-    docstring or an option's help are shown as written instead of being taken for style tags."""
+    docstring or an option's help are shown as written instead of being taken for style tags.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.help = escape(self.help) if self.help else self.help
-        for param in self.params:
-            text = getattr(param, "help", None)
-            if text:
-                param.help = escape(text)  # type: ignore[attr-defined]
+    Escaped when first read (only help output reads them): rich, which escapes, costs 2 MB that a
+    running gateway does not need."""
+
+    _raw_help: str | None = None
+    _escaped = False
+
+    @property  # type: ignore[override]
+    def help(self) -> str | None:
+        if not self._escaped:
+            from rich.markup import escape
+
+            self._escaped = True
+            self._raw_help = escape(self._raw_help) if self._raw_help else self._raw_help
+            for param in self.params:
+                text = getattr(param, "help", None)
+                if text:
+                    param.help = escape(text)  # type: ignore[attr-defined]
+        return self._raw_help
+
+    @help.setter
+    def help(self, text: str | None) -> None:
+        self._raw_help, self._escaped = text, False
 
 
 def data_folders() -> dict[str, list[str]]:

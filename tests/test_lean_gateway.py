@@ -43,9 +43,31 @@ def test_the_gateway_path_leaves_loader_schemas_and_other_commands_out(tmp_path:
     for absent in ("site_config.load", "site_config.schema", "drivers.profile_schema",
                    "drivers.di_profile_schema", "core.mqtt_config", "core.toml_file",
                    "cli.commands.commissioning", "cli.commands.simulate", "simulators.physics",
-                   "numpy", "jsonschema", "reports", "jinja2", "matplotlib", "weasyprint", "openpyxl"):
+                   "numpy", "jsonschema", "reports", "jinja2", "matplotlib", "weasyprint", "openpyxl",
+                   "rich"):
         assert absent not in modules, absent
     assert "gateway.runtime" in modules and "cli.commands.run" in modules
+
+
+INVOKE = """
+import json, sys
+from cli import main as cli_main
+sys.argv = ["metergate", "run", sys.argv[1]]
+try:
+    cli_main.main()
+except SystemExit as stop:
+    print(json.dumps({"code": stop.code, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_the_command_line_of_run_does_not_load_rich(tmp_path: Path) -> None:
+    """Typer parses `metergate run`'s options without the help texts; they are escaped for rich only
+    when help is shown (cli.main.PlainHelpCommand), so rich stays out of a running gateway."""
+    out = subprocess.run([sys.executable, "-c", INVOKE, str(tmp_path / "missing.toml")], capture_output=True,
+                         text=True, cwd=REPO, timeout=120, check=True)
+    found = json.loads(out.stdout.splitlines()[-1])
+    assert found["code"] == 2 and "cli.commands.run" in found["modules"]
+    assert "rich" not in found["modules"]
 
 
 def test_a_load_in_a_child_gives_the_same_config(tmp_path: Path) -> None:
