@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import NamedTuple
-
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from typing import Any, NamedTuple
 
 from core.latency import LatencyWindow
+from gateway.metric_values import Labelled, families
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -47,10 +45,12 @@ class DeviceCollector:
     def add(self, source: DeviceSource) -> None:
         self._sources.append(source)
 
-    def describe(self) -> list[Metric]:
+    def describe(self) -> list[Any]:
         return []  # names are not known before the scheduler exists; nothing to check at register
 
-    def collect(self) -> Iterator[Metric]:
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         requests = CounterMetricFamily("metergate_modbus_requests", "Modbus requests sent",
                                        labels=["bus", "device"])
         polls = CounterMetricFamily("metergate_polls", "Poll-group reads by result (ok, partial, "
@@ -82,10 +82,12 @@ class MqttCollector:
     def __init__(self) -> None:
         self.source: Callable[[], MqttCounts] | None = None
 
-    def describe(self) -> list[Metric]:
+    def describe(self) -> list[Any]:
         return []
 
-    def collect(self) -> Iterator[Metric]:
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         c = self.source() if self.source is not None else MqttCounts(False, 0, 0)
         yield GaugeMetricFamily("metergate_mqtt_connected", "1 while connected to the broker",
                                 value=1 if c.connected else 0)
@@ -96,39 +98,51 @@ class MqttCollector:
 
 
 class GatewayMetrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
+    """The gateway's metrics. Updates are plain numbers (gateway.metric_values); prometheus_client is
+    imported, and its registry made, only when the endpoint is served or `registry` is asked for."""
+
+    def __init__(self) -> None:
         self.devices = DeviceCollector()
-        r.register(self.devices)
-        self.failures = Counter(
+        self.failures = Labelled(
             "metergate_modbus_failures",
             "Failed Modbus requests by reason (timeout, crc_error, exception_N, connect_error)",
-            ["bus", "device", "reason"], registry=r)
-        self.latency = Histogram("metergate_modbus_request_seconds",
-                                 "Round trip of answered Modbus requests", ["bus"],
-                                 buckets=LATENCY_BUCKETS, registry=r)
-        self.missed = Counter("metergate_polls_missed",
-                              "Poll deadlines skipped because the bus was busy", ["bus"],
-                              registry=r)
-        self.airtime_planned = Gauge("metergate_bus_airtime_planned_ratio",
-                                     "Line time the configured polling needs, per second",
-                                     ["bus"], registry=r)
-        self.busy = Gauge("metergate_bus_busy_ratio",
-                          "Measured share of time the bus spent in requests (last minute)",
-                          ["bus"], registry=r)
-        self.outbox_depth = Gauge("metergate_outbox_depth", "Messages waiting in the outbox",
-                                  registry=r)
-        self.outbox_bytes = Gauge("metergate_outbox_bytes", "Outbox size on disk", registry=r)
-        self.outbox_evicted = Gauge("metergate_outbox_evicted",
-                                    "Messages evicted by the disk budget (total)", registry=r)
-        self.outbox_errors = Counter("metergate_outbox_errors",
-                                     "Readings that could not be stored (disk full, I/O)",
-                                     registry=r)
+            ("bus", "device", "reason"), "counter")
+        self.latency = Labelled("metergate_modbus_request_seconds", "Round trip of answered Modbus requests",
+                                ("bus",), "histogram", LATENCY_BUCKETS)
+        self.missed = Labelled("metergate_polls_missed", "Poll deadlines skipped because the bus was busy",
+                               ("bus",), "counter")
+        self.airtime_planned = Labelled("metergate_bus_airtime_planned_ratio",
+                                        "Line time the configured polling needs, per second", ("bus",),
+                                        "gauge")
+        self.busy = Labelled("metergate_bus_busy_ratio",
+                             "Measured share of time the bus spent in requests (last minute)", ("bus",),
+                             "gauge")
+        self.outbox_depth = Labelled("metergate_outbox_depth", "Messages waiting in the outbox", (), "gauge")
+        self.outbox_bytes = Labelled("metergate_outbox_bytes", "Outbox size on disk", (), "gauge")
+        self.outbox_evicted = Labelled("metergate_outbox_evicted",
+                                       "Messages evicted by the disk budget (total)", (), "gauge")
+        self.outbox_errors = Labelled("metergate_outbox_errors",
+                                      "Readings that could not be stored (disk full, I/O)", (), "counter")
         self.mqtt = MqttCollector()
-        r.register(self.mqtt)
+        self._values = [self.failures, self.latency, self.missed, self.airtime_planned, self.busy,
+                        self.outbox_depth, self.outbox_bytes, self.outbox_evicted, self.outbox_errors]
+        self._registry: Any = None
         self._windows: dict[str, LatencyWindow] = {}
         self._lock = threading.Lock()
+
+    @property
+    def registry(self) -> Any:
+        """The prometheus_client CollectorRegistry of every metric (made on first use)."""
+        with self._lock:
+            if self._registry is None:
+                from prometheus_client import CollectorRegistry
+
+                reg = CollectorRegistry()
+                reg.register(self.devices)
+                reg.register(_Values(self._values))
+                reg.register(self.mqtt)
+                self._registry = reg
+            return self._registry
 
     def window(self, device: str) -> LatencyWindow:
         with self._lock:
@@ -138,4 +152,19 @@ class GatewayMetrics:
 
     def serve(self, host: str, port: int) -> None:
         """Prometheus text on http://host:port/metrics (a daemon thread)."""
+        from prometheus_client import start_http_server
+
         start_http_server(port, addr=host, registry=self.registry)
+
+
+class _Values:
+    """The plain values' families, built at scrape time."""
+
+    def __init__(self, values: list[Labelled]) -> None:
+        self.values = values
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        return families(self.values)
