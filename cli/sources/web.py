@@ -53,8 +53,13 @@ def request(source: Source, path: str, params: Mapping[str, str] | list[tuple[st
     except urllib.error.HTTPError as exc:
         body = exc.read(500).decode("utf-8", "replace").strip()
         exc.close()
-        if exc.code in (401, 403):
+        if len(body) > 300:
+            body = body[:300] + "…"
+        if exc.code == 401:
             why = "authentication failed: check username and password (or the token)"
+        elif exc.code == 403:
+            why = ("not authorised: the user may not read this database or bucket (or it does not "
+                   "exist)")
         elif exc.code == 404:
             why = "not found (is this the right server, database or bucket?)"
         else:
