@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,6 +19,14 @@ class Chunk:
 
     def __len__(self) -> int:
         return len(self.ts_ns)
+
+    def by_quantity(self) -> list[tuple[str, slice]]:
+        """(quantity, its rows): a chunk holds each quantity's rows together (ChunkBuilder sorts)."""
+        q = self.quantity
+        if not len(q):
+            return []
+        cuts = [0, *(np.flatnonzero(q[1:] != q[:-1]) + 1).tolist(), len(q)]
+        return [(str(q[a]), slice(a, b)) for a, b in pairwise(cuts)]
 
 
 class ChunkBuilder:
@@ -36,6 +45,11 @@ class ChunkBuilder:
             self._values.append(value)
 
     def build(self) -> Chunk:
+        """One chunk, its series ordered by quantity (so by_quantity needs no sort of the rows)."""
+        order = sorted(range(len(self._keys)), key=lambda i: self._keys[i][2])
+        self._keys = [self._keys[i] for i in order]
+        self._ts = [self._ts[i] for i in order]
+        self._values = [self._values[i] for i in order]
         counts = np.array([len(t) for t in self._ts], dtype=np.int64)
 
         def spread(k: int) -> NDArray[np.str_]:

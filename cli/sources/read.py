@@ -65,10 +65,8 @@ def read_source(source: Source, site: str | None, start_ns: int, end_ns: int,
     """Every good reading of the site in the window, as the CSV path gives them (raises SourceEmpty)."""
     parts: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     for chunk in iter_chunks(source, site, start_ns, end_ns, chunk_ns):
-        names, inverse = np.unique(chunk.quantity, return_inverse=True)
-        for k, name in enumerate(names):
-            sel = np.flatnonzero(inverse == k)
-            parts.setdefault(str(name), []).append((chunk.meter[sel], chunk.ts_ns[sel], chunk.value[sel]))
+        for name, rows in chunk.by_quantity():
+            parts.setdefault(name, []).append((chunk.meter[rows], chunk.ts_ns[rows], chunk.value[rows]))
     if not parts:
         where = f"site {site!r}" if site is not None else "any site"
         raise SourceEmpty(source.name, f"no good reading of {where} between {_iso(start_ns)} and "

@@ -59,10 +59,10 @@ def read_chunk(source: Source, site: str | None, start_ns: int, end_ns: int) -> 
         q = quality.get(key)
         if q is None:
             continue
-        q_ts = np.asarray(q[0], np.int64)
-        good_ts = q_ts[np.asarray(q[1], np.float64) == 0]
         t = np.asarray(ts, np.int64)
-        keep = np.isin(t, good_ts, assume_unique=True)
+        ok = np.asarray(q[1], np.float64) == 0
+        # usually every point has both fields, so both series have the same timestamps
+        keep = ok if q[0] == ts else np.isin(t, np.asarray(q[0], np.int64)[ok], assume_unique=True)
         t_ns = t[keep] * _NS_PER_MS
         v = np.asarray(vals, np.float64)[keep]
         inside = (t_ns >= start_ns) & (t_ns < end_ns)
