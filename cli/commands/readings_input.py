@@ -55,11 +55,11 @@ def parse_time(text: str, tz: tzinfo, option: str, *, end: bool = False) -> int:
             moment = datetime(day.year, day.month, day.day, tzinfo=tz)
         else:
             moment = datetime.fromisoformat(text)
-            if moment.tzinfo is None:
-                raise ReadingsError(option, f"{text!r} has no UTC offset (write e.g. +08:00 or Z)")
     except ValueError:
         raise ReadingsError(option, f"{text!r}: expected YYYY-MM-DD or an ISO 8601 time with an "
                                     "offset") from None
+    if moment.tzinfo is None:
+        raise ReadingsError(option, f"{text!r} has no UTC offset (write e.g. +08:00 or Z)")
     return int(moment.timestamp()) * 10**9 + moment.microsecond * 1000
 
 
