@@ -169,3 +169,23 @@ def test_unreachable_and_empty_window(vm: Any) -> None:
                       "--to-time", "2023-01-31", "--config", SITE)
     assert empty.returncode == 1 and "no good reading of site 'hillside-college'" in empty.stderr
     assert not empty.stdout
+
+
+def test_report_from_a_source_is_that_of_the_csv(vm: Any, csv_file: Path, tmp_path: Path) -> None:
+    pytest.importorskip("openpyxl")
+    from openpyxl import load_workbook
+
+    def sheets(*args: str | Path) -> dict[str, list[tuple[Any, ...]]]:
+        out = tmp_path / f"r{len(list(tmp_path.iterdir()))}.xlsx"
+        run = metergate("report", *args, "--config", SITE, "--period", "2024-03", "--lang", "en", "-o", out)
+        assert run.returncode == 0, run.stderr
+        return {ws.title: list(ws.iter_rows(values_only=True)) for ws in load_workbook(out).worksheets}
+
+    # the report's default window from a source: 1 January of the year before to the period's end
+    url = f"victoria://127.0.0.1:{vm.port}"
+    from_source = sheets("--source", url)
+    from_csv = sheets("--from", csv_file)
+    # the notes name where the readings came from; every other cell is the same
+    for book, name in ((from_source, url), (from_csv, str(csv_file))):
+        book["Notes"] = [tuple(str(c).replace(name, "READINGS") for c in row) for row in book["Notes"]]
+    assert from_source == from_csv
