@@ -80,7 +80,7 @@ def main() -> None:
     from tests.support.victoria import Victoria
 
     with tempfile.TemporaryDirectory() as tmp:
-        vm = Victoria(Path(tmp) / "vm", extra=("-search.maxExportSeries=1000000",))
+        vm = Victoria(Path(tmp) / "vm")
         (Path(tmp) / "vm").mkdir()
         vm.start()
         try:

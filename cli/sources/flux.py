@@ -64,6 +64,8 @@ def read_chunk(source: Source, site: str | None, start_ns: int, end_ns: int) -> 
             why = ("authentication failed: check the token" if exc.status in (401, 403) else
                    "not found (is the bucket or org right?)" if exc.status == 404 else f"HTTP {exc.status}")
             raise SourceError(source.name, f"querying bucket {source.bucket!r}: {why}") from None
+        except ValueError as exc:
+            raise SourceError(source.name, f"querying bucket {source.bucket!r}: {exc}") from None
         except (HTTPError, OSError, FluxCsvParserException) as exc:
             raise SourceError(source.name, f"querying bucket {source.bucket!r}: cannot reach "
                                            f"{source.url}: {exc}") from None
@@ -89,6 +91,8 @@ def _add_rows(rows: object, out: ChunkBuilder) -> None:
         if "ns" in row and "quantity" in row:
             columns = {name: i for i, name in enumerate(row)}
             continue
+        if not columns:  # an error table ("error", "reference") or not our query's answer
+            raise ValueError(f"unexpected Flux answer row {row[:4]!r}")
         key = (row[columns["site"]], row[columns["meter"]], row[columns["quantity"]])
         if key != current:
             close()

@@ -189,3 +189,22 @@ def test_report_from_a_source_is_that_of_the_csv(vm: Any, csv_file: Path, tmp_pa
     for book, name in ((from_source, url), (from_csv, str(csv_file))):
         book["Notes"] = [tuple(str(c).replace(name, "READINGS") for c in row) for row in book["Notes"]]
     assert from_source == from_csv
+
+
+def test_chunk_boundaries_lose_and_repeat_nothing(vm: Any) -> None:
+    """Chunks that cut between readings, at readings and at milliseconds give the same columns."""
+    import numpy as np
+
+    from cli.sources import parse_source, read_source
+
+    source = parse_source(f"victoria://127.0.0.1:{vm.port}")
+    start = int(START.timestamp()) * 10**9
+    end = start + 3 * 86_400 * 10**9  # the closing reading is at end: included
+    whole = read_source(source, SITE_ID, start, end, chunk_ns=4 * 86_400 * 10**9)
+    for chunk_ns in (900 * 10**9, 7 * 60 * 10**9 + 1, 86_400 * 10**9):
+        cut = read_source(source, SITE_ID, start, end, chunk_ns=chunk_ns)
+        for q, cols in whole.items():
+            assert len(cols) == len(cut[q]), (q, chunk_ns)
+            a, b = np.lexsort((cols.ts_ns, cols.meter)), np.lexsort((cut[q].ts_ns, cut[q].meter))
+            assert (cols.ts_ns[a] == cut[q].ts_ns[b]).all() and (cols.value[a] == cut[q].value[b]).all()
+    assert whole["energy_active_import"].ts_ns.max() == end
