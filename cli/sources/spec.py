@@ -2,7 +2,8 @@
 
 URL forms (credentials never in the URL: they come from a file or an environment variable):
 
-    victoria://HOST:PORT                                    VictoriaMetrics, /api/v1/export
+    victoria://HOST:PORT[?username=U&password_file=F|password_env=E]
+                                                            VictoriaMetrics, /api/v1/export
     influx1://HOST:PORT/DATABASE[?rp=RP&username=U&password_file=F|password_env=E]
                                                             InfluxDB 1.x, InfluxQL /query
     influx2://HOST:PORT?org=ORG&bucket=BUCKET[&token_file=F|token_env=E]
@@ -25,7 +26,8 @@ from core.secrets import Secret
 
 Kind = Literal["victoria", "influxql", "flux", "ingest-v2"]  # ingest-v2: not yet asked which server
 SCHEMES: dict[str, Kind] = {"victoria": "victoria", "influx1": "influxql", "influx2": "flux"}
-_QUERY_KEYS = {"victoria": set(), "influxql": {"rp", "username", "password_file", "password_env"},
+_BASIC = {"username", "password_file", "password_env"}
+_QUERY_KEYS = {"victoria": _BASIC, "influxql": {"rp", *_BASIC},
                "flux": {"org", "bucket", "token_file", "token_env"}}
 
 
@@ -66,6 +68,8 @@ def parse_source(text: str) -> Source:
         raise SourceError(text, "give the host and port, e.g. victoria://127.0.0.1:8428")
     kind = SCHEMES[scheme]
     query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    if bool(query.get("username")) != bool(query.get("password_file") or query.get("password_env")):
+        raise SourceError(text, "username= and password_file= (or password_env=) go together")
     unknown = set(query) - _QUERY_KEYS[kind]
     if unknown:
         allowed = ", ".join(sorted(_QUERY_KEYS[kind])) or "none"

@@ -37,8 +37,10 @@ def test_url_forms() -> None:
     ("influx1://h:8086", "name the database"),
     ("influx2://h:8086?org=o", "name the bucket"),
     ("influx1://h:8086/db?token_env=T", "unknown parameter(s) token_env"),
-    ("influx1://h:8086/db?password_env=A&password_file=B", "not both"),
+    ("influx1://h:8086/db?username=u&password_env=A&password_file=B", "not both"),
     ("victoria://h:99999", "out of range"),
+    ("victoria://h:8428?username=u", "go together"),
+    ("influx1://h:8086/db?password_env=P", "go together"),
 ])
 def test_bad_urls_are_named(text: str, message: str) -> None:
     with pytest.raises(SourceError, match=None) as exc:

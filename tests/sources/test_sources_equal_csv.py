@@ -208,3 +208,25 @@ def test_chunk_boundaries_lose_and_repeat_nothing(vm: Any) -> None:
             a, b = np.lexsort((cols.ts_ns, cols.meter)), np.lexsort((cut[q].ts_ns, cut[q].meter))
             assert (cols.ts_ns[a] == cut[q].ts_ns[b]).all() and (cols.value[a] == cut[q].value[b]).all()
     assert whole["energy_active_import"].ts_ns.max() == end
+
+
+def test_victoria_with_basic_auth(victoria: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+    import urllib.request
+
+    from cli.sources import SourceError, parse_source, read_source
+
+    server = victoria(extra=("-httpAuth.username=reader", "-httpAuth.password=s3cret"))
+    auth = {"Authorization": "Basic " + base64.b64encode(b"reader:s3cret").decode()}
+    lines = "energy_active_import,gateway=g,meter=m1,site=s value=1.5,quality=0i 1710208800125000000"
+    for path, data in (("/api/v2/write?bucket=e", lines.encode()), ("/internal/force_flush", None)):
+        with urllib.request.urlopen(urllib.request.Request(server.url + path, data, auth), timeout=10):
+            pass
+    source = parse_source(f"victoria://127.0.0.1:{server.port}?username=reader&password_env=VM_PW")
+    monkeypatch.setenv("VM_PW", "s3cret")
+    got = read_source(source, "s", 1_710_208_800 * 10**9, 1_710_208_900 * 10**9)["energy_active_import"]
+    assert got.ts_ns.tolist() == [1_710_208_800_125_000_000] and got.value.tolist() == [1.5]
+    monkeypatch.setenv("VM_PW", "wrong")
+    with pytest.raises(SourceError, match="authentication failed") as exc:
+        read_source(source, "s", 1_710_208_800 * 10**9, 1_710_208_900 * 10**9)
+    assert "wrong" not in str(exc.value)
