@@ -16,16 +16,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from cli.commands.source_options import FromTimeOpt, ToTimeOpt
-
 
 def export(
     source: Annotated[str, typer.Option(
         "--source", metavar="SOURCE", help="An ingest config (ingest.toml) or a URL: victoria://HOST:PORT, "
         "influx1://HOST:PORT/DB, influx2://HOST:PORT?org=ORG&bucket=B (docs/sources.md).")],
     to: Annotated[Path, typer.Option("--to", metavar="DIR", help="The dataset folder (created).")],
-    from_time: FromTimeOpt = None,
-    to_time: ToTimeOpt = None,
+    from_time: Annotated[str | None, typer.Option(
+        "--from-time", help="The first day (YYYY-MM-DD, UTC) or instant (ISO 8601 with offset).")] = None,
+    to_time: Annotated[str | None, typer.Option(
+        "--to-time", help="The last day (included, UTC) or instant (default: now).")] = None,
     site: Annotated[str | None, typer.Option(help="One site (default: every site).")] = None,
 ) -> None:
     """Write a store's good readings (quality ok, with a value) as a Parquet dataset, hive-style by
