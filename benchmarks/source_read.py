@@ -30,13 +30,12 @@ START_NS = 1_709_222_400 * 10**9  # 2024-02-29T16:00:00Z, midnight of 1 March 20
 STEP_NS = 60 * 10**9
 
 
-def _fill(url: str, csv: Path, meters: int, days: int) -> int:
-    """Write the readings into VictoriaMetrics and their good ones into csv; the good points."""
-    from services.shared.target import InfluxTarget
+def _fill(target: object, csv: Path, meters: int, days: int) -> int:
+    """Write the readings to the target (an InfluxTarget) and their good ones into csv; the good points."""
     from services.shared.writer import LineWriter, RetryPolicy
 
     steps = days * 1440 + 1
-    writer = LineWriter(InfluxTarget(api="v2", url=url, bucket="energy"), RetryPolicy(max_attempts=5))
+    writer = LineWriter(target, RetryPolicy(max_attempts=5))  # type: ignore[arg-type]
     good = 0
     with csv.open("w", encoding="utf-8") as out:
         out.write("ts,meter,quantity,value\n")
@@ -68,15 +67,38 @@ def _best(fn, repeat: int) -> tuple[float, object]:  # type: ignore[no-untyped-d
     return best, result
 
 
+def _influxdb1(tmp: Path, args: argparse.Namespace, end: int) -> float:
+    """Seconds to read the same readings back from a fresh influxd 1.x (best of --repeat)."""
+    from cli.sources import parse_source, read_source
+    from services.shared.target import InfluxTarget
+    from tests.support.influxdb1 import InfluxDB1
+
+    (tmp / "influx").mkdir()
+    db = InfluxDB1(tmp / "influx").start()
+    try:
+        db.create_database("energy")
+        _fill(InfluxTarget(api="v1", url=db.url, database="energy"), tmp / "again.csv", args.meters,
+              args.days)
+        source = parse_source(f"influx1://127.0.0.1:{db.port}/energy")
+        seconds, got = _best(lambda: read_source(source, SITE, START_NS, end), args.repeat)
+        assert len(got["energy_active_import"]) == sum(1 for _ in (tmp / "again.csv").open()) - 1  # type: ignore[index]
+        return seconds
+    finally:
+        db.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--meters", type=int, default=100)
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--influxdb1", action="store_true",
+                        help="also read the same readings from influxd 1.x (InfluxQL), for comparison")
     args = parser.parse_args()
 
     from analytics.readings_io import read_readings
     from cli.sources import parse_source, read_source
+    from services.shared.target import InfluxTarget
     from tests.support.victoria import Victoria
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,7 +108,7 @@ def main() -> None:
         try:
             csv = Path(tmp) / "readings.csv"
             t = time.perf_counter()
-            points = _fill(vm.url, csv, args.meters, args.days)
+            points = _fill(InfluxTarget(api="v2", url=vm.url, bucket="energy"), csv, args.meters, args.days)
             vm.flush()
             print(f"wrote {args.meters} meters x {args.days} days of minute readings: {points:,} good "
                   f"points ({time.perf_counter() - t:.1f} s)")
@@ -96,6 +118,7 @@ def main() -> None:
             csv_s, from_csv = _best(lambda: read_readings(csv), args.repeat)
         finally:
             vm.stop()
+        influx_s = _influxdb1(Path(tmp), args, end) if args.influxdb1 else None
     a, b = from_vm["energy_active_import"], from_csv["energy_active_import"]  # type: ignore[index]
     order_a, order_b = np.lexsort((a.ts_ns, a.meter)), np.lexsort((b.ts_ns, b.meter))
     assert len(a) == len(b) == points, (len(a), len(b), points)
@@ -105,6 +128,9 @@ def main() -> None:
           f"({vm_s:.2f} s)")
     print(f"baseline: CSV file, analytics.readings_io:           {points / csv_s:>12,.0f} points/s "
           f"({csv_s:.2f} s)")
+    if influx_s is not None:
+        print(f"influxd 1.x (InfluxQL /query, a day per request):    {points / influx_s:>12,.0f} points/s "
+              f"({influx_s:.2f} s)")
     print(f"ratio VictoriaMetrics / CSV: {csv_s / vm_s:.2f}   target >= 1,000,000 points/s: "
           f"{'met' if points / vm_s >= 1e6 else 'NOT met'}")
 
