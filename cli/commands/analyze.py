@@ -123,6 +123,12 @@ def _run(readings_path: Path | None, config: Path, date_from: str | None, date_t
         raise _Fail(f"--period must be one of {', '.join(PERIODS)}, not {period!r}")
     if interval <= 0 or 86_400 % interval:
         raise _Fail(f"--interval {interval}: must divide a day (86400 s)")
+    if source is not None and source.source is not None and source.from_time is None and date_from:
+        # what --from needs: from 1 January of the year before (ytd, year-on-year change); --to-time
+        # stays now: a reading after --to that closes a gap at its end counts, as it does in a file
+        from dataclasses import replace
+
+        source = replace(source, from_time=f"{_day(date_from, '--from').year - 1}-01-01")
     inputs = load_inputs(readings_path, config, factor_set, carbon_series, virtual_path, factors_dir,
                          basis_path, records_path, source=source)
     if records_path is not None and period == "day":

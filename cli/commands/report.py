@@ -79,10 +79,10 @@ def report(
         if readings is None and source is None:
             raise Fail("give --from READINGS or --source SOURCE")
         # from a source, by default what the report needs: from 1 January of the year before
-        # (year-on-year change, the reduction target) to the period's last day
+        # (year-on-year change, the reduction target) to now (--to-time), so that a reading after
+        # the period that closes a gap at its end counts, as it does in a file
         options = SourceOptions(source, site, from_time or (
-            f"{when.first.year - 1}-01-01" if source else None), to_time or (
-            when.last.isoformat() if source else None))
+            f"{when.first.year - 1}-01-01" if source else None), to_time)
         model = _model(readings, config, when, institution, basis, virtual, factor_set, carbon_series,
                        reduction, standard, with_alerts, interval, options)
         write_report(kind, output, lang, model)

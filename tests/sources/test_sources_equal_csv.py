@@ -106,8 +106,12 @@ def vm(victoria: Any) -> Any:
     return server
 
 
-def test_victoria_gives_the_csv_indicators(vm: Any, from_csv: dict[str, Any], tmp_path: Path) -> None:
+def test_victoria_gives_the_csv_indicators(vm: Any, from_csv: dict[str, Any], csv_file: Path,
+                                           tmp_path: Path) -> None:
     assert analyze("--source", f"victoria://127.0.0.1:{vm.port}", *WINDOW) == from_csv
+    # without --from-time, analyze --from/--to say what to read
+    days = ("--from", "2024-03-02", "--to", "2024-03-02")
+    assert analyze("--source", f"victoria://127.0.0.1:{vm.port}", *days) == analyze(csv_file, *days)
     # the ingest config's target, whichever server it turns out to be (asked of /health)
     config = tmp_path / "ingest.toml"
     config.write_text(f'[mqtt]\nhost = "127.0.0.1"\nclient_id = "ingest-t"\n\n[influx]\nurl = "{vm.url}"\n'
