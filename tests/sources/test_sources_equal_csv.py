@@ -130,6 +130,11 @@ def test_influxdb1_gives_the_csv_indicators(influxdb1: Any, from_csv: dict[str, 
                         password_file=str(password)), _readings()[0])
     url = f"influx1://127.0.0.1:{db.port}/energy?username=reader&password_file={password}"
     assert analyze("--source", url, *WINDOW) == from_csv
+    config = tmp_path / "ingest.toml"  # the v1 target of an ingest config, its password file relative
+    config.write_text(f'[mqtt]\nhost = "127.0.0.1"\nclient_id = "ingest-t"\n\n[influx]\napi = "v1"\n'
+                      f'url = "{db.url}"\ndatabase = "energy"\nusername = "reader"\n'
+                      'password_file = "password"\n', encoding="utf-8")
+    assert analyze("--source", config, *WINDOW) == from_csv
     # wrong password, wrong database: named, non-zero, no figures
     password.write_text("wrong\n", encoding="utf-8")
     bad = metergate("analyze", "--source", url, *WINDOW, "--config", SITE, "--json")
