@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("analyze", "analyze"),
     "alerts": ("alerts", "alerts"),
     "report": ("report", "report"),
+    "export": ("export", "export"),
     "analytics": ("analytics_service", "analytics"),
     "ingest": ("ingest", "ingest"),
     "web-user": ("web_user", "web_user"),

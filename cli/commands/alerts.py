@@ -25,6 +25,8 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from cli.commands.source_options import FromTimeOpt, SiteOpt, SourceOpt, SourceOptions, ToTimeOpt
+
 if TYPE_CHECKING:
     from analytics.alert_engine import BatchResult
     from analytics.alerts import Alert
@@ -69,6 +71,10 @@ def alerts(
     raise_after: Annotated[int, typer.Option(
         help="Ticks present before an alert is raised (counter resets, spikes and sentinels: at once).")] = 2,
     clear_after: Annotated[int, typer.Option(help="Ticks absent before it is cleared.")] = 3,
+    source: SourceOpt = None,
+    site: SiteOpt = None,
+    from_time: FromTimeOpt = None,
+    to_time: ToTimeOpt = None,
 ) -> None:
     """List active and recent alerts, or run every detector and the quotas over a readings file.
 
@@ -76,11 +82,12 @@ def alerts(
     metergate alerts --from readings.csv --config site.toml --json
     """
     try:
-        if readings is not None:
+        if readings is not None or source is not None:
             if config is None:
-                raise _Fail("--from needs --config SITE (the site config of the readings)")
+                raise _Fail("--from/--source needs --config SITE (the site config of the readings)")
             result, tz = _batch(readings, config, interval, lateness, standard, reduction, raise_after,
-                                clear_after, show_progress=not json_out and sys.stderr.isatty())
+                                clear_after, show_progress=not json_out and sys.stderr.isatty(),
+                                source=SourceOptions(source, site, from_time, to_time))
             _output(result.alerts, tz, json_out, notes=result.notes, status=result.quota_status)
             return
         if notifications:
@@ -94,23 +101,29 @@ def alerts(
         raise typer.Exit(exc.code) from None
 
 
-def _batch(readings_path: Path, config: Path, interval: int, lateness: int, standards: list[str] | None,
-           reduction: float | None, raise_after: int, clear_after: int, *,
-           show_progress: bool = False) -> tuple[BatchResult, ZoneInfo]:
+def _batch(readings_path: Path | None, config: Path, interval: int, lateness: int,
+           standards: list[str] | None, reduction: float | None, raise_after: int, clear_after: int, *,
+           show_progress: bool = False, source: SourceOptions | None = None
+           ) -> tuple[BatchResult, ZoneInfo]:
     from analytics.readings_io import ReadingsError
-    from cli.commands.readings_input import read_readings
+    from cli.commands.readings_input import read_input, source_name
+    from cli.sources import SourceEmpty
     from site_config import ConfigError, load_site_config
 
     try:
         site = load_site_config(config, require_env_secrets=False)
     except ConfigError as exc:
         raise _Fail("\n".join(str(p) for p in exc.problems) or str(exc)) from None
+    source = source or SourceOptions()
     try:
-        data = read_readings(readings_path)
+        data = read_input(readings_path, source, site=site.site.id, tz=ZoneInfo(site.site.timezone))
+    except SourceEmpty as exc:
+        raise _Fail(str(exc), code=1) from None
     except (ReadingsError, ValueError) as exc:
         raise _Fail(str(exc)) from None
-    return batch_of(data, site, str(readings_path), str(config), interval, lateness, standards, reduction,
-                    raise_after, clear_after, show_progress=show_progress)
+    assert data is not None
+    return batch_of(data, site, source_name(readings_path, source), str(config), interval, lateness,
+                    standards, reduction, raise_after, clear_after, show_progress=show_progress)
 
 
 def batch_of(data: Readings, site: SiteConfig, readings_name: str, config_name: str, interval: int,

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from metergate_data import bundled
 from rich.console import Console
 from rich.table import Table
 
+from cli.commands.source_options import FromTimeOpt, SiteOpt, SourceOpt, SourceOptions, ToTimeOpt
 from site_config import ConfigError, load_site_config
 
 if TYPE_CHECKING:
@@ -55,8 +57,8 @@ Fail = _Fail  # for `metergate report`, which reads its inputs through load_inpu
 def analyze(
     config: Annotated[Path, typer.Option("--config", help="Site config (buildings and meters).")],
     readings: Annotated[Path | None, typer.Argument(
-        metavar="READINGS", help="Readings: .csv, .parquet, or the gateway's outbox (SQLite); may be "
-        "left out with --records.")] = None,
+        metavar="READINGS", help="Readings: .csv, .parquet, a Parquet dataset folder (metergate "
+        "export), or the gateway's outbox (SQLite); may be left out with --source or --records.")] = None,
     date_from: Annotated[str | None, typer.Option(
         "--from", help="First day, YYYY-MM-DD in the site's time zone (default: the first reading's).")
     ] = None,
@@ -80,6 +82,10 @@ def analyze(
     records: Annotated[Path | None, typer.Option(
         help="CSV of monthly records of what no meter reads (institution, month, carrier, quantity, "
              "unit): petrol, diesel, LPG, coal, bought heat, bills.")] = None,
+    source: SourceOpt = None,
+    site: SiteOpt = None,
+    from_time: FromTimeOpt = None,
+    to_time: ToTimeOpt = None,
 ) -> None:
     """Indicators per building, institution, category and fleet: kgce, kgce/m², kgce/person, m³/person,
     kgCO2/m² and heating kgce per heated m², per day, month, year to date or year.
@@ -91,7 +97,8 @@ def analyze(
     """
     try:
         rows, notes = _run(readings, config, date_from, date_to, period, factor_set, carbon_series,
-                           virtual, factors_dir, interval, basis, records)
+                           virtual, factors_dir, interval, basis, records,
+                           SourceOptions(source, site, from_time, to_time))
     except _Fail as exc:
         err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
         err.print(f"error: {exc}", style="red")
@@ -106,7 +113,8 @@ def analyze(
 def _run(readings_path: Path | None, config: Path, date_from: str | None, date_to: str | None,
          period: str, factor_set: str, carbon_series: str | None, virtual_path: Path | None,
          factors_dir: Path, interval: int, basis_path: Path | None = None,
-         records_path: Path | None = None) -> tuple[list[IndicatorRow], list[str]]:
+         records_path: Path | None = None, source: SourceOptions | None = None
+         ) -> tuple[list[IndicatorRow], list[str]]:
     """Check the options, read the files and hand them to analytics.indicator_run."""
     from analytics.indicator_run import Window
     from analytics.indicators import PERIODS
@@ -115,8 +123,14 @@ def _run(readings_path: Path | None, config: Path, date_from: str | None, date_t
         raise _Fail(f"--period must be one of {', '.join(PERIODS)}, not {period!r}")
     if interval <= 0 or 86_400 % interval:
         raise _Fail(f"--interval {interval}: must divide a day (86400 s)")
+    if source is not None and source.source is not None and source.from_time is None and date_from:
+        # what --from needs: from 1 January of the year before (ytd, year-on-year change); --to-time
+        # stays now: a reading after --to that closes a gap at its end counts, as it does in a file
+        from dataclasses import replace
+
+        source = replace(source, from_time=f"{_day(date_from, '--from').year - 1}-01-01")
     inputs = load_inputs(readings_path, config, factor_set, carbon_series, virtual_path, factors_dir,
-                         basis_path, records_path)
+                         basis_path, records_path, source=source)
     if records_path is not None and period == "day":
         raise _Fail("--records holds monthly figures: use --period month, ytd or year")
     last_day = _day(date_to, "--to") if date_to else None
@@ -146,13 +160,14 @@ class Inputs:
 def load_inputs(readings_path: Path | None, config: Path, factor_set: str, carbon_series: str | None,
                 virtual_path: Path | None, factors_dir: Path, basis_path: Path | None = None,
                 records_path: Path | None = None, *, readings: Readings | None = None,
-                readings_name: str = "") -> Inputs:
+                readings_name: str = "", source: SourceOptions | None = None) -> Inputs:
     """Read the site config, the factors, the readings, virtual meters, basis and records (raises _Fail).
     `readings`: readings already read (the analytics service's scheduled report) instead of a file,
-    named `readings_name` in messages."""
+    named `readings_name` in messages. `source`: --source/--site/--from-time/--to-time."""
     from analytics.readings_io import ReadingsError
     from analytics.rollup import RollupError, load_virtual_meters
-    from cli.commands.readings_input import read_readings
+    from cli.commands.readings_input import read_input, source_name
+    from cli.sources import SourceEmpty
     from site_config.analytics_records import rollup_meta
 
     try:
@@ -160,18 +175,22 @@ def load_inputs(readings_path: Path | None, config: Path, factor_set: str, carbo
     except ConfigError as exc:
         raise _Fail("\n".join(str(p) for p in exc.problems) or str(exc)) from None
     table, coal, fixed = _factors(factors_dir, factor_set, carbon_series)
-    if readings_path is None and records_path is None and readings is None:
-        raise _Fail("give READINGS, --records FILE, or both")
+    source = source or SourceOptions()
+    if readings_path is None and records_path is None and readings is None and source.source is None:
+        raise _Fail("give READINGS (or --source), --records FILE, or both")
     buildings, meters = rollup_meta(site)
     basis_data, buildings = _basis(basis_path, buildings)
     try:
         virtual = load_virtual_meters(virtual_path, meters, buildings) if virtual_path else ()
-        data = read_readings(readings_path) if readings_path is not None else readings
+        data = (read_input(readings_path, source, site=site.site.id, tz=ZoneInfo(site.site.timezone))
+                if readings_path is not None or source.given else readings)
+    except SourceEmpty as exc:
+        raise _Fail(str(exc), code=1) from None
     except (RollupError, ReadingsError) as exc:
         raise _Fail(str(exc)) from None
     recs = _records(records_path, buildings, basis_data, table, coal)
     return Inputs(site, buildings, meters, virtual, data, table, coal, fixed, basis_data, recs,
-                  readings_name or str(readings_path), str(config))
+                  readings_name or source_name(readings_path, source), str(config))
 
 
 def run_window(inputs: Inputs, window: Window) -> IndicatorRun:

@@ -22,6 +22,7 @@ from metergate_data import bundled
 from rich.console import Console
 
 from cli.commands.analyze import Fail
+from cli.commands.source_options import FromTimeOpt, SiteOpt, SourceOpt, SourceOptions, ToTimeOpt
 
 if TYPE_CHECKING:
     from cli.commands.analyze import Inputs
@@ -33,11 +34,12 @@ LATENESS_S = 300  # alerts --from's default
 
 
 def report(
-    readings: Annotated[Path, typer.Option("--from", metavar="READINGS", help=(
-        "Readings: .csv, .parquet, or the gateway's outbox (SQLite), as for `metergate analyze`."))],
     config: Annotated[Path, typer.Option("--config", help="Site config (buildings and meters).")],
     period: Annotated[str, typer.Option(help="A year (2025), a month (2025-03) or a quarter (2025-Q1).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The file to write.")],
+    readings: Annotated[Path | None, typer.Option("--from", metavar="READINGS", help=(
+        "Readings: .csv, .parquet, a Parquet dataset folder, or the gateway's outbox (SQLite), as for "
+        "`metergate analyze`; or give --source."))] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="html | pdf | xlsx (default: from the "
                                                              "suffix of -o).")] = None,
     institution: Annotated[str | None, typer.Option(
@@ -59,6 +61,10 @@ def report(
         "Run the detectors and quotas (alerts --from) for the alerts and quota sections; "
         "--no-alerts leaves both out, saying so."))] = True,
     interval: Annotated[int, typer.Option(help="Aggregation interval in seconds.")] = 3600,
+    source: SourceOpt = None,
+    site: SiteOpt = None,
+    from_time: FromTimeOpt = None,
+    to_time: ToTimeOpt = None,
 ) -> None:
     """An energy report: indicators with their year-on-year change, consumption by carrier and by
     sub-item (分项, unclassified shown), monthly and daily charts, quota status with year-end projection
@@ -70,8 +76,15 @@ def report(
     """
     try:
         kind, when = _check(fmt, output, lang, period, interval)
+        if readings is None and source is None:
+            raise Fail("give --from READINGS or --source SOURCE")
+        # from a source, by default what the report needs: from 1 January of the year before
+        # (year-on-year change, the reduction target) to now (--to-time), so that a reading after
+        # the period that closes a gap at its end counts, as it does in a file
+        options = SourceOptions(source, site, from_time or (
+            f"{when.first.year - 1}-01-01" if source else None), to_time)
         model = _model(readings, config, when, institution, basis, virtual, factor_set, carbon_series,
-                       reduction, standard, with_alerts, interval)
+                       reduction, standard, with_alerts, interval, options)
         write_report(kind, output, lang, model)
     except Fail as exc:
         Console(stderr=True, markup=False, highlight=False, soft_wrap=True).print(
@@ -107,13 +120,14 @@ def _check(fmt: str | None, output: Path, lang: str, period: str, interval: int
         raise Fail(str(exc)) from None
 
 
-def _model(readings: Path, config: Path, period: ReportPeriod, institution: str | None,
+def _model(readings: Path | None, config: Path, period: ReportPeriod, institution: str | None,
            basis: Path | None, virtual: Path | None, factor_set: str, carbon_series: str | None,
            reduction: float | None, standard: list[str] | None, with_alerts: bool,
-           interval: int) -> object:
+           interval: int, source: SourceOptions | None = None) -> object:
     from cli.commands.analyze import load_inputs
 
-    inputs = load_inputs(readings, config, factor_set, carbon_series, virtual, bundled("factors"), basis)
+    inputs = load_inputs(readings, config, factor_set, carbon_series, virtual, bundled("factors"), basis,
+                         source=source)
     return model_of(inputs, period, institution, reduction, standard, with_alerts, interval)
 
 
