@@ -63,6 +63,10 @@ class Labelled:
         return child
 
     # a metric without labels is its one child
+    @property
+    def value(self) -> float:
+        return float(self.labels().value)
+
     def inc(self, amount: float = 1.0) -> None:
         self.labels().inc(amount)
 

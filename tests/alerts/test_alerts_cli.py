@@ -73,7 +73,7 @@ def test_bad_inputs_exit_2_naming_where(tmp_path: Path, files: tuple[Path, Path]
     r = runner.invoke(app, ["alerts", "--from", str(stranger), "--config", str(site)])
     assert r.exit_code == 2 and "meter(s) not in" in r.output and "nobody" in r.output
     r = runner.invoke(app, ["alerts", "--from", str(csv_path)])
-    assert r.exit_code == 2 and "--from needs --config SITE" in r.output
+    assert r.exit_code == 2 and "--from/--source needs --config SITE" in r.output
     r = runner.invoke(app, ["alerts", "--store", str(tmp_path / "none.sqlite")])
     assert r.exit_code == 2 and "no alert store there" in r.output
     not_store = tmp_path / "x.sqlite"

@@ -110,9 +110,9 @@ def test_full_disk_keeps_polling_and_loses_nothing_accepted(
                 pass
         before = _polls(gateway)
         deadline = time.monotonic() + 30  # the last free bytes of the file's pages fill first
-        while gateway.metrics.outbox_errors._value.get() == 0 and time.monotonic() < deadline:
+        while gateway.metrics.outbox_errors.value == 0 and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert gateway.metrics.outbox_errors._value.get() > 0, "a full disk must be reported"
+        assert gateway.metrics.outbox_errors.value > 0, "a full disk must be reported"
         refused_at = _polls(gateway)
         time.sleep(2)
         assert _polls(gateway) >= refused_at + 10, "polling must go on while the disk is full"
