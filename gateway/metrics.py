@@ -139,7 +139,7 @@ class GatewayMetrics:
 
                 reg = CollectorRegistry()
                 reg.register(self.devices)
-                reg.register(_Values(self._values))
+                reg.register(ValuesCollector(self._values))
                 reg.register(self.mqtt)
                 self._registry = reg
             return self._registry
@@ -157,7 +157,7 @@ class GatewayMetrics:
         start_http_server(port, addr=host, registry=self.registry)
 
 
-class _Values:
+class ValuesCollector:
     """The plain values' families, built at scrape time."""
 
     def __init__(self, values: list[Labelled]) -> None:

@@ -201,8 +201,10 @@ def _batch(inputs: Inputs, period: ReportPeriod, reduction: float | None, standa
 def write_report(kind: str, output: Path, lang: str, model: object) -> None:
     """The model rendered as `kind` into `output` (raises Fail)."""
     from reports.model import Report
+    from reports.reasons import localized
 
     assert isinstance(model, Report)
+    model = localized(model, lang)
     try:
         if kind == "html":
             from reports.html import render_html

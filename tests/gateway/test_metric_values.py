@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from gateway.metric_values import Labelled, families
-from gateway.metrics import LATENCY_BUCKETS
-
-
-class _Plain:
-    def __init__(self, values: list[Labelled]) -> None:
-        self.values = values
-
-    def describe(self) -> list[object]:
-        return []
-
-    def collect(self) -> Iterator[Any]:
-        return families(self.values)
+from gateway.metric_values import Labelled
+from gateway.metrics import LATENCY_BUCKETS, ValuesCollector
 
 
 @settings(max_examples=40, deadline=None)
@@ -48,7 +34,7 @@ def test_text_equals_prometheus_clients_own_objects(observed: list[tuple[str, fl
     g.labels("bus-1").set(busy)
     ours_g.labels("bus-1").set(busy)
     ours = CollectorRegistry()
-    ours.register(_Plain([ours_h, ours_c, ours_g]))
+    ours.register(ValuesCollector([ours_h, ours_c, ours_g]))
 
     def samples(reg: CollectorRegistry) -> list[str]:  # created-timestamps differ by nature
         return sorted(line for line in generate_latest(reg).decode().splitlines()

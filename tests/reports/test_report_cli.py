@@ -302,3 +302,30 @@ def test_fleet_of_institutions_from_a_basis_and_a_quarter(files: tuple[Path, Pat
         # the change, written out: against 2023-Q4 (of which only December has readings)
         then = before[key]["kgce_per_m2"]
         assert got[(section, "kgce_per_m2")][1] == stored(now[key]["kgce_per_m2"] / then - 1.0), section
+
+
+def test_reasons_are_in_the_reports_language(files: tuple[Path, Path], tmp_path: Path) -> None:
+    """Every "no data" reason of a Chinese workbook is Chinese (a phrasing the translation does not
+    know would stay English and fail here); the English workbook keeps the analytics' own words."""
+    from openpyxl import load_workbook
+
+    from reports.reasons import reason
+
+    def reasons(lang: str) -> list[str]:
+        out = tmp_path / f"r-{lang}.xlsx"
+        report(files, out, "--no-alerts", "--lang", lang, "--period", "2024-07")
+        book = load_workbook(out)
+        found = []
+        for ws in book.worksheets:
+            header = [c.value for c in ws[1]]
+            if "reason" in header:
+                col = header.index("reason")
+                found += [r[col] for r in ws.iter_rows(min_row=2, values_only=True) if r[col]]
+        return found
+
+    zh, en = reasons("zh"), reasons("en")
+    # July: the water meter's month without readings, carriers without meters
+    assert zh and len(zh) == len(en)
+    assert all(re.search(r"[\u4e00-\u9fff]", text) for text in zh), zh
+    assert zh == [reason(text, "zh") for text in en]
+    assert not any(re.search(r"[\u4e00-\u9fff]", text) for text in en)
