@@ -41,15 +41,17 @@ def raised(severity: Severity = Severity.MAJOR, **kw: object) -> Notification:
 
 
 def email_channel(smtp: SmtpReceiver, ca_file: Path, password_file: Path, *,
-                  timeout: float = 5.0) -> EmailChannel:
+                  timeout: float = 5.0, lang: str = "en") -> EmailChannel:
     return EmailChannel("ops-mail", smtp.host, smtp.port, True, ca_file, smtp.user,
                         Secret.from_file(password_file), "metergate@example.cn",
-                        ("ops@example.cn", "duty@example.cn"), "[metergate]", timeout)
+                        ("ops@example.cn", "duty@example.cn"), "[metergate]", timeout, lang)
 
 
 def webhook_channel(url: str | Secret, *, template: str = "json", markdown: bool = False,
-                    token: Secret | None = None, timeout: float = 5.0, cid: str = "hook") -> WebhookChannel:
-    return WebhookChannel(cid, url, token, template, markdown, timeout)  # type: ignore[arg-type]
+                    token: Secret | None = None, timeout: float = 5.0, cid: str = "hook",
+                    lang: str = "en") -> WebhookChannel:
+    return WebhookChannel(cid, url, token, template, markdown, timeout, None,  # type: ignore[arg-type]
+                          lang)
 
 
 def route(*channels: str, quiet: str | None = None, min_severity: Severity = Severity.INFO,

@@ -348,3 +348,19 @@ def test_a_dingtalk_robot_with_signing_gets_timestamp_and_sign(
     want = base64.b64encode(hmac.new(secret.encode(), f"{ts}\n{secret}".encode(), hashlib.sha256).digest())
     assert query["sign"] == [want.decode()]
     assert post.body["msgtype"] == "text"
+
+
+def test_a_chinese_channel_says_it_in_chinese(webhook: HttpReceiver, store_path: Path,
+                                              notifiers: Callable[..., Notifier]) -> None:
+    """`lang = "zh"` (the default): the title, the field names, the event, severity and kind in
+    Chinese; the detector's own sentence and its figures as the analytics wrote them."""
+    ch = webhook_channel(f"{webhook.url}/zh", template="wecom", lang="zh")
+    notifier = notifiers(settings(ch), store_path)
+    notifier.submit(raised(Severity.CRITICAL))
+    assert notifier.flush(20)
+    (post,) = webhook.wait(1)
+    text = post.body["text"]["content"]
+    assert text.startswith("metergate: 告警【紧急】疑似漏水 — gov-water（alerts-site）"), text
+    assert "级别：紧急" in text and "站点：alerts-site" in text
+    assert "告警编号：water_leak-0123456789abcdef" in text
+    assert "night flow 0.42 m³/h" in text  # the alert's message, unchanged

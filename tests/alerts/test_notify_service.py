@@ -145,10 +145,11 @@ def test_a_raised_alert_is_mailed_and_posted_and_recorded(in_process: AnalyticsS
     mails = smtp.wait(1)
     posts = webhook.wait(1)
     subjects = [m.message["Subject"] for m in mails]
-    assert any(s.startswith("[metergate] RAISED") and "sentinel on school-main (alerts-site)" in s
+    # in Chinese, the channels' default language
+    assert any(s.startswith("[metergate] 告警【") and "无效读数 — school-main（alerts-site）" in s
                for s in subjects), subjects
     assert all(m.tls and m.login == smtp.user for m in mails)
-    assert any(p.body["msgtype"] == "text" and "sentinel on school-main" in p.body["text"]["content"]
+    assert any(p.body["msgtype"] == "text" and "无效读数 — school-main" in p.body["text"]["content"]
                for p in posts)
     assert all(p.path == "/cgi-bin/webhook/send?key=k1" for p in posts)
     assert svc.notifier is not None and svc.notifier.flush(20)
@@ -205,9 +206,9 @@ def test_report_ready_in_the_service_and_from_the_scheduler(
     svc = in_process
     assert svc.report_ready(SITE, "2026-11", "/srv/reports/alerts-site-2026-11.pdf")
     posts = webhook.wait(1)
-    assert "report ready: alerts-site 2026-11" in posts[0].body["text"]["content"]
+    assert "报告已生成：alerts-site 2026-11" in posts[0].body["text"]["content"]
     (mail,) = smtp.wait(1)
-    assert mail.message["Subject"] == "[metergate] report ready: alerts-site 2026-11"
+    assert mail.message["Subject"] == "[metergate] 报告已生成：alerts-site 2026-11"
     assert "/srv/reports/alerts-site-2026-11.pdf" in mail.message.get_content()
     # the scheduler runs in another process: the hook sends through the same config and store
     records = notify_report_ready(svc.cfg, SITE, "2026-12", "/srv/reports/alerts-site-2026-12.pdf",
@@ -241,8 +242,8 @@ def test_the_service_under_a_real_broker_mails_and_posts_its_alert(
         code = svc.stop()
     log = (tmp_path / "service.log").read_text()
     assert code == 0, log
-    assert any("sentinel on school-main" in m.message["Subject"] for m in mails), log
-    assert any("sentinel on school-main" in p.body["text"]["content"] for p in posts)
+    assert any("无效读数 — school-main" in m.message["Subject"] for m in mails), log
+    assert any("无效读数 — school-main" in p.body["text"]["content"] for p in posts)
     with AlertStore(tmp_path / "state" / "alerts.sqlite") as store:
         delivered = {(r.channel, r.event) for r in store.notifications() if r.status == "delivered"}
     assert {("ops-mail", "raised"), ("robot", "raised")} <= delivered

@@ -57,6 +57,7 @@ class ChannelBase(_Strict):
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
     type: str
     timeout: Seconds = 10.0  # one attempt: connect, send, answer
+    lang: Literal["zh", "en"] = "zh"  # the notification's words (the alert's own message as written)
 
 
 class EmailSpec(ChannelBase):
@@ -119,6 +120,7 @@ class EmailChannel:
     to: tuple[str, ...]
     subject_prefix: str
     timeout: float
+    lang: str = "zh"
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ class WebhookChannel:
     markdown: bool
     timeout: float
     sign_secret: Secret | None = None  # DingTalk signing: timestamp and sign added to the URL
+    lang: str = "zh"
 
 
 Channel = EmailChannel | WebhookChannel
@@ -250,7 +253,7 @@ def _channel(data: object, path: KeyPath, base: Path, f: Findings, require_secre
             f.error((*path, "ca_file"), f"{ca} does not exist; give the PEM file of the CA that signed the "
                                         "mail server's certificate")
         return EmailChannel(spec.id, spec.host, spec.port, spec.starttls, ca, spec.username, password,
-                            spec.sender, tuple(spec.to), spec.subject_prefix, spec.timeout)
+                            spec.sender, tuple(spec.to), spec.subject_prefix, spec.timeout, spec.lang)
     url: str | Secret | None
     given = [k for k in ("url", "url_file", "url_env") if getattr(spec, k) is not None]
     if len(given) != 1:
@@ -272,7 +275,7 @@ def _channel(data: object, path: KeyPath, base: Path, f: Findings, require_secre
                 "a signing secret is for DingTalk robots: set template = \"dingtalk\" or remove it")
     if url is None:
         return None
-    return WebhookChannel(spec.id, url, token, spec.template, spec.markdown, spec.timeout, sign)
+    return WebhookChannel(spec.id, url, token, spec.template, spec.markdown, spec.timeout, sign, spec.lang)
 
 
 def _secret(file: str | None, env: str | None, key: str, path: KeyPath, base: Path, f: Findings,

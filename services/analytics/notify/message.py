@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from analytics.alerts import Change
 from analytics.events import Severity
 from services.analytics.notify.config import EmailChannel, Template
+from services.analytics.notify.words import kind_name, words
 from services.analytics.payloads import alert_doc
 
 NOTIFICATION_SCHEMA = "metergate.notification/1"
@@ -97,43 +98,51 @@ def _local(n: Notification, ns: float) -> str:
     return datetime.fromtimestamp(ns / 1e9, ZoneInfo(n.tz)).strftime("%Y-%m-%d %H:%M")
 
 
-def _figure(x: Any) -> str:
-    return "unknown" if x is None else f"{x:.4g}"
+def _figure(x: Any, unknown: str = "unknown") -> str:
+    return unknown if x is None else f"{x:.4g}"
 
 
-def title(n: Notification) -> str:
+def title(n: Notification, lang: str = "en") -> str:
     """One line: what happened, where."""
+    w = words(lang)
     if n.report is not None:
-        return f"report ready: {n.site} {n.report['period']}"
+        return f"{w['report_title']}{'：' if lang == 'zh' else ': '}{n.site} {n.report['period']}"
     a = n.alert or {}
-    return f"{n.event.upper()} {n.severity.label}: {a.get('kind')} on {a.get('subject')} ({n.site})"
+    sev, kind = w[n.severity.label], kind_name(a.get("kind"), lang)
+    if lang == "zh":
+        return f"{w[n.event]}【{sev}】{kind} — {a.get('subject')}（{n.site}）"
+    return f"{w[n.event]} {sev}: {kind} on {a.get('subject')} ({n.site})"
 
 
-def lines(n: Notification) -> list[str]:
+def lines(n: Notification, lang: str = "en") -> list[str]:
     """The body as lines of text: the same facts in every channel."""
+    w = words(lang)
+    sep = "：" if lang == "zh" else ": "
     if n.report is not None:
-        return [f"The {n.report['period']} report of site {n.site} is ready.", f"File: {n.report['path']}",
-                f"Made: {_local(n, n.at_ns)} ({n.tz})"]
+        return [w["report_text"].format(period=n.report["period"], site=n.site),
+                f"{w['file']}{sep}{n.report['path']}", f"{w['made']}{sep}{_local(n, n.at_ns)} ({n.tz})"]
     a = n.alert or {}
     out = [str(a.get("message", ""))]
     if n.event == "escalated":
-        out.append(f"Severity: {n.extra.get('previous_severity', '?')} -> {n.severity.label}")
+        before = n.extra.get("previous_severity", "?")
+        out.append(f"{w['severity']}{sep}{w.get(before, before)} -> {w[n.severity.label]}")
     else:
-        out.append(f"Severity: {n.severity.label}")
-    out += [f"Value: {_figure(a.get('value'))} {a.get('unit', '')} (threshold {_figure(a.get('threshold'))})",
-            f"Since: {_local(n, a.get('start', 0) * 1e9)} ({n.tz})"]
+        out.append(f"{w['severity']}{sep}{w[n.severity.label]}")
+    out += [f"{w['value']}{sep}{_figure(a.get('value'), w['unknown'])} {a.get('unit', '')} "
+            f"({w['threshold']} {_figure(a.get('threshold'), w['unknown'])})",
+            f"{w['since']}{sep}{_local(n, a.get('start', 0) * 1e9)} ({n.tz})"]
     if n.event == "cleared" and a.get("cleared") is not None:
-        out.append(f"Cleared: {_local(n, a['cleared'] * 1e9)}")
-    out += [f"Site: {n.site}", f"Alert: {a.get('id')}"]
+        out.append(f"{w['cleared_at']}{sep}{_local(n, a['cleared'] * 1e9)}")
+    out += [f"{w['site']}{sep}{n.site}", f"{w['alert']}{sep}{a.get('id')}"]
     if a.get("acked"):
-        note = f": {a['ack_note']}" if a.get("ack_note") else ""
-        out.append(f"Acknowledged by {a.get('acked_by')}{note}")
+        note = f"{sep}{a['ack_note']}" if a.get("ack_note") else ""
+        out.append(f"{w['acked_by']}{a.get('acked_by')}{note}")
     return out
 
 
 def email_message(n: Notification, ch: EmailChannel) -> EmailMessage:
     msg = EmailMessage()
-    msg["Subject"] = f"{ch.subject_prefix} {title(n)}".strip()
+    msg["Subject"] = f"{ch.subject_prefix} {title(n, ch.lang)}".strip()
     msg["From"] = ch.sender
     msg["To"] = ", ".join(ch.to)
     msg["Date"] = formatdate(localtime=False)
@@ -142,27 +151,27 @@ def email_message(n: Notification, ch: EmailChannel) -> EmailMessage:
     msg["X-Metergate-Site"] = n.site
     if n.alert_id:
         msg["X-Metergate-Alert"] = n.alert_id
-    msg.set_content("\n".join(lines(n)) + "\n\n-- \nmetergate analytics\n")
+    msg.set_content("\n".join(lines(n, ch.lang)) + "\n\n-- \nmetergate analytics\n")
     return msg
 
 
-def json_doc(n: Notification) -> dict[str, Any]:
-    """The body of the plain "json" template (docs/notifications.md)."""
+def json_doc(n: Notification, lang: str = "en") -> dict[str, Any]:
+    """The body of the plain "json" template (docs/notifications.md); `title` and `text` in `lang`."""
     return {"schema": NOTIFICATION_SCHEMA, "event": n.event, "site": n.site, "severity": n.severity.label,
             "time": datetime.fromtimestamp(n.at_ns / 1e9, UTC).isoformat(timespec="seconds"),
-            "title": title(n), "text": "\n".join(lines(n)), "alert": n.alert, "report": n.report,
+            "title": title(n, lang), "text": "\n".join(lines(n, lang)), "alert": n.alert, "report": n.report,
             **({"previous_severity": n.extra["previous_severity"]} if "previous_severity" in n.extra
                else {})}
 
 
-def webhook_body(n: Notification, template: Template, *, markdown: bool = False) -> bytes:
+def webhook_body(n: Notification, template: Template, *, markdown: bool = False, lang: str = "en") -> bytes:
     """The POST body. The robots take {"msgtype": "text" | "markdown", ...}; the text begins with
     "metergate", so a DingTalk robot's keyword check can use that word."""
     if template == "json":
-        doc: dict[str, Any] = json_doc(n)
+        doc: dict[str, Any] = json_doc(n, lang)
     else:
-        head = f"metergate: {title(n)}"
-        body = lines(n)
+        head = f"metergate: {title(n, lang)}"
+        body = lines(n, lang)
         if not markdown:
             doc = {"msgtype": "text", "text": {"content": "\n".join([head, *body])}}
         elif template == "wecom":

@@ -34,7 +34,7 @@ def post_webhook(ch: WebhookChannel, n: Notification) -> None:
     except SecretUnavailable as exc:
         raise DeliveryFailed(f"channel {ch.id}: {exc}") from None
     host = urllib.parse.urlsplit(url).netloc or "the webhook"
-    req = urllib.request.Request(url, data=webhook_body(n, ch.template, markdown=ch.markdown),
+    req = urllib.request.Request(url, data=webhook_body(n, ch.template, markdown=ch.markdown, lang=ch.lang),
                                  headers=headers, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=ch.timeout) as resp:
