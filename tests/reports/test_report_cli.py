@@ -105,7 +105,8 @@ def test_html_numbers_are_analyze_numbers(files: tuple[Path, Path], expected: di
         carriers = _html_rows(text, f"{level}-{key}", "carriers")
         for carrier, amount in AMOUNTS.items():
             assert carriers[carrier][2] == fmt(want[amount]), carrier
-        assert carriers["natural_gas"][2] == "—" and carriers["natural_gas"][3] == "no meter of this carrier"
+        # no gas meter: "—", with its reason in the report's language (zh)
+        assert carriers["natural_gas"][2] == "—" and carriers["natural_gas"][3] == "无此能源品种的表计"
     # the months table: July's water is "—", never 0
     months = text.split(f'id="institution-{INSTITUTION}"', 1)[1].split('<table class="months">', 1)[1]
     july = re.search(r"<tr><td>2024-07</td>(.*?)</tr>", months, re.S)
