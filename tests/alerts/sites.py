@@ -150,3 +150,30 @@ def write_csv(rows: list[tuple[int, str, str, float]], path: Path) -> Path:
         for ts, meter, quantity, value in rows:
             w.writerow([ts, meter, quantity, repr(value)])
     return path
+
+
+def analytics_toml(folder: Path, *, port: int, client_id: str, influx_url: str | None = None,
+                   extra: str = "") -> Path:
+    """`folder/analytics.toml` for the site config beside it: the broker on loopback, the store in
+    `state/`, hourly intervals 15 min late, health every second; optionally InfluxDB v2 at
+    `influx_url`; `extra` (more TOML tables) appended."""
+    influx = f'\n[influx]\napi = "v2"\nurl = "{influx_url}"\nbucket = "metergate"\n' if influx_url else ""
+    path = folder / "analytics.toml"
+    path.write_text(f"""sites = ["site.toml"]
+
+[mqtt]
+host = "127.0.0.1"
+port = {port}
+client_id = "{client_id}"
+{influx}
+[store]
+path = "state/alerts.sqlite"
+
+[engine]
+interval = "1h"
+lateness = "15m"
+
+[health]
+interval = "1s"
+{extra}""", encoding="utf-8")
+    return path

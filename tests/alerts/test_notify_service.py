@@ -19,7 +19,7 @@ from services.analytics.notify.hook import notify_report_ready
 from services.analytics.service import AnalyticsService
 from services.analytics.store import AlertStore
 from services.shared.consumer import Delivery
-from tests.alerts.sites import SITE, readings, site_message, site_toml
+from tests.alerts.sites import SITE, analytics_toml, readings, site_message, site_toml
 from tests.support.ingest import Publisher
 from tests.support.mosquitto import Mosquitto, Pki
 from tests.support.receivers import HttpReceiver, SmtpReceiver
@@ -64,25 +64,8 @@ channels = ["ops-mail", "robot"]
 def _config(tmp_path: Path, smtp: SmtpReceiver, pki: Pki, hook: HttpReceiver, *, port: int = 1883,
             timeout: str = "5s") -> Path:
     site_toml(tmp_path)
-    cfg = tmp_path / "analytics.toml"
-    cfg.write_text(f"""sites = ["site.toml"]
-
-[mqtt]
-host = "127.0.0.1"
-port = {port}
-client_id = "analytics-notify-test"
-
-[store]
-path = "state/alerts.sqlite"
-
-[engine]
-interval = "1h"
-lateness = "15m"
-
-[health]
-interval = "1s"
-""" + _notify_toml(smtp, pki, hook.url, timeout=timeout), encoding="utf-8")
-    return cfg
+    return analytics_toml(tmp_path, port=port, client_id="analytics-notify-test",
+                          extra=_notify_toml(smtp, pki, hook.url, timeout=timeout))
 
 
 @pytest.fixture

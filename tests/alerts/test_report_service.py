@@ -32,7 +32,7 @@ from services.analytics.reading_archive import ReadingArchive
 from services.analytics.report_runner import RenderJob
 from services.analytics.service import AnalyticsService
 from services.analytics.store import AlertStore
-from tests.alerts.sites import SITE, TZ, UNITS, readings, site_message, site_toml
+from tests.alerts.sites import SITE, TZ, UNITS, analytics_toml, readings, site_message, site_toml
 from tests.support.ingest import Publisher
 from tests.support.mosquitto import Mosquitto
 from tests.support.receivers import HttpReceiver
@@ -54,30 +54,12 @@ class Clock:
 
 def _config(folder: Path, port: int, *, formats: str = '["xlsx", "html"]', extra: str = "") -> Path:
     site_toml(folder)
-    path = folder / "analytics.toml"
-    path.write_text(f"""sites = ["site.toml"]
-
-[mqtt]
-host = "127.0.0.1"
-port = {port}
-client_id = "analytics-reports"
-
-[store]
-path = "state/alerts.sqlite"
-
-[engine]
-interval = "1h"
-lateness = "15m"
-
-[health]
-interval = "1s"
-
+    return analytics_toml(folder, port=port, client_id="analytics-reports", extra=f"""
 [report]
 folder = "reports"
 formats = {formats}
 lang = "en"
-{extra}""", encoding="utf-8")
-    return path
+{extra}""")
 
 
 class Running:

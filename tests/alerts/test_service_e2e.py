@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from analytics.intervals import interval_consumption
 from cli.main import app
 from services.analytics.payloads import ack_payload, ack_topic, check
-from tests.alerts.sites import SITE, readings, site_message, site_toml, write_csv
+from tests.alerts.sites import SITE, analytics_toml, readings, site_message, site_toml, write_csv
 from tests.support.ingest import Publisher
 from tests.support.mosquitto import Mosquitto, Recorder
 
@@ -37,30 +37,7 @@ def _gov(day: int) -> float:
 
 
 def _config(folder: Path, broker: Mosquitto, influx_url: str) -> Path:
-    path = folder / "analytics.toml"
-    path.write_text(f"""sites = ["site.toml"]
-
-[mqtt]
-host = "127.0.0.1"
-port = {broker.port}
-client_id = "analytics-test"
-
-[influx]
-api = "v2"
-url = "{influx_url}"
-bucket = "metergate"
-
-[store]
-path = "state/alerts.sqlite"
-
-[engine]
-interval = "1h"
-lateness = "15m"
-
-[health]
-interval = "1s"
-""", encoding="utf-8")
-    return path
+    return analytics_toml(folder, port=broker.port, client_id="analytics-test", influx_url=influx_url)
 
 
 class Service:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.alerts.sites import site_message, site_toml
+from tests.alerts.sites import analytics_toml, site_message, site_toml
 from tests.support.ingest import Publisher
 from tests.support.mosquitto import Mosquitto, MosquittoFactory, RecorderFactory
 from tests.support.victoria import VictoriaFactory
@@ -28,30 +28,7 @@ pytestmark = pytest.mark.slow  # the service started twice (~10 s)
 
 def _config(folder: Path, broker: Mosquitto, influx_url: str) -> Path:
     site_toml(folder)
-    path = folder / "analytics.toml"
-    path.write_text(f"""sites = ["site.toml"]
-
-[mqtt]
-host = "127.0.0.1"
-port = {broker.port}
-client_id = "analytics-drill"
-
-[influx]
-api = "v2"
-url = "{influx_url}"
-bucket = "metergate"
-
-[store]
-path = "state/alerts.sqlite"
-
-[engine]
-interval = "1h"
-lateness = "15m"
-
-[health]
-interval = "1s"
-""", encoding="utf-8")
-    return path
+    return analytics_toml(folder, port=broker.port, client_id="analytics-drill", influx_url=influx_url)
 
 
 def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
