@@ -63,12 +63,13 @@ class Engine:
         after_hours = AfterHours(self.roles, settings, baseline.predictable_for)
         baseline.explained_by.append(after_hours.open_for)
         self.baseline = baseline
+        faults = DataFaults(self.roles, settings, units)
         self.detectors: list[Detector] = [
-            DataFaults(self.roles, settings, units),
+            faults,
             baseline,
             after_hours,
             NightFlowLeak(self.roles, settings, NightFlowLeak.night_hours(self.roles, sched)),
-            HeatPumpCop(self.roles, settings),
+            HeatPumpCop(self.roles, settings, faults.idle),  # one idle draw per heat pump, shared
         ]
         self.last_end: int | None = None
         # every detection names its meter's building (and a heat meter its heat pump's meter)

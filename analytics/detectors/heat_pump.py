@@ -62,7 +62,8 @@ def expected_cop(cop: np.ndarray, temp: np.ndarray, t_now: np.ndarray, min_days:
 class HeatPumpCop:
     """HEAT_PUMP_COP for heat meters with a paired electricity meter."""
 
-    def __init__(self, roles: Sequence[MeterRole], settings: DetectorSettings) -> None:
+    def __init__(self, roles: Sequence[MeterRole], settings: DetectorSettings,
+                 idle: IdleDraw | None = None) -> None:
         self.s = settings
         pos = {r.meter: i for i, r in enumerate(roles)}
         pairs = [(i, pos[r.pair]) for i, r in enumerate(roles)
@@ -80,8 +81,9 @@ class HeatPumpCop:
         self.cop_ring = RowRing(n, settings.history_days)
         self.temp_ring = RowRing(n, settings.history_days)
         self.heat_ring = RowRing(n, settings.history_days)  # each day's heat while running (kWh)
-        self.idle = IdleDraw(n, 7)  # the heat pump's standby draw: intervals above it are "running"
-        self.all = np.arange(n, dtype=np.int64)
+        # every meter's idle draw (DataFaults keeps it, per role row): above it a heat pump "runs"
+        self.idle = idle if idle is not None else IdleDraw(len(roles), 7)
+        self.own_idle = idle is None  # then this detector feeds it itself
 
     def step(self, ctx: Context) -> None:
         if not len(self.rows):
@@ -90,8 +92,9 @@ class HeatPumpCop:
         q, e = c.value[self.rows], c.value[self.elec]
         clean = ((c.coverage[self.rows] >= 0.999) & (c.coverage[self.elec] >= 0.999)
                  & ((c.flags[self.rows] & _BAD) == 0) & ((c.flags[self.elec] & _BAD) == 0))
-        run = clean & np.isfinite(q) & np.isfinite(e) & self.idle.running(e, self.all, s.hp_running_kwh)
-        self.idle.add(np.where(clean, e, np.nan), ctx.day_end[self.rows])
+        run = clean & np.isfinite(q) & np.isfinite(e) & self.idle.running(e, self.elec, s.hp_running_kwh)
+        if self.own_idle:
+            self.idle.add(np.where(c.coverage >= 0.999, c.value, np.nan), ctx.day_end)
         self.heat += np.where(run, q, 0.0)
         self.energy += np.where(run, e, 0.0)
         if np.isfinite(c.temp):
@@ -105,22 +108,23 @@ class HeatPumpCop:
             temp = np.where(self.twn[idx] > 0, self.tw[idx] / self.twn[idx], np.nan)
         cops = self.cop_ring.last(idx, s.history_days)
         temps = self.temp_ring.last(idx, s.history_days)
-        heats = self.heat_ring.last(idx, s.history_days)
-        exp_t = expected_cop(cops, temps, temp, s.min_history_days)
-        # without outdoor temperatures, the day's heat stands in for them: the colder the day, the more
-        # heat and the lower the COP, so the line is fitted on heat (spanning at least 20 % of its
-        # median); a fault lowers the COP at the same heat
-        with np.errstate(all="ignore"):
-            exp_q = expected_cop(cops, heats, self.heat[idx], s.min_history_days,
-                                 0.2 * nanmedian(heats, axis=1))
-        exp = np.where(np.isfinite(temp), exp_t, exp_q)
+        exp = expected_cop(cops, temps, temp, s.min_history_days)
+        no_temp = ~np.isfinite(temp)
+        if no_temp.any():
+            # without outdoor temperatures, the day's heat stands in for them: the colder the day, the
+            # more heat and the lower the COP, so the line is fitted on heat (spanning at least 20 % of
+            # its median); a fault lowers the COP at the same heat
+            heats = self.heat_ring.last(idx, s.history_days)
+            with np.errstate(all="ignore"):
+                exp_q = expected_cop(cops, heats, self.heat[idx], s.min_history_days,
+                                     0.2 * nanmedian(heats, axis=1))
+            exp = np.where(no_temp, exp_q, exp)
         with np.errstate(all="ignore"):
             ratio = cop / exp
         judged = np.isfinite(ratio) & (exp > 0)
         enter = judged & (ratio < s.cop_ratio_enter)
-        # without outdoor temperatures (the batch command has none) the expected COP is a median over
-        # days of other weather: a drop counts only beyond that spread too (3 robust sigmas)
-        no_temp = ~np.isfinite(temp)
+        # without outdoor temperatures (the batch command has none) the expectation comes from days of
+        # other weather: a drop counts only beyond the past days' spread too (3 robust sigmas)
         if no_temp.any():
             past = self.cop_ring.last(idx, s.history_days)
             med = nanmedian(past, axis=1)
